@@ -1,0 +1,300 @@
+"""Model and dataset catalog.
+
+Plugins *declare* themselves with :func:`register_model` / :func:`register_dataset`
+(the decorator only attaches metadata to the object) and are *found* through the
+entry-point groups ``plexus.models`` and ``plexus.datasets``. Built-ins are
+declared in Plexus' own ``pyproject.toml`` exactly like third-party plugins, so
+nothing depends on import side effects and the core lists no plugin.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import inspect
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from plexus.platform.catalog._schema import HParamSchema, did_you_mean, schema_from_callable
+from plexus.platform.errors import CatalogError
+from plexus.platform.spec import TASK_KINDS
+
+__all__ = [
+    "ModelInfo",
+    "DatasetInfo",
+    "ModelEntry",
+    "DatasetEntry",
+    "Catalog",
+    "register_model",
+    "register_dataset",
+    "get_catalog",
+    "MODEL_GROUP",
+    "DATASET_GROUP",
+]
+
+MODEL_GROUP = "plexus.models"
+DATASET_GROUP = "plexus.datasets"
+BUILTIN_DIST = "plexus-ml"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Declared metadata of a model plugin."""
+
+    name: str
+    tasks: tuple[str, ...]
+    paper: str = ""
+    url: str = ""
+    summary: str = ""
+    backend: str = "pyg"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Declared metadata of a dataset plugin."""
+
+    name: str
+    tasks: tuple[str, ...]
+    summary: str = ""
+    bundled: bool = False
+    source: str = ""
+
+
+def _as_tasks(task: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    tasks = (task,) if isinstance(task, str) else tuple(task)
+    bad = [t for t in tasks if t not in TASK_KINDS]
+    if bad or not tasks:
+        raise ValueError(f"unknown task kind(s) {bad}; expected some of {TASK_KINDS}")
+    return tasks
+
+
+def register_model(
+    name: str,
+    task: str | tuple[str, ...] | list[str],
+    *,
+    paper: str = "",
+    url: str = "",
+    summary: str = "",
+    backend: str = "pyg",
+) -> Callable[[type], type]:
+    """Declare a model class as a Plexus plugin.
+
+    The class is constructed as ``cls(spec, **hparams)``; its keyword arguments
+    (typed, with defaults) are its hyperparameters. An optional static method
+    ``search_space(trial) -> dict`` declares its Optuna search space. The first
+    line of the class docstring is used as summary when none is given.
+    """
+    tasks = _as_tasks(task)
+
+    def deco(cls: type) -> type:
+        doc = inspect.getdoc(cls) or ""
+        cls.__plexus__ = ModelInfo(name, tasks, paper, url, summary or doc.split("\n", 1)[0], backend)
+        return cls
+
+    return deco
+
+
+def register_dataset(
+    name: str, task: str | tuple[str, ...] | list[str], *, summary: str = "", bundled: bool = False, source: str = ""
+) -> Callable[[Callable], Callable]:
+    """Declare a dataset loader ``fn(path: str | None = None, **options) -> Dataset``."""
+    tasks = _as_tasks(task)
+
+    def deco(fn: Callable) -> Callable:
+        doc = inspect.getdoc(fn) or ""
+        fn.__plexus__ = DatasetInfo(name, tasks, summary or doc.split("\n", 1)[0], bundled, source)
+        return fn
+
+    return deco
+
+
+@dataclass
+class ModelEntry:
+    """A catalog row: a loaded plugin, or a broken one with its error."""
+
+    name: str
+    source: str
+    target: str
+    obj: Any = None
+    error: str | None = None
+    info: ModelInfo | None = None
+    _schema: HParamSchema | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else "broken"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.info.tasks if self.info else ()
+
+    @property
+    def task(self) -> str:
+        return self.tasks[0] if self.tasks else "?"
+
+    @property
+    def schema(self) -> HParamSchema:
+        self._require_ok()
+        if self._schema is None:
+            self._schema = schema_from_callable(self.obj)
+        return self._schema
+
+    def _require_ok(self) -> None:
+        if self.error is not None:
+            raise CatalogError(f"plugin '{self.name}' from {self.source} is broken: {self.error}")
+
+    def search_space(self, trial: Any) -> dict[str, Any]:
+        """Sample this plugin's declared Optuna search space on ``trial``."""
+        self._require_ok()
+        fn = getattr(self.obj, "search_space", None)
+        return dict(fn(trial)) if fn is not None else {}
+
+    def search_space_source(self) -> str:
+        fn = getattr(self.obj, "search_space", None)
+        if fn is None:
+            return ""
+        try:
+            return inspect.getsource(fn)
+        except (OSError, TypeError):
+            return repr(fn)
+
+    def build(self, spec: Any, **hparams: Any) -> Any:
+        """Validate ``hparams`` against the schema and construct the model."""
+        self._require_ok()
+        values = self.schema.validate(hparams, owner=f"model '{self.name}'")
+        try:
+            return self.obj(spec, **values)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CatalogError(f"model '{self.name}' could not be built: {type(exc).__name__}: {exc}") from exc
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "source": self.source, "status": self.status, "target": self.target}
+        if self.error:
+            d["error"] = self.error
+            d["task"] = None
+            return d
+        info = self.info
+        d.update(
+            task=info.tasks[0],
+            tasks=list(info.tasks),
+            summary=info.summary,
+            paper=info.paper,
+            url=info.url,
+            backend=info.backend,
+        )
+        return d
+
+
+@dataclass
+class DatasetEntry:
+    name: str
+    source: str
+    target: str
+    obj: Any = None
+    error: str | None = None
+    info: DatasetInfo | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else "broken"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.info.tasks if self.info else ()
+
+    def load(self, **options: Any) -> Any:
+        if self.error is not None:
+            raise CatalogError(f"dataset '{self.name}' from {self.source} is broken: {self.error}")
+        return self.obj(**options)
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "source": self.source, "status": self.status, "target": self.target}
+        if self.error:
+            d["error"] = self.error
+            return d
+        d.update(tasks=list(self.info.tasks), summary=self.info.summary, bundled=self.info.bundled,
+                 origin=self.info.source)
+        return d
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".strip()
+
+
+class Catalog:
+    """Plugins found through entry points (plus extra ones added programmatically)."""
+
+    def __init__(self, entry_points: Any | None = None) -> None:
+        self._eps = entry_points
+        self._models: dict[str, ModelEntry] | None = None
+        self._datasets: dict[str, DatasetEntry] | None = None
+
+    def _entry_points(self, group: str) -> list[Any]:
+        eps = self._eps if self._eps is not None else md.entry_points()
+        return sorted(eps.select(group=group), key=lambda e: e.name)
+
+    @staticmethod
+    def _dist_name(ep: Any) -> str:
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else "unknown"
+        return "builtin" if name == BUILTIN_DIST else name
+
+    def _load(self, group: str, info_type: type, entry_type: type) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for ep in self._entry_points(group):
+            source = self._dist_name(ep)
+            if ep.name in out and out[ep.name].source == "builtin":
+                continue  # a third-party plugin never silently replaces a built-in
+            entry = entry_type(ep.name, source, ep.value)
+            try:
+                obj = ep.load()
+                info = getattr(obj, "__plexus__", None)
+                if not isinstance(info, info_type):
+                    raise CatalogError(f"{ep.value} is not declared with the plexus register decorator")
+                entry.obj, entry.info = obj, info
+            except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
+                entry.error = _one_line(exc)
+                if os.environ.get("PLEXUS_DEBUG"):
+                    traceback.print_exc()
+            out[ep.name] = entry
+        return out
+
+    def models(self) -> dict[str, ModelEntry]:
+        if self._models is None:
+            self._models = self._load(MODEL_GROUP, ModelInfo, ModelEntry)
+        return self._models
+
+    def datasets(self) -> dict[str, DatasetEntry]:
+        if self._datasets is None:
+            self._datasets = self._load(DATASET_GROUP, DatasetInfo, DatasetEntry)
+            from plexus.platform.data.user import user_dataset_entries
+
+            for entry in user_dataset_entries():
+                self._datasets.setdefault(entry.name, entry)
+        return self._datasets
+
+    def model(self, name: str) -> ModelEntry:
+        models = self.models()
+        if name not in models:
+            raise CatalogError(f"unknown model '{name}'{did_you_mean(name, list(models))}; see 'plexus models list'")
+        entry = models[name]
+        entry._require_ok()
+        return entry
+
+    def dataset(self, name: str) -> DatasetEntry:
+        ds = self.datasets()
+        if name not in ds:
+            raise CatalogError(f"unknown dataset '{name}'{did_you_mean(name, list(ds))}; see 'plexus datasets list'")
+        return ds[name]
+
+
+_CATALOG: Catalog | None = None
+
+
+def get_catalog(refresh: bool = False) -> Catalog:
+    """The process-wide catalog (entry points are read once)."""
+    global _CATALOG
+    if _CATALOG is None or refresh:
+        _CATALOG = Catalog()
+    return _CATALOG

@@ -1,0 +1,16 @@
+"""Package list for the folder-to-package mapping declared in pyproject.toml.
+
+The top-level folders are PEP 420 portions of ``plexus`` (no ``__init__.py`` at
+their root); setuptools' automatic discovery cannot map them, so the list is
+computed here. Everything else lives in ``pyproject.toml``.
+"""
+
+from setuptools import find_namespace_packages, setup
+
+PORTIONS = ("platform", "gnn", "recsys", "nas", "evaluation")
+packages = ["plexus"]
+for top in PORTIONS:
+    packages.append(f"plexus.{top}")
+    packages += [f"plexus.{top}.{p}" for p in find_namespace_packages(where=top, exclude=["*results*", "*__pycache__*"])]
+
+setup(packages=packages)
