@@ -1,0 +1,1 @@
+"""Optional compute backends (compatibility shims for third-party graph libraries)."""

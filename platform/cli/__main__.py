@@ -1,0 +1,3 @@
+from plexus.platform.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""``plexus train`` and ``plexus demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from plexus.platform.cli._output import console, emit_json, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("demo")(demo)
+
+
+def train(
+    model: str = typer.Argument(..., help="Model name (see 'plexus models list')."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Experiment YAML file."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: key=value (dotted keys allowed)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Checkpoint path or MLflow run id to resume."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bars)."),
+) -> None:
+    """Train MODEL on a dataset, tracked in MLflow; prints the final metrics."""
+    from plexus.platform.config import apply_overrides, build_config, load_yaml, parse_set
+    from plexus.platform.training import train_model
+
+    raw = load_yaml(config) if config else {}
+    raw = apply_overrides(raw, parse_set(set_))
+    if experiment:
+        raw.setdefault("tracking", {})["experiment"] = experiment
+    cfg = build_config(raw, model=model, dataset=dataset)
+    result = train_model(cfg, task=task, tracking_uri=tracking_uri, resume=resume, progress=not as_json)
+    if as_json:
+        emit_json({k: v for k, v in result.items() if k != "history"})
+        return
+    table(f"{result['model']} on {result['dataset']} ({result['task']})", ["metric", "value"],
+          [[k, f"{v:.4f}"] for k, v in sorted(result["metrics"].items())])
+    console.print(f"epochs {result['epochs_run']}, best epoch {result['best_epoch']}, "
+                  f"{result['duration_s']:.1f}s; run {result['run_id']} in {result['tracking_uri']}")
+
+
+def demo(as_json: bool = typer.Option(False, "--json", help="Print results as JSON.")) -> None:
+    """List the catalog and train the baselines on bundled data (tracked in ./mlruns)."""
+    from plexus.platform.demo import run_demo
+
+    results = run_demo(progress=not as_json, echo=None if as_json else console.print)
+    if as_json:
+        emit_json(results)

@@ -1,0 +1,279 @@
+"""Built-in graph datasets (entry points in the ``plexus.datasets`` group).
+
+Every loader takes ``path`` (a folder holding the raw files; otherwise the usual
+search of :func:`~plexus.platform.data.paths.find_raw`) and ``task`` plus typed
+options, and returns a :class:`~plexus.platform.data.Dataset`. Only Cora ships
+inside the package (MIT-licensed Planetoid files, 150 KB gzipped); the others are
+read from a local copy, and a missing copy raises a :class:`DataError` saying
+where to put it and where it comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from plexus.platform.catalog import register_dataset
+from plexus.platform.data._types import Dataset, GraphClsDataset, NodeDataset, TemporalDataset
+from plexus.platform.data.paths import data_home, find_raw
+from plexus.platform.errors import ConfigError, DataError
+
+__all__ = ["cora", "tu_mutag", "tu_proteins", "tu_nci109", "tolokers", "chameleon", "squirrel", "actor",
+           "bitcoin_otc", "bitcoin_alpha", "uci_messages"]
+
+_BUNDLED = Path(__file__).resolve().parent / "graphs" / "bundled"
+
+
+def _check_task(name: str, task: str, allowed: tuple[str, ...]) -> None:
+    if task not in allowed:
+        raise ConfigError(f"dataset '{name}' supports task(s) {', '.join(allowed)}, not '{task}'")
+
+
+def _locate(folder: str, path: str | None, files: list[str], url: str) -> Path:
+    root = find_raw(folder, path)
+    if root is not None and root.is_file():
+        root = root.parent
+    if root is None or not all((root / f).exists() for f in files):
+        where = Path(path) if path else data_home() / "raw" / folder
+        raise DataError(f"dataset files {', '.join(files)} not found; put them in {where} "
+                        f"(or pass path=..., or set PLEXUS_SHARED_DATA); public source: {url}", file=str(where))
+    return root
+
+
+# ----------------------------------------------------------------------------------------------- Planetoid
+
+@register_dataset("cora", ("node", "link"), summary="Cora citation graph (Planetoid split; link: random edge split)",
+                  bundled=True, source="https://github.com/kimiyoung/planetoid")
+def cora(path: str | None = None, task: str = "node", seed: int = 0,
+         split: Literal["70/10/20", "85/5/10"] = "70/10/20", normalize_features: bool = False,
+         val_edges_as_input: bool = False) -> Dataset:
+    """Cora: 2708 papers, 5278 undirected citations, 1433 bag-of-words features, 7 classes.
+
+    Args:
+        path: folder with the raw ``ind.cora.*`` files (default: the local copy, else the bundled one).
+        task: ``node`` (standard 140/500/1000 split) or ``link`` (seeded random edge split).
+        seed: seed of the link split and its val/test negatives.
+        split: link split ratios, ``70/10/20`` (NCN) or ``85/5/10`` (GAE).
+        normalize_features: row-normalise the features (GCN preprocessing).
+        val_edges_as_input: link task: evaluate over train + validation edges.
+    """
+    from plexus.platform.data.graphs.link import link_dataset
+    from plexus.platform.data.graphs.planetoid import planetoid_dataset
+
+    _check_task("cora", task, ("node", "link"))
+    root = find_raw("cora", path)
+    if root is None or not (root / "ind.cora.graph").exists():
+        if path:
+            raise DataError("Planetoid files ind.cora.* not found", file=str(path))
+        root = _BUNDLED
+    ds = planetoid_dataset(root, "cora", normalize_features=normalize_features)
+    if task == "node":
+        return ds
+    return link_dataset(ds.data, "cora", split=split, seed=seed, val_edges_as_input=val_edges_as_input,
+                        fingerprint=ds.fingerprint, description=f"Cora link prediction ({split})")
+
+
+# ---------------------------------------------------------------------------------------------------- TU
+
+_TU_URL = "https://chrsmrrs.github.io/datasets/docs/datasets/ (TUDataset)"
+
+
+def _tu(key: str, ds_name: str, path: str | None, task: str, seed: int, fold: int, use_node_attr: bool) -> GraphClsDataset:
+    from plexus.platform.data.graphs.tu import tu_dataset
+
+    _check_task(key, task, ("graph",))
+    root = _locate(key, path, [f"{ds_name}_A.txt", f"{ds_name}_graph_indicator.txt", f"{ds_name}_graph_labels.txt"],
+                   _TU_URL)
+    return tu_dataset(root, ds_name, seed=seed, fold=fold, use_node_attr=use_node_attr, dataset_name=key)
+
+
+@register_dataset("tu-mutag", "graph", summary="MUTAG: 188 molecules, mutagenicity (TU)", source=_TU_URL)
+def tu_mutag(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
+             use_node_attr: bool = True) -> Dataset:
+    """MUTAG graph classification (188 graphs, 7 atom types, 4 bond types as edge_attr).
+
+    Args:
+        path: folder with the raw ``MUTAG_*.txt`` files.
+        task: ``graph``.
+        seed: seed of the stratified 10-fold assignment.
+        fold: test fold (0..9); the next fold is validation (80/10/10).
+        use_node_attr: prepend continuous node attributes when the dataset has them.
+    """
+    return _tu("tu-mutag", "MUTAG", path, task, seed, fold, use_node_attr)
+
+
+@register_dataset("tu-proteins", "graph", summary="PROTEINS: 1113 proteins, enzyme vs non-enzyme (TU)",
+                  source=_TU_URL)
+def tu_proteins(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
+                use_node_attr: bool = True) -> Dataset:
+    """PROTEINS graph classification (1113 graphs, 3 node labels + 1 attribute).
+
+    Args:
+        path: folder with the raw ``PROTEINS_*.txt`` files.
+        task: ``graph``.
+        seed: seed of the stratified 10-fold assignment.
+        fold: test fold (0..9); the next fold is validation (80/10/10).
+        use_node_attr: prepend the continuous node attribute to the one-hot label.
+    """
+    return _tu("tu-proteins", "PROTEINS", path, task, seed, fold, use_node_attr)
+
+
+@register_dataset("tu-nci109", "graph", summary="NCI109: 4127 molecules, anti-cancer activity (TU)", source=_TU_URL)
+def tu_nci109(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
+              use_node_attr: bool = True) -> Dataset:
+    """NCI109 graph classification (4127 graphs, 38 atom types).
+
+    Args:
+        path: folder with the raw ``NCI109_*.txt`` files.
+        task: ``graph``.
+        seed: seed of the stratified 10-fold assignment.
+        fold: test fold (0..9); the next fold is validation (80/10/10).
+        use_node_attr: prepend continuous node attributes when the dataset has them.
+    """
+    return _tu("tu-nci109", "NCI109", path, task, seed, fold, use_node_attr)
+
+
+# ------------------------------------------------------------------------------------------ heterophilous
+
+_HET_URL = "https://github.com/yandex-research/heterophilous-graphs (data/)"
+
+
+def _het(key: str, file: str, path: str | None, task: str, split: int) -> NodeDataset:
+    from plexus.platform.data.graphs.npz import npz_dataset
+
+    _check_task(key, task, ("node",))
+    root = _locate("heterophilous-graphs", path, [file], _HET_URL)
+    return npz_dataset(root / file, key, split=split)
+
+
+@register_dataset("tolokers", "node", summary="Tolokers: 11758 crowd workers, banned or not (ROC AUC)",
+                  source=_HET_URL)
+def tolokers(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
+    """Tolokers (Platonov et al. 2023): 11758 nodes, 519000 edges, 10 features, 2 classes.
+
+    Args:
+        path: folder holding ``tolokers.npz``.
+        task: ``node``.
+        split: which of the 10 fixed splits (0..9).
+    """
+    return _het("tolokers", "tolokers.npz", path, task, split)
+
+
+@register_dataset("chameleon", "node", summary="Chameleon (filtered): 890 Wikipedia pages, 5 traffic classes",
+                  source=_HET_URL)
+def chameleon(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
+    """Chameleon-filtered (duplicates removed, Platonov et al. 2023): 890 nodes, 2325 features, 5 classes.
+
+    Args:
+        path: folder holding ``chameleon_filtered.npz``.
+        task: ``node``.
+        split: which of the 10 fixed splits (0..9).
+    """
+    return _het("chameleon", "chameleon_filtered.npz", path, task, split)
+
+
+@register_dataset("squirrel", "node", summary="Squirrel (filtered): 2223 Wikipedia pages, 5 traffic classes",
+                  source=_HET_URL)
+def squirrel(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
+    """Squirrel-filtered (duplicates removed, Platonov et al. 2023): 2223 nodes, 2089 features, 5 classes.
+
+    Args:
+        path: folder holding ``squirrel_filtered.npz``.
+        task: ``node``.
+        split: which of the 10 fixed splits (0..9).
+    """
+    return _het("squirrel", "squirrel_filtered.npz", path, task, split)
+
+
+@register_dataset("actor", "node", summary="Actor co-occurrence graph: 7600 actors, 5 classes", source=_HET_URL)
+def actor(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
+    """Actor (Geom-GCN / Platonov et al. 2023 splits): 7600 nodes, 932 features, 5 classes.
+
+    Args:
+        path: folder holding ``actor.npz``.
+        task: ``node``.
+        split: which of the 10 fixed splits (0..9).
+    """
+    return _het("actor", "actor.npz", path, task, split)
+
+
+# ------------------------------------------------------------------------------------------------ temporal
+
+_SNAP = "https://snap.stanford.edu/data/"
+
+
+def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, window: float | None,
+             num_snapshots: int | None, steps: tuple[int, int, int], features: str, max_degree: int) -> TemporalDataset:
+    from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
+
+    _check_task(key, task, ("dynlink", "edge"))
+    root = _locate(folder, path, [file], _SNAP + folder.replace("bitcoin-", "soc-sign-bitcoin-") + ".html")
+    ev = read_temporal_csv(root / file, header=False, columns=("source", "target", "weight", "time"))
+    ev["label"] = (ev["weight"] > 0).long()  # edge classification: rating > 0 -> 1 (trust) else 0
+    return temporal_dataset(ev, key, task=task, window=window, num_snapshots=num_snapshots, steps=steps,
+                            features=features, max_degree=max_degree, fingerprint_of=[root / file])
+
+
+@register_dataset("bitcoin-otc", ("dynlink", "edge"), summary="Bitcoin-OTC signed trust network over time (SNAP)",
+                  source=_SNAP + "soc-sign-bitcoin-otc.html")
+def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
+                num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 14, 28),
+                features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+    """Bitcoin-OTC as in EvolveGCN: 5881 nodes, 35592 rated edges, 138 snapshots of ~2 weeks.
+
+    Args:
+        path: folder holding ``soc-sign-bitcoinotc.csv.gz``.
+        task: ``dynlink`` (predict the edges of the next snapshot) or ``edge`` (rating sign).
+        window: seconds per snapshot (EvolveGCN: 1,200,000); ignored when ``num_snapshots`` is set.
+        num_snapshots: cut the time span into this many equal windows instead.
+        steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/14/28).
+        features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
+        max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+    """
+    return _bitcoin("bitcoin-otc", "bitcoin-otc", "soc-sign-bitcoinotc.csv.gz", path, task, window,
+                    num_snapshots, steps, features, max_degree)
+
+
+@register_dataset("bitcoin-alpha", ("dynlink", "edge"), summary="Bitcoin-Alpha signed trust network over time (SNAP)",
+                  source=_SNAP + "soc-sign-bitcoin-alpha.html")
+def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
+                  num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 13, 28),
+                  features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+    """Bitcoin-Alpha as in EvolveGCN: 3783 nodes, 24186 rated edges, 137 snapshots of ~2 weeks.
+
+    Args:
+        path: folder holding ``soc-sign-bitcoinalpha.csv.gz``.
+        task: ``dynlink`` (predict the edges of the next snapshot) or ``edge`` (rating sign).
+        window: seconds per snapshot (EvolveGCN: 1,200,000); ignored when ``num_snapshots`` is set.
+        num_snapshots: cut the time span into this many equal windows instead.
+        steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/13/28).
+        features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
+        max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+    """
+    return _bitcoin("bitcoin-alpha", "bitcoin-alpha", "soc-sign-bitcoinalpha.csv.gz", path, task, window,
+                    num_snapshots, steps, features, max_degree)
+
+
+@register_dataset("uci-messages", "dynlink", summary="UC Irvine private messages over time (SNAP CollegeMsg)",
+                  source=_SNAP + "CollegeMsg.html")
+def uci_messages(path: str | None = None, task: str = "dynlink", window: float | None = 190_080.0,
+                 num_snapshots: int | None = None, steps: tuple[int, int, int] = (62, 9, 17),
+                 features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+    """UCI messages as in EvolveGCN: 1899 users, 59835 messages, 89 snapshots of 2.2 days.
+
+    Args:
+        path: folder holding ``CollegeMsg.txt``.
+        task: ``dynlink``.
+        window: seconds per snapshot (EvolveGCN: 190,080); ignored when ``num_snapshots`` is set.
+        num_snapshots: cut the time span into this many equal windows instead.
+        steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 62/9/17).
+        features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
+        max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+    """
+    from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
+
+    _check_task("uci-messages", task, ("dynlink",))
+    root = _locate("uci-messages", path, ["CollegeMsg.txt"], _SNAP + "CollegeMsg.html")
+    ev = read_temporal_csv(root / "CollegeMsg.txt", header=True, sep=" ", source="src", target="dst")
+    return temporal_dataset(ev, "uci-messages", task=task, window=window, num_snapshots=num_snapshots, steps=steps,
+                            features=features, max_degree=max_degree, fingerprint_of=[root / "CollegeMsg.txt"])

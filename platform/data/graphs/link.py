@@ -1,0 +1,153 @@
+"""Link-prediction splits, negative sampling and target-link removal.
+
+* :func:`split_edges` cuts the undirected edges of a graph into seeded random
+  train/val/test sets (70/10/20 as in NCN's Planetoid protocol, or 85/5/10 as in
+  GAE / PyG's ``RandomLinkSplit`` default) and draws, for val and test, as many
+  negatives as positives: distinct pairs, no self loops, colliding with no true
+  edge of the *whole* graph.
+* :func:`sample_negatives` draws fresh training negatives (the task calls it once
+  per epoch with its own generator).
+* :func:`remove_target_edges` deletes the target links, in both directions, from
+  a message-passing graph (NCN's target link removal, ``--maskinput``).
+
+Pairs are ``LongTensor[2, P]``; an undirected edge ``{u, v}`` is stored once as
+``u < v`` in ``pos``/``neg`` and in both directions in ``edge_index``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from plexus.platform.data._types import LinkDataset
+from plexus.platform.errors import ConfigError
+from plexus.platform.spec import DataSpec
+
+__all__ = ["LINK_SPLITS", "undirected_pairs", "pair_keys", "sample_negatives", "remove_target_edges",
+           "split_edges", "link_dataset"]
+
+LINK_SPLITS: dict[str, tuple[float, float, float]] = {"70/10/20": (0.7, 0.1, 0.2), "85/5/10": (0.85, 0.05, 0.1)}
+
+
+def pair_keys(pairs: Tensor, num_nodes: int) -> Tensor:
+    """Direction-free int64 key of each pair: ``min * N + max``."""
+    lo, hi = torch.minimum(pairs[0], pairs[1]), torch.maximum(pairs[0], pairs[1])
+    return lo * num_nodes + hi
+
+
+def undirected_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Distinct undirected edges as ``[2, E]`` with ``u < v`` (self loops dropped), sorted."""
+    keep = edge_index[0] != edge_index[1]
+    key = torch.unique(pair_keys(edge_index[:, keep], num_nodes))
+    return torch.stack([key // num_nodes, key % num_nodes])
+
+
+def sample_negatives(edge_index: Tensor, num_nodes: int, num: int, generator: torch.Generator | None = None,
+                     *, exclude: Tensor | None = None) -> Tensor:
+    """Draw ``num`` distinct random non-edges ``[2, num]`` (``u < v``, no self loops).
+
+    A pair is a non-edge when neither direction appears in ``edge_index`` (nor in
+    ``exclude``, extra pairs to avoid). Vectorised rejection sampling; raises
+    :class:`ConfigError` when the graph is too dense to supply ``num`` non-edges.
+    """
+    dev = edge_index.device
+    forbidden = pair_keys(edge_index.cpu(), num_nodes)
+    if exclude is not None and exclude.numel():
+        forbidden = torch.cat([forbidden, pair_keys(exclude.cpu(), num_nodes)])
+    forbidden = torch.unique(forbidden)
+    available = num_nodes * (num_nodes - 1) // 2 - int(
+        (forbidden // num_nodes != forbidden % num_nodes).sum())
+    if num > available:
+        raise ConfigError(f"cannot draw {num} negative pairs: only {available} non-edges among {num_nodes} nodes")
+    if num == 0:
+        return torch.empty(2, 0, dtype=torch.long, device=dev)
+    got = torch.empty(0, dtype=torch.long)
+    for _ in range(1000):
+        need = num - got.numel()
+        if need <= 0:
+            break
+        m = int(need * 1.2) + 16
+        u = torch.randint(0, num_nodes, (m,), generator=generator)
+        v = torch.randint(0, num_nodes, (m,), generator=generator)
+        cand = torch.stack([u, v])[:, u != v]
+        keys = pair_keys(cand, num_nodes)
+        keys = keys[~torch.isin(keys, forbidden) & ~torch.isin(keys, got)]
+        # keep the first occurrence of each key, in draw order (deterministic)
+        uniq, inv = torch.unique(keys, return_inverse=True)
+        first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long).scatter_reduce(
+            0, inv, torch.arange(keys.numel()), reduce="amin")
+        got = torch.cat([got, keys[first.sort().values][:need]])
+    else:  # pragma: no cover - only when nearly complete
+        raise ConfigError(f"could not draw {num} negatives after 1000 rounds")
+    return torch.stack([got // num_nodes, got % num_nodes]).to(dev)
+
+
+def remove_target_edges(edge_index: Tensor, targets: Tensor) -> Tensor:
+    """``edge_index`` without every entry ``(u, v)`` such that ``{u, v}`` is a target pair.
+
+    Both directions of each target link are removed; every other entry (other
+    edges, self loops that are not targets, duplicates) is kept in order.
+    """
+    if targets.numel() == 0 or edge_index.numel() == 0:
+        return edge_index
+    n = int(max(int(edge_index.max()), int(targets.max()))) + 1
+    drop = torch.isin(pair_keys(edge_index, n), pair_keys(targets.to(edge_index.device), n))
+    return edge_index[:, ~drop]
+
+
+def split_edges(edge_index: Tensor, num_nodes: int, *, ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                seed: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Seeded random split of the undirected edges; returns ``(pos, neg)`` dicts of ``[2, P]`` pairs.
+
+    ``neg["val"]``/``neg["test"]`` have as many pairs as their positives, are
+    disjoint from each other and from every true edge; ``neg["train"]`` is empty
+    (training negatives are resampled each epoch with :func:`sample_negatives`).
+    """
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+        raise ConfigError(f"link split ratios must be three non-negative numbers summing to 1, got {ratios}")
+    pairs = undirected_pairs(edge_index, num_nodes)
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(pairs.size(1), generator=g)
+    e = pairs.size(1)
+    n_val, n_test = int(round(ratios[1] * e)), int(round(ratios[2] * e))
+    n_train = e - n_val - n_test
+    pos = {"train": pairs[:, perm[:n_train]], "val": pairs[:, perm[n_train:n_train + n_val]],
+           "test": pairs[:, perm[n_train + n_val:]]}
+    both = sample_negatives(pairs, num_nodes, n_val + n_test, g)
+    neg = {"train": torch.empty(2, 0, dtype=torch.long), "val": both[:, :n_val], "test": both[:, n_val:]}
+    return pos, neg
+
+
+def _both_directions(pairs: Tensor) -> Tensor:
+    return torch.cat([pairs, pairs.flip(0)], dim=1)
+
+
+def link_dataset(data: Data, name: str, *, split: Literal["70/10/20", "85/5/10"] | tuple[float, float, float] = "70/10/20",
+                 seed: int = 0, val_edges_as_input: bool = False, fingerprint: str = "",
+                 description: str = "") -> LinkDataset:
+    """Turn a graph into a :class:`LinkDataset`.
+
+    The training graph holds the training positives only (both directions);
+    ``eval_edge_index`` is that graph, plus the validation edges when
+    ``val_edges_as_input`` (NCN's ``--use_valedges_as_input``).
+    """
+    if isinstance(split, str):
+        if split not in LINK_SPLITS:
+            raise ConfigError(f"unknown link split '{split}'; expected one of {sorted(LINK_SPLITS)}")
+        ratios = LINK_SPLITS[split]
+    else:
+        ratios = tuple(float(r) for r in split)  # type: ignore[assignment]
+    n = int(data.num_nodes)
+    pos, neg = split_edges(data.edge_index, n, ratios=ratios, seed=seed)
+    train_ei = _both_directions(pos["train"])
+    eval_ei = _both_directions(torch.cat([pos["train"], pos["val"]], 1)) if val_edges_as_input else train_ei
+    g = Data(x=data.x, edge_index=train_ei, num_nodes=n)
+    spec = DataSpec(task="link", num_features=int(data.x.size(1)) if data.x is not None else 0, num_nodes=n,
+                    extra={"split": "/".join(str(round(r * 100)) for r in ratios)})
+    split_tag = split if isinstance(split, str) else ratios
+    return LinkDataset(name=name, spec=spec, data=g, pos=pos, neg=neg, eval_edge_index=eval_ei,
+                       fingerprint=fingerprint and f"{fingerprint}-link{split_tag}-s{seed}-v{int(val_edges_as_input)}",
+                       description=description)

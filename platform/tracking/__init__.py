@@ -1,0 +1,25 @@
+"""MLflow tracking: store resolution, the run callback, model export, secret masking."""
+
+from plexus.platform.tracking._mlflow import MLflowTracker, get_experiment_id, git_commit, run_name
+from plexus.platform.tracking._model import PlexusScorer, log_trained_model
+from plexus.platform.tracking._store import (
+    default_artifact_root,
+    ensure_reachable,
+    mask_text,
+    mask_url,
+    resolve_tracking_uri,
+)
+
+__all__ = [
+    "MLflowTracker",
+    "PlexusScorer",
+    "default_artifact_root",
+    "ensure_reachable",
+    "get_experiment_id",
+    "git_commit",
+    "log_trained_model",
+    "mask_text",
+    "mask_url",
+    "resolve_tracking_uri",
+    "run_name",
+]

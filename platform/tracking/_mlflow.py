@@ -1,0 +1,212 @@
+"""MLflow tracking callback: params, tags, per-epoch metrics, artifacts and the trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _stdlib_platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from plexus.platform.training.callbacks import Callback
+from plexus.platform.tracking._store import mask_text, mask_url
+
+if TYPE_CHECKING:
+    from plexus.platform.training.trainer import Trainer
+
+__all__ = ["MLflowTracker", "run_name", "git_commit", "get_experiment_id"]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_name(model: str, dataset: str, suffix: str = "") -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{model}-{dataset}-{suffix + '-' if suffix else ''}{stamp}"
+
+
+def get_experiment_id(client: Any, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    uri = client.tracking_uri if hasattr(client, "tracking_uri") else ""
+    artifact = None
+    if str(uri).startswith("sqlite:"):
+        db = Path(str(uri).split(":///", 1)[1])
+        artifact = (db.parent / "artifacts" / name).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=artifact)
+    except Exception:  # noqa: BLE001 - created concurrently by another worker
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    import plexus
+
+    v = {"plexus.version": plexus.__version__, "torch_version": torch.__version__,
+         "python_version": _stdlib_platform.python_version()}
+    try:
+        import torch_geometric
+
+        v["pyg_version"] = torch_geometric.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+class MLflowTracker(Callback):
+    """Log one training run to MLflow.
+
+    Args:
+        tracking_uri: resolved tracking URI.
+        experiment: experiment name.
+        run_name: readable run name (``model-dataset-...``).
+        config: the resolved experiment config (logged flattened as params and as ``config.yaml``).
+        tags: tags to set (``plexus.model``, ``plexus.task``, ...).
+        run_id: resume this run instead of creating one.
+        parent_run_id: nest the run under this parent (search studies).
+        model_export: a callable ``(trainer, artifact_dir) -> None`` writing model artifacts, or None.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, run_name: str, config: dict[str, Any],
+                 tags: dict[str, str], run_id: str | None = None, parent_run_id: str | None = None,
+                 model_export: Any = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri
+        self.experiment, self.run_name, self.config = experiment, run_name, config
+        self.tags, self.run_id, self.parent_run_id = dict(tags), run_id, parent_run_id
+        self.model_export = model_export
+        self.logged_epochs: int = 0
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> str:
+        """Create (or re-open) the run; returns its id. Called before training starts."""
+        from mlflow.entities import Param
+
+        from plexus.platform.config import flatten
+
+        if self.run_id is not None:
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.set_tag(self.run_id, "plexus.resumed", "true")
+            return self.run_id
+        exp_id = get_experiment_id(self.client, self.experiment)
+        tags = {"mlflow.runName": self.run_name, **self.tags, **_versions(),
+                "plexus.git_commit": git_commit(), "mlflow.source.type": "LOCAL",
+                "mlflow.user": os.environ.get("USER", "plexus")}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(exp_id, run_name=self.run_name, tags=tags)
+        self.run_id = run.info.run_id
+        params = [Param(k, mask_text(str(v))[:6000]) for k, v in flatten(self.config).items()]
+        for i in range(0, len(params), 90):
+            self.client.log_batch(self.run_id, params=params[i:i + 90])
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "config.yaml"
+            p.write_text(yaml.safe_dump(json.loads(json.dumps(self.config, default=str)), sort_keys=False))
+            self.client.log_artifact(self.run_id, str(p))
+        return self.run_id
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if self.run_id is None:
+            self.start()
+        self.client.set_tag(self.run_id, "plexus.device", str(trainer.device))
+        self.client.set_tag(self.run_id, "plexus.checkpoint_dir", str(trainer.checkpoint_dir or ""))
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, epoch) for k, v in metrics.items() if k != "epoch" and v == v]
+        ms.append(Metric("lr", float(trainer.optimizer.param_groups[0]["lr"]), now, epoch))
+        self.client.log_batch(self.run_id, metrics=ms)
+        self.logged_epochs = epoch
+
+    def on_fit_end(self, trainer: Trainer, result: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        ms = [Metric(f"final_{k}" if not k.startswith(("val_", "test_")) else k, float(v), now, trainer.epoch)
+              for k, v in result["metrics"].items()]
+        ms += [Metric("best_epoch", float(result["best_epoch"]), now, trainer.epoch),
+               Metric("duration_s", float(result["duration_s"]), now, trainer.epoch)]
+        self.client.log_batch(self.run_id, metrics=ms)
+        if result.get("stopped"):
+            self.client.set_tag(self.run_id, "plexus.stopped", result["stopped"][:500])
+        with tempfile.TemporaryDirectory() as tmp:
+            curve = _learning_curve(result["history"], trainer.monitor, Path(tmp) / "learning_curve.png")
+            if curve is not None:
+                self.client.log_artifact(self.run_id, str(curve))
+            hist = Path(tmp) / "history.json"
+            hist.write_text(json.dumps(result["history"], indent=1))
+            self.client.log_artifact(self.run_id, str(hist))
+        if self.model_export is not None:
+            self.model_export(self, trainer)
+
+    def finish(self, status: str = "FINISHED", reason: str = "") -> None:
+        if self.run_id is None:
+            return
+        if reason:
+            self.client.set_tag(self.run_id, "plexus.failure_reason", mask_text(reason)[:5000])
+        self.client.set_terminated(self.run_id, status=status)
+
+    def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
+        name = type(exc).__name__
+        if name == "TrialPruned":
+            self.client.set_tag(self.run_id, "plexus.state", "PRUNED")
+            self.finish("FINISHED")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish("KILLED", "interrupted")
+        else:
+            self.finish("FAILED", f"{name}: {exc}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id or "", "logged_epochs": self.logged_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.logged_epochs = state["logged_epochs"]
+
+    def describe_uri(self) -> str:
+        return mask_url(self.tracking_uri)
+
+
+def _learning_curve(history: list[dict[str, float]], monitor: str, path: Path) -> Path | None:
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history if "epoch" in h]
+    fig, ax1 = plt.subplots(figsize=(6, 3.5))
+    ax1.plot(epochs, [h.get("train_loss", float("nan")) for h in history if "epoch" in h], "o-", label="train_loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("train loss")
+    ax2 = ax1.twinx()
+    ax2.plot(epochs, [h.get(monitor, float("nan")) for h in history if "epoch" in h], "s-", color="tab:orange",
+             label=monitor)
+    ax2.set_ylabel(monitor)
+    fig.legend(loc="upper center", ncol=2, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,376 @@
+"""Task kinds: each owns its loss, its batch iteration, its metrics and its monitored metric.
+
+Models and tasks meet only through the data specification and the model's
+output dict (see :mod:`plexus.platform.spec`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from plexus.platform.config import TrainConfig
+
+__all__ = ["Task", "CTRTask", "MultiTask", "NodeTask", "LinkTask", "GraphTask", "DynLinkTask", "EdgeTask",
+           "make_task", "TASKS"]
+
+
+def _m():
+    from plexus.evaluation import metrics
+
+    return metrics
+
+
+class Task(ABC):
+    """One kind of learning problem over one dataset."""
+
+    kind: str = ""
+    monitor: str = "val_loss"
+    mode: str = "max"
+
+    def __init__(self, dataset: Any, cfg: TrainConfig) -> None:
+        self.dataset = dataset
+        self.cfg = cfg
+        self.spec = dataset.spec
+        self.rank, self.world = 0, 1
+
+    def shard(self, rank: int, world: int) -> None:
+        """Data-parallel training: this process takes every ``world``-th row of each global batch."""
+        self.rank, self.world = rank, world
+
+    @abstractmethod
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(model_input, target)`` for one epoch; order depends only on (seed, epoch)."""
+
+    @abstractmethod
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor: ...
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        """Metrics of ``split`` named ``<split>_<metric>``."""
+
+    def epoch_generator(self, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+
+    def num_train_items(self) -> int:
+        return 0
+
+
+# ----------------------------------------------------------------------------- tabular
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+class CTRTask(Task):
+    """Binary click prediction: BCE on ``out["logit"]``; AUC, log loss, GAUC (when user ids exist)."""
+
+    kind = "ctr"
+    monitor = "val_auc"
+
+    def num_train_items(self) -> int:
+        return self.dataset.num_rows("train")
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        n = self.dataset.num_rows("train")
+        order = torch.randperm(n, generator=self.epoch_generator(epoch))
+        bs = self.cfg.batch_size
+        for start in range(0, n, bs):
+            idx = order[start:start + bs][self.rank::self.world]
+            feats = {k: v[idx] for k, v in self.dataset.features["train"].items()}
+            labels = {k: v[idx] for k, v in self.dataset.labels["train"].items()}
+            yield _to(feats, device), _to(labels, device)
+
+    def _targets(self, labels: dict[str, Tensor]) -> Tensor:
+        return next(iter(labels.values()))
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(out["logit"].float().view(-1), self._targets(target).float())
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, split: str, device: torch.device) -> dict[str, np.ndarray]:
+        outs: dict[str, list[Tensor]] = {}
+        for feats, _, _ in self.dataset.batches(split, max(self.cfg.batch_size, 4096)):
+            out = model(_to(feats, device))
+            for k, v in out.items():
+                if v.dim() >= 1 and v.shape[0] == next(iter(feats.values())).shape[0] and k != "attention":
+                    outs.setdefault(k, []).append(v.float().view(v.shape[0], -1)[:, 0].cpu())
+        return {k: torch.cat(v).numpy() for k, v in outs.items()}
+
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        pred = self.predict(model, split, device)
+        y = self._targets(self.dataset.labels[split]).numpy()
+        prob = 1.0 / (1.0 + np.exp(-pred["logit"].astype(np.float64)))
+        res = {f"{split}_auc": m.auc(y, prob), f"{split}_logloss": m.log_loss(y, prob)}
+        groups = self.dataset.groups.get(split) if self.dataset.groups else None
+        if groups is not None:
+            res[f"{split}_gauc"] = m.gauc(y, prob, groups.numpy())
+        return res
+
+
+class MultiTask(CTRTask):
+    """Several binary tasks: sum of per-task BCE; per-task AUC and their mean (``val_auc``)."""
+
+    kind = "multitask"
+    monitor = "val_auc"
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        return sum(F.binary_cross_entropy_with_logits(out[t].float().view(-1), target[t].float())
+                   for t in self.spec.tasks)
+
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        pred = self.predict(model, split, device)
+        res: dict[str, float] = {}
+        aucs = []
+        for t in self.spec.tasks:
+            y = self.dataset.labels[split][t].numpy()
+            prob = 1.0 / (1.0 + np.exp(-pred[t].astype(np.float64)))
+            res[f"{split}_auc_{t}"] = m.auc(y, prob)
+            res[f"{split}_logloss_{t}"] = m.log_loss(y, prob)
+            aucs.append(res[f"{split}_auc_{t}"])
+        res[f"{split}_auc"] = float(np.mean(aucs))
+        return res
+
+
+# ----------------------------------------------------------------------------- graphs
+
+
+class NodeTask(Task):
+    """Full-batch node classification: CE on the training mask; accuracy, micro/macro F1."""
+
+    kind = "node"
+    monitor = "val_acc"
+
+    def num_train_items(self) -> int:
+        return int(self.dataset.data.train_mask.sum())
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        d = self.dataset.data.to(device)
+        yield d, d.y[d.train_mask]
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        mask = self.dataset.data.train_mask.to(out["logit"].device)
+        return F.cross_entropy(out["logit"][mask].float(), target)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        d = self.dataset.data.to(device)
+        mask = getattr(d, f"{split}_mask")
+        logit = model(d)["logit"].float()[mask].cpu()
+        y = d.y[mask].cpu().numpy()
+        pred = logit.argmax(-1).numpy()
+        res = {f"{split}_acc": m.accuracy(y, pred), f"{split}_f1_macro": m.f1_macro(y, pred),
+               f"{split}_loss": float(F.cross_entropy(logit, torch.as_tensor(y)))}
+        if self.spec.num_classes == 2:
+            res[f"{split}_auc"] = m.auc(y, torch.softmax(logit, -1)[:, 1].numpy())
+        return res
+
+
+class LinkTask(Task):
+    """Static link prediction: BCE on positives vs fresh random negatives; AUC, Hits@K, MRR (OGB)."""
+
+    kind = "link"
+    monitor = "val_hits@100"
+    ks = (10, 20, 50, 100)
+
+    def num_train_items(self) -> int:
+        return int(self.dataset.pos["train"].size(1))
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        from plexus.platform.data.graphs import sample_negatives
+
+        g = self.epoch_generator(epoch)
+        pos = self.dataset.pos["train"]
+        order = torch.randperm(pos.size(1), generator=g)
+        data = self.dataset.data
+        for start in range(0, pos.size(1), self.cfg.batch_size):
+            p = pos[:, order[start:start + self.cfg.batch_size]]
+            n = sample_negatives(data.edge_index, data.num_nodes, p.size(1) * self.cfg.num_neg, generator=g)
+            batch = data.clone()
+            batch.edge_label_index = torch.cat([p, n], dim=1)
+            batch.target_pos = p
+            target = torch.cat([torch.ones(p.size(1)), torch.zeros(n.size(1))])
+            yield batch.to(device), target.to(device)
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(out["logit"].float().view(-1), target)
+
+    @torch.no_grad()
+    def _score(self, model: nn.Module, pairs: Tensor, device: torch.device) -> Tensor:
+        data = self.dataset.data.clone()
+        if self.dataset.eval_edge_index is not None:
+            data.edge_index = self.dataset.eval_edge_index
+        scores = []
+        for start in range(0, pairs.size(1), 65536):
+            data.edge_label_index = pairs[:, start:start + 65536]
+            scores.append(model(data.to(device))["logit"].float().view(-1).cpu())
+        return torch.cat(scores)
+
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        pos = self._score(model, self.dataset.pos[split], device)
+        neg = self._score(model, self.dataset.neg[split], device)
+        y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+        res = {f"{split}_auc": m.auc(y, torch.cat([pos, neg]).sigmoid().numpy())}
+        for k in self.ks:
+            res[f"{split}_hits@{k}"] = m.hits_at_k(pos, neg, k)
+        res[f"{split}_mrr"] = m.mrr(pos, neg.view(1, -1).expand(len(pos), -1))
+        return res
+
+
+class GraphTask(Task):
+    """Graph classification over mini-batches of graphs: CE; accuracy, macro F1."""
+
+    kind = "graph"
+    monitor = "val_acc"
+
+    def num_train_items(self) -> int:
+        return int(self.dataset.split_index["train"].numel())
+
+    def _batches(self, idx: Tensor, device: torch.device) -> Iterator[Any]:
+        from torch_geometric.data import Batch
+
+        for start in range(0, idx.numel(), self.cfg.batch_size):
+            yield Batch.from_data_list([self.dataset.graphs[i] for i in idx[start:start + self.cfg.batch_size]
+                                        .tolist()]).to(device)
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        idx = self.dataset.split_index["train"]
+        idx = idx[torch.randperm(idx.numel(), generator=self.epoch_generator(epoch))]
+        for b in self._batches(idx, device):
+            yield b, b.y.view(-1)
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        return F.cross_entropy(out["logit"].float(), target)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        logits, ys = [], []
+        for b in self._batches(self.dataset.split_index[split], device):
+            logits.append(model(b)["logit"].float().cpu())
+            ys.append(b.y.view(-1).cpu())
+        logit, y = torch.cat(logits), torch.cat(ys)
+        pred = logit.argmax(-1)
+        return {f"{split}_acc": m.accuracy(y.numpy(), pred.numpy()),
+                f"{split}_f1_macro": m.f1_macro(y.numpy(), pred.numpy()),
+                f"{split}_loss": float(F.cross_entropy(logit, y))}
+
+
+class _SnapshotTask(Task):
+    """Shared iteration over a snapshot sequence: step ``t`` sees snapshots ``[t - window, t)``."""
+
+    window: int = 10
+
+    def history(self, t: int) -> list[Any]:
+        return self.dataset.snapshots[max(0, t - self.window):t]
+
+    def num_train_items(self) -> int:
+        return len(self.dataset.steps["train"])
+
+
+class DynLinkTask(_SnapshotTask):
+    """Link prediction on the next snapshot (EvolveGCN protocol).
+
+    Training: the step's edges against ``num_neg`` x as many random non-edges, with
+    BCE weighted so both classes weigh the same. Evaluation: MAP and MRR over all
+    non-self pairs of each step, scored in memory-bounded chunks.
+    """
+
+    kind = "dynlink"
+    monitor = "val_map"
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        from plexus.platform.data import SnapshotBatch
+        from plexus.platform.data.graphs import sample_negatives
+
+        g = self.epoch_generator(epoch)
+        steps = list(self.dataset.steps["train"])
+        for i in torch.randperm(len(steps), generator=g).tolist():
+            t = steps[i]
+            if t == 0:
+                continue
+            pos = self.dataset.snapshots[t].edge_index
+            neg = sample_negatives(pos, self.spec.num_nodes, pos.size(1) * self.cfg.num_neg, generator=g)
+            pairs = torch.cat([pos, neg], 1)
+            y = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+            yield SnapshotBatch(self.history(t), pairs).to(device), y.to(device)
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        pos_w = (target.numel() - target.sum()) / target.sum().clamp(min=1)
+        return F.binary_cross_entropy_with_logits(out["logit"].float().view(-1), target, pos_weight=pos_w)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        from plexus.platform.data import SnapshotBatch
+
+        m = _m()
+        maps, mrrs = [], []
+        for t in self.dataset.steps[split]:
+            hist = [s.to(device) for s in self.history(t)]
+            pos = self.dataset.snapshots[t].edge_index
+            if pos.size(1) == 0 or not hist:
+                continue
+
+            def score(src: Tensor, dst: Tensor) -> Tensor:
+                b = SnapshotBatch(hist, torch.stack([src, dst]).to(device))
+                return model(b)["logit"].float().view(-1).cpu()
+
+            r = m.ranking_metrics_all_pairs(score, self.spec.num_nodes, pos, chunk_size=1 << 18)
+            maps.append(r["map"])
+            mrrs.append(r["mrr"])
+        return {f"{split}_map": float(np.mean(maps)) if maps else 0.0,
+                f"{split}_mrr": float(np.mean(mrrs)) if mrrs else 0.0}
+
+
+class EdgeTask(_SnapshotTask):
+    """Edge classification at the next snapshot: class-weighted CE; micro F1 and minority-class F1."""
+
+    kind = "edge"
+    monitor = "val_minority_f1"
+
+    def _batch(self, t: int, device: torch.device) -> tuple[Any, Tensor]:
+        from plexus.platform.data import SnapshotBatch
+
+        s = self.dataset.snapshots[t]
+        return SnapshotBatch(self.history(t), s.edge_index).to(device), s.edge_label.long().to(device)
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        steps = [t for t in self.dataset.steps["train"] if t > 0]
+        for i in torch.randperm(len(steps), generator=self.epoch_generator(epoch)).tolist():
+            yield self._batch(steps[i], device)
+
+    def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        counts = torch.bincount(target, minlength=out["logit"].size(-1)).float()
+        weight = (counts.sum() / counts.clamp(min=1)) / counts.numel()
+        return F.cross_entropy(out["logit"].float(), target, weight=weight)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        m = _m()
+        preds, ys = [], []
+        for t in self.dataset.steps[split]:
+            if t == 0:
+                continue
+            b, y = self._batch(t, device)
+            preds.append(model(b)["logit"].float().argmax(-1).cpu())
+            ys.append(y.cpu())
+        y, p = torch.cat(ys).numpy(), torch.cat(preds).numpy()
+        return {f"{split}_f1_micro": m.f1_micro(y, p), f"{split}_minority_f1": m.minority_f1(y, p)}
+
+
+TASKS: dict[str, type[Task]] = {t.kind: t for t in (CTRTask, MultiTask, NodeTask, LinkTask, GraphTask,
+                                                    DynLinkTask, EdgeTask)}
+
+
+def make_task(dataset: Any, cfg: TrainConfig) -> Task:
+    return TASKS[dataset.spec.task](dataset, cfg)

@@ -1,0 +1,34 @@
+"""Shared test fixtures: an isolated data home and MLflow store per test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_data_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Caches go to a per-session folder, never to the user's ~/.cache/plexus."""
+    if "PLEXUS_DATA" not in os.environ:
+        os.environ["PLEXUS_DATA"] = str(tmp_path_factory.mktemp("plexus_data"))
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite MLflow store for the session (creating its schema takes seconds)."""
+    d = tmp_path_factory.mktemp("mlruns")
+    return f"sqlite:///{d / 'mlflow.db'}"
+
+
+def have_shared_data(folder: str) -> bool:
+    return (SHARED_DATA / folder).exists()
