@@ -32,3 +32,13 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def have_shared_data(folder: str) -> bool:
     return (SHARED_DATA / folder).exists()
+
+
+# Tiny tensors: one thread avoids oversubscription on small CI machines (children inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass

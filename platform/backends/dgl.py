@@ -38,8 +38,8 @@ def import_dgl() -> Any:
         stub.__doc__ = "Placeholder installed by plexus.platform.backends.dgl: GraphBolt is unavailable."
         sys.modules["dgl.graphbolt"] = stub
     try:
-        import dgl  # noqa: PLC0415
-    except Exception as exc:  # noqa: BLE001 - any load failure becomes one clear ImportError
+        import dgl
+    except Exception as exc:
         raise ImportError(
             f"the DGL backend is unavailable ({type(exc).__name__}: {exc}); "
             "install it with: pip install 'plexus-ml[dgl]'  (dgl==2.1.0 torchdata==0.9.0 packaging)"

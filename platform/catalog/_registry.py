@@ -229,10 +229,14 @@ class Catalog:
         self._eps = entry_points
         self._models: dict[str, ModelEntry] | None = None
         self._datasets: dict[str, DatasetEntry] | None = None
+        self._single: dict[tuple[str, str], Any] = {}
+        self._eps_cache: dict[str, list[Any]] = {}
 
     def _entry_points(self, group: str) -> list[Any]:
-        eps = self._eps if self._eps is not None else md.entry_points()
-        return sorted(eps.select(group=group), key=lambda e: e.name)
+        if group not in self._eps_cache:
+            eps = self._eps if self._eps is not None else md.entry_points()
+            self._eps_cache[group] = sorted(eps.select(group=group), key=lambda e: e.name)
+        return self._eps_cache[group]
 
     @staticmethod
     def _dist_name(ep: Any) -> str:
@@ -240,25 +244,31 @@ class Catalog:
         name = dist.metadata["Name"] if dist is not None else "unknown"
         return "builtin" if name == BUILTIN_DIST else name
 
-    def _load(self, group: str, info_type: type, entry_type: type) -> dict[str, Any]:
+    def _load_one(self, ep: Any, info_type: type, entry_type: type) -> Any:
+        entry = entry_type(ep.name, self._dist_name(ep), ep.value)
+        try:
+            obj = ep.load()
+            info = getattr(obj, "__plexus__", None)
+            if not isinstance(info, info_type):
+                raise CatalogError(f"{ep.value} is not declared with the plexus register decorator")
+            entry.obj, entry.info = obj, info
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
+            entry.error = _one_line(exc)
+            if os.environ.get("PLEXUS_DEBUG"):
+                traceback.print_exc()
+        return entry
+
+    def _select(self, group: str) -> dict[str, Any]:
+        """Entry points of ``group`` by name; a built-in is never replaced by a third-party namesake."""
         out: dict[str, Any] = {}
         for ep in self._entry_points(group):
-            source = self._dist_name(ep)
-            if ep.name in out and out[ep.name].source == "builtin":
-                continue  # a third-party plugin never silently replaces a built-in
-            entry = entry_type(ep.name, source, ep.value)
-            try:
-                obj = ep.load()
-                info = getattr(obj, "__plexus__", None)
-                if not isinstance(info, info_type):
-                    raise CatalogError(f"{ep.value} is not declared with the plexus register decorator")
-                entry.obj, entry.info = obj, info
-            except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
-                entry.error = _one_line(exc)
-                if os.environ.get("PLEXUS_DEBUG"):
-                    traceback.print_exc()
-            out[ep.name] = entry
+            if ep.name in out and self._dist_name(out[ep.name]) == "builtin":
+                continue
+            out[ep.name] = ep
         return out
+
+    def _load(self, group: str, info_type: type, entry_type: type) -> dict[str, Any]:
+        return {name: self._load_one(ep, info_type, entry_type) for name, ep in self._select(group).items()}
 
     def models(self) -> dict[str, ModelEntry]:
         if self._models is None:
@@ -275,14 +285,23 @@ class Catalog:
         return self._datasets
 
     def model(self, name: str) -> ModelEntry:
-        models = self.models()
-        if name not in models:
-            raise CatalogError(f"unknown model '{name}'{did_you_mean(name, list(models))}; see 'plexus models list'")
-        entry = models[name]
+        """One model entry; only its own plugin module is imported."""
+        if self._models is not None and name in self._models:
+            entry = self._models[name]
+        else:
+            eps = self._select(MODEL_GROUP)
+            if name not in eps:
+                raise CatalogError(f"unknown model '{name}'{did_you_mean(name, list(eps))}; see 'plexus models list'")
+            entry = self._single.setdefault(("m", name), self._load_one(eps[name], ModelInfo, ModelEntry))
         entry._require_ok()
         return entry
 
     def dataset(self, name: str) -> DatasetEntry:
+        """One dataset entry; only its own loader module is imported."""
+        if self._datasets is None:
+            eps = self._select(DATASET_GROUP)
+            if name in eps:
+                return self._single.setdefault(("d", name), self._load_one(eps[name], DatasetInfo, DatasetEntry))
         ds = self.datasets()
         if name not in ds:
             raise CatalogError(f"unknown dataset '{name}'{did_you_mean(name, list(ds))}; see 'plexus datasets list'")

@@ -36,6 +36,8 @@ def train(
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
     result = train_model(cfg, task=task, tracking_uri=tracking_uri, resume=resume, progress=not as_json)
+    if result["rank"] != 0:
+        return  # under torchrun only the first process reports
     if as_json:
         emit_json({k: v for k, v in result.items() if k != "history"})
         return

@@ -18,8 +18,19 @@ from plexus.platform.data._types import Dataset, GraphClsDataset, NodeDataset, T
 from plexus.platform.data.paths import data_home, find_raw
 from plexus.platform.errors import ConfigError, DataError
 
-__all__ = ["cora", "tu_mutag", "tu_proteins", "tu_nci109", "tolokers", "chameleon", "squirrel", "actor",
-           "bitcoin_otc", "bitcoin_alpha", "uci_messages"]
+__all__ = [
+    "actor",
+    "bitcoin_alpha",
+    "bitcoin_otc",
+    "chameleon",
+    "cora",
+    "squirrel",
+    "tolokers",
+    "tu_mutag",
+    "tu_nci109",
+    "tu_proteins",
+    "uci_messages",
+]
 
 _BUNDLED = Path(__file__).resolve().parent / "graphs" / "bundled"
 
@@ -62,7 +73,7 @@ def cora(path: str | None = None, task: str = "node", seed: int = 0,
 
     _check_task("cora", task, ("node", "link"))
     root = find_raw("cora", path)
-    if root is None or not (root / "ind.cora.graph").exists():
+    if root is None or not any((root / f).exists() for f in ("ind.cora.graph", "ind.cora.graph.gz")):
         if path:
             raise DataError("Planetoid files ind.cora.* not found", file=str(path))
         root = _BUNDLED

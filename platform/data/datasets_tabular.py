@@ -11,19 +11,19 @@ local copy (see the ``source`` URL of each dataset).
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-
 from plexus.platform.catalog import register_dataset
 from plexus.platform.data._types import TabularDataset
 from plexus.platform.data.paths import data_home, find_raw
-from plexus.platform.data.tabular import RawTable, Schema, load_tabular, read_libfm, read_text_table
+from plexus.platform.data.tabular import RawTable, Schema, load_tabular, read_text_table
 from plexus.platform.errors import ConfigError, DataError
 
-__all__ = ["criteo_10k", "frappe", "movielens_100k", "amazon_beauty", "census_income", "movielens_mtl"]
+__all__ = ["amazon_beauty", "census_income", "criteo_10k", "frappe", "movielens_100k", "movielens_mtl"]
 
 _CRITEO_URL = "https://github.com/shichence/AutoInt/blob/master/train_examples.txt"
 _FRAPPE_URL = "https://github.com/hexiangnan/neural_factorization_machine/tree/master/data/frappe"
@@ -33,7 +33,9 @@ _CENSUS_URL = "https://archive.ics.uci.edu/dataset/117/census+income+kdd"
 
 
 def _raw(folder: str, path: str | None, files: list[str], url: str) -> Path:
-    root = find_raw(folder, path)
+    root = Path(path) if path else find_raw(folder)  # an explicit path never falls back elsewhere
+    if root is not None and not root.is_dir():
+        root = None
     missing = [f for f in files if root is None or not (root / f).is_file()]
     if missing:
         where = path or str(data_home() / "raw" / folder)
@@ -249,7 +251,7 @@ def _histories(df: pd.DataFrame, keep: np.ndarray, max_len: int) -> list[list[in
     out: list[list[int]] = [[] for _ in range(len(df))]
     order = np.lexsort((np.arange(len(df)), ts, users))
     bounds = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in pairwise(bounds):
         rows = order[a:b]
         t = ts[rows]
         cut = np.searchsorted(t, t, side="left")  # rows strictly before this one's timestamp

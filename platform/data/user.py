@@ -1,12 +1,128 @@
-"""User-imported datasets (``plexus datasets import``), listed by the catalog by name."""
+"""User-imported datasets (``plexus datasets import``), listed by the catalog by name.
+
+``import_dataset`` validates a file by actually loading it, then records a
+manifest at ``data_home()/datasets/<name>/manifest.json`` (written atomically).
+``user_dataset_entries`` turns every manifest into a catalog
+:class:`~plexus.platform.catalog.DatasetEntry` with source ``"user"``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["user_dataset_entries"]
+from plexus.platform.data.paths import data_home
+from plexus.platform.errors import ConfigError, DataError
+
+__all__ = ["import_dataset", "load_user_dataset", "user_dataset_entries", "user_datasets_dir"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+KINDS = ("tabular", "graph", "temporal")
+
+
+def user_datasets_dir() -> Path:
+    return data_home() / "datasets"
+
+
+def _load(manifest: dict[str, Any], **options: Any) -> Any:
+    kind = manifest["kind"]
+    if kind == "tabular":
+        from plexus.platform.data.tabular import Schema, load_tabular
+
+        schema = Schema.from_yaml(manifest["schema"])
+        return load_tabular([manifest["path"]], schema, name=manifest["name"], task=options.get("task"),
+                            seed=options.get("seed"), description=manifest.get("description", ""))
+    from plexus.platform.data.graphs import load_edge_list  # provided by the graph data service
+
+    return load_edge_list(manifest["path"], kind=kind, name=manifest["name"])
+
+
+def load_user_dataset(name: str, **options: Any) -> Any:
+    m = user_datasets_dir() / name / "manifest.json"
+    if not m.is_file():
+        raise DataError(f"no imported dataset named '{name}'", file=str(m))
+    return _load(json.loads(m.read_text()), **options)
+
+
+def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathLike | None = None,
+                   kind: str = "tabular", overwrite: bool = False) -> dict[str, Any]:
+    """Validate ``path`` (by loading it) and register it under ``name``; returns the manifest.
+
+    Tabular files need a YAML ``schema``; ``graph`` / ``temporal`` edge lists are
+    read by the graph data service. Nothing is written if loading fails.
+    """
+    if not _NAME.match(name or ""):
+        raise ConfigError(f"invalid dataset name {name!r}: use lowercase letters, digits, '.', '_', '-'")
+    if kind not in KINDS:
+        raise ConfigError(f"unknown dataset kind {kind!r}; expected one of {KINDS}")
+    src = Path(path).expanduser().resolve()
+    if not src.is_file():
+        raise DataError("file not found", file=str(path))
+    target = user_datasets_dir() / name
+    if (target / "manifest.json").exists() and not overwrite:
+        raise ConfigError(f"dataset '{name}' is already imported ({target}); pass overwrite=True to replace it")
+    from plexus.platform.catalog import get_catalog
+
+    builtin = get_catalog().datasets().get(name)
+    if builtin is not None and builtin.source != "user":
+        raise ConfigError(f"'{name}' is the name of a {builtin.source} dataset; choose another name")
+    manifest: dict[str, Any] = {"name": name, "kind": kind, "path": str(src), "imported": time.time()}
+    if kind == "tabular":
+        if schema is None:
+            raise ConfigError("a tabular dataset needs a schema YAML file (schema=...)")
+        from plexus.platform.data.tabular import Schema
+
+        sch_path = Path(schema).expanduser().resolve()
+        sch = Schema.from_yaml(sch_path)
+        manifest.update(schema=str(sch_path), task=sch.task or ("multitask" if len(sch.labels) > 1 else "ctr"),
+                        description=sch.description or f"user dataset imported from {src.name}")
+    else:
+        manifest.update(task="link" if kind == "graph" else "dynlink", description=f"{kind} edge list {src.name}")
+    ds = _load(manifest)  # raises DataError on any malformed input; nothing written yet
+    manifest["fingerprint"] = getattr(ds, "fingerprint", "")
+    try:
+        manifest["stats"] = json.loads(json.dumps(ds.stats(), default=str))
+    except Exception:  # noqa: BLE001 - stats are informative only
+        manifest["stats"] = {}
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / f".manifest.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, target / "manifest.json")
+    return manifest
 
 
 def user_dataset_entries() -> list[Any]:
     """Catalog entries for datasets imported under ``$PLEXUS_DATA/datasets``."""
-    return []
+    from plexus.platform.catalog import DatasetEntry, register_dataset
+
+    root = user_datasets_dir()
+    if not root.is_dir():
+        return []
+    out = []
+    for m in sorted(root.glob("*/manifest.json")):
+        name = m.parent.name
+        try:
+            manifest = json.loads(m.read_text())
+            task = manifest.get("task", "ctr")
+
+            def loader(path: str | None = None, task: str = task, seed: int | None = None,
+                       _m: dict[str, Any] = manifest) -> Any:
+                return _load(dict(_m, path=path or _m["path"]), task=task, seed=seed)
+
+            fn = register_dataset(name, task, summary=manifest.get("description", ""), source="user")(loader)
+            out.append(DatasetEntry(name, "user", str(m), obj=fn, info=fn.__plexus__))
+        except Exception as exc:  # noqa: BLE001 - a broken manifest is listed as broken, never raised
+            out.append(DatasetEntry(name, "user", str(m), error=f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def remove_dataset(name: str) -> None:
+    target = user_datasets_dir() / name
+    if not (target / "manifest.json").exists():
+        raise DataError(f"no imported dataset named '{name}'", file=str(target))
+    shutil.rmtree(target)

@@ -144,7 +144,8 @@ class MLflowTracker(Callback):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        ms = [Metric(f"final_{k}" if not k.startswith(("val_", "test_")) else k, float(v), now, trainer.epoch)
+        # validation metrics of the restored best model get a "best_" prefix so the per-epoch curves stay clean
+        ms = [Metric(k if k.startswith("test_") else f"best_{k}", float(v), now, trainer.epoch)
               for k, v in result["metrics"].items()]
         ms += [Metric("best_epoch", float(result["best_epoch"]), now, trainer.epoch),
                Metric("duration_s", float(result["duration_s"]), now, trainer.epoch)]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ import mlflow.pyfunc
 import torch
 
 __all__ = ["PlexusScorer", "log_trained_model"]
+
+# raw rows arrive as a pandas DataFrame; MLflow's type-hint validation does not apply to them
+warnings.filterwarnings("ignore", message=r".*type hint.*predict", category=UserWarning)
 
 
 class PlexusScorer(mlflow.pyfunc.PythonModel):
@@ -40,7 +45,7 @@ class PlexusScorer(mlflow.pyfunc.PythonModel):
         self.encoder = TabularEncoder.from_dict(meta["encoder"])
         self.outputs = ["logit"] if self.spec.task == "ctr" else list(self.spec.tasks)
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(self, context, model_input, params=None):  # noqa: ANN001 - mlflow reads these hints
         import pandas as pd
 
         feats = self.encoder.transform(model_input)
@@ -57,8 +62,14 @@ def log_trained_model(tracking_uri: str, run_id: str, model: torch.nn.Module, *,
     import mlflow
     import mlflow.pytorch
 
+    import plexus
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
     mlflow.set_tracking_uri(tracking_uri)
     model = model.cpu().eval()
+    # explicit requirements: MLflow's inference would reload the model in a subprocess
+    reqs = [f"plexus-ml=={plexus.__version__}", f"torch=={torch.__version__.split('+')[0]}"]
     uris: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "data_spec.json"
@@ -70,12 +81,13 @@ def log_trained_model(tracking_uri: str, run_id: str, model: torch.nn.Module, *,
         state_path = Path(tmp) / "state.pt"
         torch.save(model.state_dict(), state_path)
         with mlflow.start_run(run_id=run_id, log_system_metrics=False):
-            info = mlflow.pytorch.log_model(model, name="model", extra_files=[str(spec_path), str(meta_path)])
+            info = mlflow.pytorch.log_model(model, name="model", extra_files=[str(spec_path), str(meta_path)],
+                                            serialization_format="pickle", pip_requirements=reqs)
             uris["model"] = info.model_uri
             if encoder is not None and spec.task in ("ctr", "multitask"):
                 info = mlflow.pyfunc.log_model(
                     name="scorer", python_model=PlexusScorer(),
-                    artifacts={"meta": str(meta_path), "state": str(state_path)})
+                    artifacts={"meta": str(meta_path), "state": str(state_path)}, pip_requirements=reqs)
                 uris["scorer"] = info.model_uri
             mlflow.set_tags({"plexus.model_uri": uris["model"], "plexus.scorer_uri": uris.get("scorer", "")})
     return uris

@@ -14,6 +14,7 @@ from plexus.platform.errors import TrackingError
 __all__ = ["resolve_tracking_uri", "mask_url", "mask_text", "ensure_reachable", "default_artifact_root"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def default_artifact_root() -> Path:

@@ -48,7 +48,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT_VERSION, **state}
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix="tmp-ckpt-", suffix=".pt.part", dir=path.parent)
     os.close(fd)
     try:
         torch.save(state, tmp)

@@ -99,8 +99,11 @@ def train_model(
     ckpt_root = tracking_cfg.get("checkpoint_dir")
     checkpoint_dir = None
     if rank == 0 and tracking_cfg.get("checkpoints", True):
-        base = Path(ckpt_root) if ckpt_root else Path.cwd() / "mlruns" / "checkpoints"
-        checkpoint_dir = base / (tracker.run_id if tracker else make_run_name(cfg.model, cfg.dataset))
+        if resume:  # a resumed run keeps writing where it left off
+            checkpoint_dir = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
+        else:
+            base = Path(ckpt_root) if ckpt_root else Path.cwd() / "mlruns" / "checkpoints"
+            checkpoint_dir = base / (tracker.run_id if tracker else make_run_name(cfg.model, cfg.dataset))
     try:
         trainer = Trainer(model, the_task, cfg.train, all_callbacks, checkpoint_dir=checkpoint_dir, progress=progress)
         trainer.meta = {"run_id": tracker.run_id if tracker else "", "config": json.dumps(config_dict, default=str)}
@@ -128,7 +131,8 @@ def train_model(
         tracker.finish("FINISHED")
     result.update(run_id=tracker.run_id if tracker else None, model=cfg.model, dataset=cfg.dataset, task=kind,
                   tracking_uri=tracker.describe_uri() if tracker else None,
-                  checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, hparams=config_dict["hparams"])
+                  checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, hparams=config_dict["hparams"],
+                  world_size=world, rank=rank)
     return result
 
 

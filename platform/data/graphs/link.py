@@ -11,7 +11,8 @@
   a message-passing graph (NCN's target link removal, ``--maskinput``).
 
 Pairs are ``LongTensor[2, P]``; an undirected edge ``{u, v}`` is stored once as
-``u < v`` in ``pos``/``neg`` and in both directions in ``edge_index``.
+``u < v`` in ``pos`` and in both directions in ``edge_index``; negatives keep a
+random orientation.
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from plexus.platform.data._types import LinkDataset
+from plexus.platform.data.graphs._io import single_thread
+from plexus.platform.errors import ConfigError
+from plexus.platform.spec import DataSpec
 from torch import Tensor
 from torch_geometric.data import Data
 
-from plexus.platform.data._types import LinkDataset
-from plexus.platform.errors import ConfigError
-from plexus.platform.spec import DataSpec
-
-__all__ = ["LINK_SPLITS", "undirected_pairs", "pair_keys", "sample_negatives", "remove_target_edges",
-           "split_edges", "link_dataset"]
+__all__ = [
+    "LINK_SPLITS",
+    "link_dataset",
+    "pair_keys",
+    "remove_target_edges",
+    "sample_negatives",
+    "split_edges",
+    "undirected_pairs",
+]
 
 LINK_SPLITS: dict[str, tuple[float, float, float]] = {"70/10/20": (0.7, 0.1, 0.2), "85/5/10": (0.85, 0.05, 0.1)}
 
@@ -47,10 +55,12 @@ def undirected_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
 
 def sample_negatives(edge_index: Tensor, num_nodes: int, num: int, generator: torch.Generator | None = None,
                      *, exclude: Tensor | None = None) -> Tensor:
-    """Draw ``num`` distinct random non-edges ``[2, num]`` (``u < v``, no self loops).
+    """Draw ``num`` distinct random non-edges ``[2, num]`` (no self loops).
 
     A pair is a non-edge when neither direction appears in ``edge_index`` (nor in
-    ``exclude``, extra pairs to avoid). Vectorised rejection sampling; raises
+    ``exclude``, extra pairs to avoid); no unordered pair is drawn twice. Each pair
+    keeps the orientation it was drawn with (uniformly random), so an asymmetric
+    scorer cannot tell negatives from directed positives by ``u < v``. Vectorised rejection sampling; raises
     :class:`ConfigError` when the graph is too dense to supply ``num`` non-edges.
     """
     dev = edge_index.device
@@ -65,6 +75,7 @@ def sample_negatives(edge_index: Tensor, num_nodes: int, num: int, generator: to
     if num == 0:
         return torch.empty(2, 0, dtype=torch.long, device=dev)
     got = torch.empty(0, dtype=torch.long)
+    pairs = torch.empty(2, 0, dtype=torch.long)
     for _ in range(1000):
         need = num - got.numel()
         if need <= 0:
@@ -74,15 +85,18 @@ def sample_negatives(edge_index: Tensor, num_nodes: int, num: int, generator: to
         v = torch.randint(0, num_nodes, (m,), generator=generator)
         cand = torch.stack([u, v])[:, u != v]
         keys = pair_keys(cand, num_nodes)
-        keys = keys[~torch.isin(keys, forbidden) & ~torch.isin(keys, got)]
-        # keep the first occurrence of each key, in draw order (deterministic)
+        ok = ~torch.isin(keys, forbidden) & ~torch.isin(keys, got)
+        cand, keys = cand[:, ok], keys[ok]
+        # keep the first occurrence of each unordered pair, in draw order (deterministic)
         uniq, inv = torch.unique(keys, return_inverse=True)
         first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long).scatter_reduce(
             0, inv, torch.arange(keys.numel()), reduce="amin")
-        got = torch.cat([got, keys[first.sort().values][:need]])
+        sel = first.sort().values[:need]
+        got = torch.cat([got, keys[sel]])
+        pairs = torch.cat([pairs, cand[:, sel]], 1)
     else:  # pragma: no cover - only when nearly complete
         raise ConfigError(f"could not draw {num} negatives after 1000 rounds")
-    return torch.stack([got // num_nodes, got % num_nodes]).to(dev)
+    return pairs.to(dev)
 
 
 def remove_target_edges(edge_index: Tensor, targets: Tensor) -> Tensor:
@@ -98,6 +112,7 @@ def remove_target_edges(edge_index: Tensor, targets: Tensor) -> Tensor:
     return edge_index[:, ~drop]
 
 
+@single_thread()
 def split_edges(edge_index: Tensor, num_nodes: int, *, ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
                 seed: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Seeded random split of the undirected edges; returns ``(pos, neg)`` dicts of ``[2, P]`` pairs.
@@ -112,7 +127,7 @@ def split_edges(edge_index: Tensor, num_nodes: int, *, ratios: tuple[float, floa
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(pairs.size(1), generator=g)
     e = pairs.size(1)
-    n_val, n_test = int(round(ratios[1] * e)), int(round(ratios[2] * e))
+    n_val, n_test = round(ratios[1] * e), round(ratios[2] * e)
     n_train = e - n_val - n_test
     pos = {"train": pairs[:, perm[:n_train]], "val": pairs[:, perm[n_train:n_train + n_val]],
            "test": pairs[:, perm[n_train + n_val:]]}

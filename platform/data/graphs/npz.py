@@ -11,19 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
-
 from plexus.platform.data._types import NodeDataset
-from plexus.platform.data.graphs._io import fingerprint_files, open_bytes
+from plexus.platform.data.graphs._io import fingerprint_files, open_bytes, single_thread
 from plexus.platform.data.graphs.planetoid import undirected_edge_index
 from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
+from torch_geometric.data import Data
 
-__all__ = ["NPZ_KEYS", "read_npz_graph", "npz_dataset"]
+__all__ = ["NPZ_KEYS", "npz_dataset", "read_npz_graph"]
 
 NPZ_KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
 
 
+@single_thread()
 def read_npz_graph(path: Path, *, split: int = 0) -> Data:
     """Parse one heterophilous-graph archive; masks of the ``split``-th fixed split (0..9)."""
     try:

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch_geometric.data import Data
-
 from plexus.platform.data._types import NodeDataset
-from plexus.platform.data.graphs._io import fingerprint_files, open_bytes
+from plexus.platform.data.graphs._io import fingerprint_files, open_bytes, single_thread
 from plexus.platform.errors import DataError
 from plexus.platform.spec import DataSpec
+from torch_geometric.data import Data
 
-__all__ = ["PLANETOID_PARTS", "planetoid_files", "read_planetoid", "planetoid_dataset", "undirected_edge_index"]
+__all__ = ["PLANETOID_PARTS", "planetoid_dataset", "planetoid_files", "read_planetoid", "undirected_edge_index"]
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 
@@ -51,7 +50,7 @@ def _unpickle(path: Path) -> object:
     try:
         with open_bytes(path) as f:
             return pickle.load(f, encoding="latin1")
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a data error
+    except Exception as exc:
         raise DataError(f"cannot unpickle Planetoid part ({type(exc).__name__}: {exc})", file=str(path)) from exc
 
 
@@ -65,6 +64,7 @@ def undirected_edge_index(edge_index: torch.Tensor, num_nodes: int) -> torch.Ten
     return torch.stack([key // num_nodes, key % num_nodes])
 
 
+@single_thread()
 def read_planetoid(root: Path, name: str = "cora", *, normalize_features: bool = False) -> Data:
     """Parse the raw Planetoid files in ``root`` into a PyG ``Data`` with split masks."""
     files = planetoid_files(root, name)
@@ -79,7 +79,7 @@ def read_planetoid(root: Path, name: str = "cora", *, normalize_features: bool =
     def dense(m: object) -> np.ndarray:
         return np.asarray(m.todense() if sp.issparse(m) else m, dtype=np.float32)
 
-    x, allx, tx = dense(parts["x"]), dense(parts["allx"]), dense(parts["tx"])
+    allx, tx = dense(parts["allx"]), dense(parts["tx"])
     y, ally, ty = dense(parts["y"]), dense(parts["ally"]), dense(parts["ty"])
     test_sorted = np.sort(test_index)
     if name == "citeseer":  # isolated test nodes: zero rows at the missing ids (as Kipf's code)

@@ -30,22 +30,31 @@ Snapshot edges keep the direction of the events; models symmetrise as they need.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from plexus.platform.data._types import SnapshotBatch, TemporalDataset
+from plexus.platform.data.graphs._io import cached_tensors, fingerprint_files, single_thread
+from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.spec import DataSpec
 from torch import Tensor
 from torch_geometric.data import Data
 
-from plexus.platform.data._types import SnapshotBatch, TemporalDataset
-from plexus.platform.data.graphs._io import cached_tensors, fingerprint_files
-from plexus.platform.errors import ConfigError, DataError
-from plexus.platform.spec import DataSpec
-
-__all__ = ["read_temporal_csv", "build_snapshots", "split_steps", "temporal_dataset", "snapshot_batch",
-           "dynamic_sbm", "parse_columns", "detect_sep"]
+__all__ = [
+    "build_snapshots",
+    "detect_sep",
+    "dynamic_sbm",
+    "parse_columns",
+    "read_temporal_csv",
+    "snapshot_batch",
+    "split_steps",
+    "temporal_dataset",
+]
 
 Features = Literal["degree", "identity", "none"]
 
@@ -60,8 +69,8 @@ def detect_sep(path: Path) -> str:
             for line in f:
                 if line.strip():
                     return "," if "," in line else ("\t" if "\t" in line else r"\s+")
-    except OSError as exc:
-        raise DataError(f"cannot read file ({exc})", file=str(path)) from exc
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise DataError(f"cannot read file ({type(exc).__name__}: {exc})", file=str(path)) from exc
     raise DataError("file is empty", file=str(path), row=1)
 
 
@@ -80,7 +89,7 @@ def _read_table(path: Path, *, header: bool, sep: str | None, names: Sequence[st
 
         m = re.search(r"line (\d+)", str(exc))
         raise DataError(f"malformed row ({exc})", file=str(path), row=int(m.group(1)) if m else None) from exc
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise DataError(f"cannot read file ({type(exc).__name__}: {exc})", file=str(path)) from exc
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
@@ -157,8 +166,8 @@ def split_steps(num_snapshots: int, steps: Sequence[int] | Sequence[float]) -> d
         fr = [float(s) for s in steps]
         if any(f < 0 for f in fr) or sum(fr) > 1 + 1e-9:
             raise ConfigError(f"step fractions must be >= 0 and sum to at most 1, got {steps!r}")
-        n_va, n_te = int(round(fr[1] * avail)), int(round(fr[2] * avail))
-        n_tr = min(int(round(fr[0] * avail)), avail - n_va - n_te)
+        n_va, n_te = round(fr[1] * avail), round(fr[2] * avail)
+        n_tr = min(round(fr[0] * avail), avail - n_va - n_te)
     if min(n_tr, n_va, n_te) < 0 or n_tr < 1 or n_te < 1 or n_tr + n_va + n_te > avail:
         raise ConfigError(f"steps {tuple(steps)} (train/val/test) do not fit {num_snapshots} snapshots "
                           f"({avail} steps have history); use a smaller window or fewer steps")
@@ -169,16 +178,21 @@ def split_steps(num_snapshots: int, steps: Sequence[int] | Sequence[float]) -> d
     return {"train": train, "val": val, "test": test}
 
 
-def _features(kind: Features, deg: Tensor, n: int, cap: int, shared: dict[str, Tensor]) -> Tensor:
+def _features(kind: Features, deg_all: Tensor, cap: int) -> list[Tensor]:
+    """Per-snapshot feature matrices; one allocation, snapshots get views (or one shared tensor)."""
+    count, n = deg_all.shape
     if kind == "degree":
-        return torch.nn.functional.one_hot(deg.clamp(max=cap), cap + 1).float()
+        x = torch.zeros(count * n, cap + 1)
+        x[torch.arange(count * n), deg_all.reshape(-1).clamp(max=cap)] = 1.0
+        return list(x.view(count, n, cap + 1).unbind(0))
     if kind == "identity":
-        return shared.setdefault("eye", torch.eye(n))
+        return [torch.eye(n)] * count
     if kind == "none":
-        return shared.setdefault("ones", torch.ones(n, 1))
+        return [torch.ones(n, 1)] * count
     raise ConfigError(f"features must be 'degree', 'identity' or 'none', got {kind!r}")
 
 
+@single_thread()
 def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, num_snapshots: int | None = None,
                     features: Features = "degree", max_degree: int = 32) -> tuple[list[Data], dict[str, Any]]:
     """Cut events into snapshots (see module doc). Returns ``(snapshots, info)``."""
@@ -216,13 +230,13 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
     deg_all = torch.bincount(pair // n, minlength=count * n).view(count, n)
     if cap <= 0:
         cap = int(deg_all.max())
-    shared: dict[str, Tensor] = {}
+    xs = _features(features, deg_all, cap)
     snaps = []
     for s in range(count):
         a, b = int(bounds[s]), int(bounds[s + 1])
         ev = last_ev[a:b]
         d = Data(edge_index=torch.stack([u_src[a:b], u_dst[a:b]]), edge_weight=counts[a:b].float(),
-                 edge_time=t[ev], x=_features(features, deg_all[s], n, cap, shared), num_nodes=n,
+                 edge_time=t[ev], x=xs[s], num_nodes=n,
                  time_range=torch.tensor([t0 + s * window, t0 + (s + 1) * window], dtype=torch.float64))
         if "label" in events:
             d.edge_label = events["label"].long()[ev]

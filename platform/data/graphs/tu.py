@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from plexus.platform.data._types import GraphClsDataset
+from plexus.platform.data.graphs._io import cached_tensors, fingerprint_files, single_thread
+from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.spec import DataSpec
 from torch import Tensor
 from torch_geometric.data import Data
 
-from plexus.platform.data._types import GraphClsDataset
-from plexus.platform.data.graphs._io import cached_tensors, fingerprint_files
-from plexus.platform.errors import ConfigError, DataError
-from plexus.platform.spec import DataSpec
-
-__all__ = ["read_tu", "tu_graphs", "stratified_split", "tu_dataset"]
+__all__ = ["read_tu", "stratified_split", "tu_dataset", "tu_graphs"]
 
 
 def _read_numeric(path: Path, field: str, *, dtype: type = np.int64, ncols: int | None = None) -> np.ndarray:
@@ -60,6 +59,7 @@ def _read_numeric(path: Path, field: str, *, dtype: type = np.int64, ncols: int 
     return out
 
 
+@single_thread()
 def read_tu(root: Path, name: str, *, use_node_attr: bool = True) -> dict[str, Tensor]:
     """Parse the raw files into flat tensors (``x``, ``edge_index`` 0-based global, ``edge_attr``,
     ``node_ptr``, ``edge_ptr``, ``y``, ``classes``)."""
@@ -132,6 +132,7 @@ def read_tu(root: Path, name: str, *, use_node_attr: bool = True) -> dict[str, T
     return out
 
 
+@single_thread()
 def tu_graphs(flat: dict[str, Tensor]) -> list[Data]:
     """Cut the flat tensors of :func:`read_tu` into one PyG ``Data`` per graph."""
     x, ei, ea, y = flat["x"], flat["edge_index"], flat.get("edge_attr"), flat["y"]

@@ -14,15 +14,15 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
-
 from plexus.platform.data.paths import cache_dir
 from plexus.platform.data.tabular.encoder import ENCODER_VERSION
 
-__all__ = ["fingerprint", "cache_path", "load_cached", "save_cached"]
+__all__ = ["cache_path", "fingerprint", "load_cached", "save_cached"]
 
 _META = "meta.json"
 

@@ -22,19 +22,19 @@ Everything is vectorised with pandas/numpy; no Python loop over rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
-
 from plexus.platform.data.tabular.readers import RawTable
 from plexus.platform.data.tabular.schema import FieldDef, Schema
 from plexus.platform.errors import DataError
 from plexus.platform.spec import DataSpec, FieldSpec
+from torch import Tensor
 
-__all__ = ["ENCODER_VERSION", "TabularEncoder", "EncodedTable"]
+__all__ = ["ENCODER_VERSION", "EncodedTable", "TabularEncoder"]
 
 ENCODER_VERSION = "1"
 _DEFAULT_SEQ_MAX = 50
@@ -46,6 +46,12 @@ class EncodedTable:
     labels: dict[str, np.ndarray]
     groups: np.ndarray | None
     timestamps: np.ndarray | None
+
+
+def _int_strings(v: np.ndarray) -> np.ndarray:
+    """Integers -> decimal strings (object array), converting each distinct value once."""
+    uniq, inv = np.unique(v, return_inverse=True)
+    return uniq.astype(str).astype(object)[inv.reshape(-1)]
 
 
 def _as_str(s: pd.Series) -> pd.Series:
@@ -60,11 +66,11 @@ def _as_str(s: pd.Series) -> pd.Series:
         out[other] = v[other].astype(str).astype(object)
         return pd.Series(out, index=s.index, dtype=object)
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
-        return pd.Series(s.to_numpy().astype(str).astype(object), index=s.index, dtype=object)
+        return pd.Series(_int_strings(s.to_numpy()), index=s.index, dtype=object)
     v = s.to_numpy(dtype=object, na_value="")
     kind = pd.api.types.infer_dtype(v, skipna=False) if len(v) else "string"
     if kind == "integer":
-        v = np.asarray(v, dtype=np.int64).astype(str).astype(object)
+        v = _int_strings(np.asarray(v, dtype=np.int64))
     elif kind != "string":
         v = np.asarray([x if isinstance(x, str) else ("" if x is None else str(x)) for x in v], dtype=object)
     return pd.Series(v, index=s.index, dtype=object)
@@ -75,12 +81,17 @@ def _tokens(s: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray]:
     first = s.dropna()
     first = first.iloc[0] if len(first) else ""
     if isinstance(first, (list, tuple, np.ndarray)):
-        lists = s
+        values = [x if isinstance(x, (list, tuple, np.ndarray)) else ([] if x is None or x == "" else [x])
+                  for x in s.to_numpy(dtype=object)]
     else:
-        lists = _as_str(s).str.split(sep, regex=False)
-    ex = pd.Series(lists.to_numpy(), index=np.arange(len(s))).explode()
-    rows = ex.index.to_numpy()
-    toks = _as_str(ex).to_numpy()
+        values = _as_str(s).str.split(sep, regex=False).to_numpy(dtype=object)
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    rows = np.repeat(np.arange(len(values)), lengths)
+    if isinstance(first, np.ndarray) and all(isinstance(x, np.ndarray) for x in values):
+        flat = np.concatenate(values) if len(values) else []  # fast path: arrays of ids
+    else:
+        flat = list(chain.from_iterable(values))
+    toks = _as_str(pd.Series(flat)).to_numpy() if len(flat) else np.empty(0, dtype=object)
     keep = toks != ""
     return rows[keep], toks[keep]
 
@@ -124,7 +135,7 @@ class TabularEncoder:
                 v = self._numeric(table, f, col)
                 if f.transform == "standardize":
                     mean = float(v.mean()) if len(v) else 0.0
-                    std = float(v.std()) if len(v) > 1 else 1.0
+                    std = float(v.std()) if len(v) > 1 else 1.0  # population std (ddof=0)
                     self.stats[f.name] = {"mean": mean, "std": std if std > 1e-12 else 1.0}
                 continue
             if f.type == "categorical":
@@ -167,8 +178,8 @@ class TabularEncoder:
             missing = np.isnan(v)
         else:
             s = _as_str(col)
-            missing = (s == "").to_numpy()
-            v = pd.to_numeric(s.where(~missing, "0"), errors="coerce").to_numpy(np.float64)
+            missing = (s == "").to_numpy().copy()
+            v = pd.to_numeric(s.where(~missing, "0"), errors="coerce").to_numpy(np.float64).copy()
             bad = np.flatnonzero(np.isnan(v) & ~missing)
             if len(bad):  # retry with surrounding blanks stripped (rare: only the failing values)
                 s = s.copy()

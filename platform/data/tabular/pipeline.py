@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-
 from plexus.platform.data._types import SPLITS, TabularDataset
 from plexus.platform.data.tabular.cache import fingerprint, load_cached, save_cached
 from plexus.platform.data.tabular.encoder import TabularEncoder
@@ -18,7 +18,7 @@ from plexus.platform.data.tabular.splits import make_split
 from plexus.platform.errors import DataError
 from plexus.platform.spec import DataSpec
 
-__all__ = ["load_tabular", "iter_parquet_batches", "fit_encoder_parquet"]
+__all__ = ["fit_encoder_parquet", "iter_parquet_batches", "load_tabular"]
 
 
 def _dataset(name: str, fp: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> TabularDataset:
@@ -119,7 +119,6 @@ def fit_encoder_parquet(path: str | os.PathLike, schema: Schema, *, batch_size: 
     """
     import pandas as pd
     import pyarrow.parquet as pq
-
     from plexus.platform.data.tabular.encoder import _DEFAULT_SEQ_MAX, _as_str, _tokens
 
     path = Path(path)
@@ -161,7 +160,7 @@ def fit_encoder_parquet(path: str | os.PathLike, schema: Schema, *, batch_size: 
         enc.vocabs[key] = order["tok"].tolist()
     for name, (n, s, ss) in moments.items():
         mean = s / max(n, 1)
-        std = (max(ss / max(n, 1) - mean * mean, 0.0) * n / max(n - 1, 1)) ** 0.5
+        std = max(ss / max(n, 1) - mean * mean, 0.0) ** 0.5  # population std, as in fit()
         enc.stats[name] = {"mean": mean, "std": std if std > 1e-12 else 1.0}
     for f in schema.fields:
         if f.type in ("multi", "sequence"):

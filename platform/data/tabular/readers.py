@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from plexus.platform.data.tabular.schema import Schema
 from plexus.platform.errors import DataError
 
-__all__ = ["RawTable", "read_table", "read_text_table", "read_parquet", "read_libfm", "detect_format"]
+__all__ = ["RawTable", "detect_format", "read_libfm", "read_parquet", "read_table", "read_text_table"]
 
 
 @dataclass
@@ -68,8 +67,7 @@ def detect_format(path: str | Path, schema: Schema | None = None) -> str:
         return schema.format
     name = str(path).lower()
     for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+        name = name.removesuffix(suffix)
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     if name.endswith((".libfm", ".libsvm", ".svm")):
@@ -131,7 +129,7 @@ def read_text_table(path: str | Path, *, sep: str = ",", header: bool = True, co
     data = _read_bytes(path)
     text = _decode(path, data, encoding)
     if not text or text.isspace():
-        raise DataError("empty file (no rows)", file=str(path))
+        raise DataError("empty file (no rows)", file=str(path), row=1)
     skip_space = len(sep) > 1 and len(sep.strip()) == 1  # e.g. ", ": split on "," and strip leading blanks
     if skip_space:
         sep = sep.strip()
@@ -171,7 +169,7 @@ def read_text_table(path: str | Path, *, sep: str = ",", header: bool = True, co
                             row=int(m.group(2))) from None
         raise DataError(f"cannot parse: {str(exc).strip()}", file=str(path)) from None
     except pd.errors.EmptyDataError:
-        raise DataError("empty file (no rows)", file=str(path)) from None
+        raise DataError("empty file (no rows)", file=str(path), row=1) from None
     if header and columns:
         if len(columns) != df.shape[1]:
             raise DataError(f"schema 'columns' lists {len(columns)} names but the header has {df.shape[1]}",
@@ -187,7 +185,7 @@ def read_text_table(path: str | Path, *, sep: str = ",", header: bool = True, co
     df = df.loc[keep].reset_index(drop=True)
     line_no = line_no[keep]
     if len(df) == 0:
-        raise DataError("empty file (a header but no rows)", file=str(path))
+        raise DataError("empty file (a header but no rows)", file=str(path), row=2)
     return RawTable(df, [str(path)], np.zeros(len(df), np.int32), line_no)
 
 

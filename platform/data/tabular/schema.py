@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from plexus.platform.errors import DataError
 
-__all__ = ["FieldDef", "LabelDef", "Schema", "FIELD_TYPES", "TRANSFORMS", "FORMATS", "SPLIT_METHODS"]
+__all__ = ["FIELD_TYPES", "FORMATS", "SPLIT_METHODS", "TRANSFORMS", "FieldDef", "LabelDef", "Schema"]
 
 FIELD_TYPES = ("categorical", "numeric", "multi", "sequence")
 TRANSFORMS = ("none", "standardize", "log", "criteo_log2", "bucketize")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_split", "time_split", "leave_last_out_split", "user_split", "make_split"]
+__all__ = ["leave_last_out_split", "make_split", "random_split", "time_split", "user_split"]
 
 Fractions = tuple[float, float, float]
 
@@ -23,8 +23,8 @@ def _check(fractions: Fractions) -> np.ndarray:
 def _cut(order: np.ndarray, fractions: Fractions) -> dict[str, np.ndarray]:
     f = _check(fractions)
     n = len(order)
-    a = int(round(n * f[0]))
-    b = a + int(round(n * f[1]))
+    a = round(n * f[0])
+    b = a + round(n * f[1])
     return {"train": np.sort(order[:a]), "val": np.sort(order[a:b]), "test": np.sort(order[b:])}
 
 

@@ -1,0 +1,236 @@
+"""Local (MPNN) and global (Transformer / selective SSM / hybrid) encoders of GSM.
+
+GSM (Behrouz et al., arXiv 2411.15671): ``y = Ψ(AGG(φ_Local(S^(1)), ..., φ_Local(S^(T))))``
+with ``φ_Local`` an MPNN and the global encoder a sequence model.
+
+* :class:`LocalMPNN`: GINE (GIN when there are no edge features) or GatedGCN-style
+  (PyG ``ResGatedGraphConv``; the third-party reproduction uses GatedGCN [U]),
+  residual + LayerNorm.
+* :class:`SelectiveSSM`: a Mamba block in plain PyTorch (Gu & Dao 2023):
+  ``x, z = W_in u``; ``x = SiLU(causal_conv(x))``; ``Δ = softplus(W_Δ W_dt x + b)``,
+  ``B_t, C_t = W_B x_t, W_C x_t``; recurrence
+  ``h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t h_t + D x_t``;
+  ``out = W_out (y ⊙ SiLU(z))``. ``A = -exp(A_log)`` (S4D-real init).
+  The scan is chunked: a log-depth (Hillis-Steele) parallel scan inside chunks of
+  ``chunk_size`` and a carry between chunks; :func:`selective_scan_ref` is the
+  sequential reference. ``mamba_ssm`` CUDA kernels are not required.
+* :class:`TransformerLayer`: pre-norm multi-head self-attention with an optional
+  additive per-head bias (hierarchical PE) and key padding mask, then an FFN.
+* :class:`SequenceEncoder`: ``hybrid`` = ``num_ssm`` SSM layers then ``num_attn``
+  Transformer layers (GSM++: 2 Mamba + 1 Transformer in the reproduction [U]);
+  ``transformer`` / ``ssm`` are the single-backbone ablations.
+
+Sequences are ``[B, L, d]`` with ``mask [B, L]`` (True = real token). The SSM is causal:
+output ``t`` depends on tokens ``<= t`` only; padded tokens are zeroed and get
+``Δ = 0`` so they neither change the state nor the outputs of real tokens (both left
+and right padding are exact).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "LocalMPNN",
+    "SelectiveSSM",
+    "SequenceEncoder",
+    "TransformerLayer",
+    "selective_scan",
+    "selective_scan_ref",
+]
+
+
+class LocalMPNN(nn.Module):
+    """``φ_Local``: stacked MPNN layers with residual connections.
+
+    Args:
+        dim: width. kind: ``gine`` | ``gatedgcn`` | ``none``. layers: depth.
+        edge_dim: edge feature width (0: none; GINE then falls back to GIN).
+        dropout: dropout after each layer.
+    Shapes: ``x [N, dim]``, ``edge_index [2, E]``, ``edge_attr [E, edge_dim]`` -> ``[N, dim]``.
+    """
+
+    def __init__(self, dim: int, kind: str = "gine", layers: int = 2, edge_dim: int = 0, dropout: float = 0.0):
+        super().__init__()
+        from torch_geometric.nn import GINConv, GINEConv, ResGatedGraphConv
+
+        self.kind, self.edge_dim = kind, edge_dim
+        self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
+        n = 0 if kind == "none" else layers
+        for _ in range(n):
+            mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+            if kind == "gine":
+                conv = GINEConv(mlp, edge_dim=edge_dim) if edge_dim > 0 else GINConv(mlp)
+            elif kind == "gatedgcn":
+                conv = ResGatedGraphConv(dim, dim, edge_dim=edge_dim if edge_dim > 0 else None)
+            else:
+                raise ValueError(f"unknown local MPNN {kind!r}")
+            self.convs.append(conv)
+            self.norms.append(nn.LayerNorm(dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
+        for conv, norm in zip(self.convs, self.norms):
+            if self.edge_dim > 0 and edge_attr is not None:
+                out = conv(x, edge_index, edge_attr.float().reshape(edge_index.size(1), -1))
+            else:
+                out = conv(x, edge_index)
+            x = norm(x + self.dropout(F.relu(out)))
+        return x
+
+
+def selective_scan_ref(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Sequential reference: ``h_t = dA_t ⊙ h_{t-1} + dBx_t``, ``y_t = <h_t, C_t>``.
+
+    ``dA, dBx: [B, L, d, n]``, ``C: [B, L, n]`` -> ``y [B, L, d]``.
+    """
+    h = torch.zeros_like(dBx[:, 0])
+    ys = []
+    for t in range(dA.size(1)):
+        h = dA[:, t] * h + dBx[:, t]
+        ys.append(torch.einsum("bdn,bn->bd", h, C[:, t]))
+    return torch.stack(ys, 1)
+
+
+def selective_scan(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
+    """Chunked parallel scan, same contract as :func:`selective_scan_ref`.
+
+    Inside a chunk of length ``c`` the affine maps ``h -> a_t h + b_t`` are composed
+    with a Hillis-Steele scan (``ceil(log2 c)`` elementwise steps, numerically stable:
+    only products of decays in (0, 1]); chunks are chained by carrying the last state.
+    """
+    b, L, d, n = dA.shape
+    c = max(1, min(chunk_size, L))
+    pad = (-L) % c
+    if pad:
+        dA = torch.cat([dA, dA.new_ones(b, pad, d, n)], 1)
+        dBx = torch.cat([dBx, dBx.new_zeros(b, pad, d, n)], 1)
+    nc = dA.size(1) // c
+    a = dA.reshape(b, nc, c, d, n)
+    s = dBx.reshape(b, nc, c, d, n)
+    off = 1
+    while off < c:  # position t absorbs the composite ending at t - off
+        s = torch.cat([s[:, :, :off], torch.addcmul(s[:, :, off:], a[:, :, off:], s[:, :, :-off])], 2)
+        a = torch.cat([a[:, :, :off], a[:, :, off:] * a[:, :, :-off]], 2)
+        off *= 2
+    # carry across chunks: h_t = a_t h_start + s_t
+    outs, h0 = [], dBx.new_zeros(b, 1, d, n)
+    for i in range(nc):
+        h = a[:, i] * h0 + s[:, i]
+        outs.append(h)
+        h0 = h[:, -1:]
+    h = torch.cat(outs, 1)[:, :L]
+    return torch.einsum("bldn,bln->bld", h, C)
+
+
+class SelectiveSSM(nn.Module):
+    """Mamba-style selective SSM block (see module docstring for the equations).
+
+    Args:
+        dim: model width. d_state: SSM state size ``n``. d_conv: causal conv width.
+        expand: inner width factor. chunk_size: scan chunk. scan: ``chunked`` | ``sequential``.
+    Shapes: ``[B, L, dim]`` (+ ``mask [B, L]``) -> ``[B, L, dim]``.
+    """
+
+    def __init__(
+        self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 16,
+        scan: Literal["chunked", "sequential"] = "chunked",
+    ) -> None:
+        super().__init__()
+        inner = expand * dim
+        self.inner, self.d_state, self.chunk_size, self.scan = inner, d_state, chunk_size, scan
+        self.dt_rank = max(1, math.ceil(dim / 16))
+        self.in_proj = nn.Linear(dim, 2 * inner, bias=False)
+        self.conv = nn.Conv1d(inner, inner, d_conv, groups=inner, padding=d_conv - 1)
+        self.x_proj = nn.Linear(inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, inner)
+        dt = torch.exp(torch.rand(inner) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float).repeat(inner, 1)))
+        self.D = nn.Parameter(torch.ones(inner))
+        self.out_proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, u: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        L = u.size(1)
+        if mask is not None:
+            u = u * mask.unsqueeze(-1)
+        x, z = self.in_proj(u).chunk(2, -1)
+        x = F.silu(self.conv(x.transpose(1, 2))[..., :L].transpose(1, 2))
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], -1)
+        dt = F.softplus(self.dt_proj(dt))  # [B, L, inner]
+        if mask is not None:
+            dt = dt * mask.unsqueeze(-1)
+            x = x * mask.unsqueeze(-1)
+        A = -torch.exp(self.A_log)  # [inner, n]
+        dA = torch.exp(dt.unsqueeze(-1) * A)
+        dBx = (dt * x).unsqueeze(-1) * B.unsqueeze(2)
+        if self.scan == "sequential":
+            y = selective_scan_ref(dA, dBx, C)
+        else:
+            y = selective_scan(dA, dBx, C, self.chunk_size)
+        y = y + x * self.D
+        return self.out_proj(y * F.silu(z))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm self-attention with additive bias ``[B, H, L, L]`` and padding mask, then FFN."""
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"hidden size {dim} is not divisible by heads {heads}")
+        self.h = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        b, L, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, L, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        att = q @ k.transpose(-1, -2) / math.sqrt(d // self.h)
+        if bias is not None:
+            att = att + bias
+        if mask is not None:
+            att = att.masked_fill(~mask[:, None, None, :], float("-inf"))
+        att = self.drop(torch.softmax(att, -1).nan_to_num(0.0))
+        x = x + self.drop(self.out((att @ v).transpose(1, 2).reshape(b, L, d)))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class SequenceEncoder(nn.Module):
+    """Global encoder: ``ssm`` layers (residual, pre-norm) followed by ``attn`` layers.
+
+    Args:
+        dim: width. backbone: ``hybrid`` | ``transformer`` | ``ssm``.
+        num_ssm / num_attn: layer counts (``transformer`` uses ``num_ssm + num_attn``
+        attention layers, ``ssm`` as many SSM layers, so depth matches the hybrid).
+    """
+
+    def __init__(
+        self, dim: int, backbone: str = "hybrid", num_ssm: int = 2, num_attn: int = 1, heads: int = 4,
+        d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 16, dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        total = num_ssm + num_attn
+        n_ssm = {"hybrid": num_ssm, "ssm": total, "transformer": 0}[backbone]
+        n_att = total - n_ssm
+        self.ssms = nn.ModuleList(SelectiveSSM(dim, d_state, d_conv, expand, chunk_size) for _ in range(n_ssm))
+        self.ssm_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(n_ssm))
+        self.attns = nn.ModuleList(TransformerLayer(dim, heads, dropout) for _ in range(n_att))
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        for ssm, norm in zip(self.ssms, self.ssm_norms):
+            x = x + self.drop(ssm(norm(x), mask))
+        for att in self.attns:
+            x = att(x, mask, bias)
+        return self.norm(x)

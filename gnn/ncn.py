@@ -1,0 +1,365 @@
+"""NCN and NCNC: Neural Common Neighbor (with Completion) (Wang, Yang, Zhang; ICLR 2024; arXiv 2302.00890).
+
+MPNN-then-SF: node embeddings from one full-graph MPNN pass H = MPNN(A, X), then per target pair
+
+    NCN(i, j)  = MLP( h_i ⊙ h_j ‖ Σ_{u ∈ N(i)∩N(j)} h_u )
+    NCNC(i, j) = MLP( h_i ⊙ h_j ‖ Σ_{u∈N(i)∩N(j)} h_u + Σ_{u∈N(i)\\N(j)} P̂_uj h_u + Σ_{u∈N(j)\\N(i)} P̂_iu h_u )
+
+with P̂ from an NCN pass of the same predictor (depth−1 recursion) under no_grad, calibrated as
+p0 = σ(scale·(logit − offset)), P̂ = α·pt·p0 / (pt·p0 + 1 − p0). ``combine="concat"`` is the paper's
+MLP on the concatenation; ``combine="sum"`` is the reference code's ``CNLinkPredictor``:
+lin(xcnlin(xcn)·β + xijlin(h_i ⊙ h_j)) with a learnable scalar β.
+
+Common neighbours come from sorted CSR look-ups and ``torch.isin`` (no torch-sparse). A is the
+message-passing graph ``batch.edge_index`` made binary, symmetric and loop-free.
+
+**Target link removal (TLR).** Training positives must be deleted from ``batch.edge_index``
+before ``forward`` (reference flag ``--maskinput``); that is the link task's job
+(``plexus.platform.data.graphs.link.remove_target_edges``). The model removes nothing itself;
+with ``check_tlr=True`` it raises :class:`DataError` when, in training mode, a target pair is an edge
+of the graph it receives (negatives never are, so a hit means TLR was skipped).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any, Literal
+
+import torch
+from plexus.gnn.layers import MLP, csr, gcn_norm, propagate, to_undirected_simple
+from plexus.platform.catalog import register_model
+from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.spec import DataSpec
+from torch import Tensor, nn
+
+__all__ = ["NCN", "NCNC", "neighbor_sets", "targets_in_graph"]
+
+Pairs = tuple[Tensor, Tensor]  # (target-pair index [M], node [M])
+
+
+def _neighbors(rowptr: Tensor, col: Tensor, nodes: Tensor) -> Pairs:
+    """All (k, u) with u ∈ N(nodes[k]), u ascending within each k."""
+    deg = rowptr[nodes + 1] - rowptr[nodes]
+    owner = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), deg)
+    first = torch.repeat_interleave(rowptr[nodes] - (torch.cumsum(deg, 0) - deg), deg)
+    return owner, col[first + torch.arange(owner.numel(), device=nodes.device)]
+
+
+def neighbor_sets(rowptr: Tensor, col: Tensor, pairs: Tensor, num_nodes: int) -> tuple[Pairs, Pairs, Pairs]:
+    """Common and residual neighbours of target pairs [2, P] in a CSR graph.
+
+    Returns ``(cn, only_i, only_j)``, each as ``(pair index [M], node [M])``: u ∈ N(i)∩N(j),
+    u ∈ N(i)\\N(j) with u ≠ j, and u ∈ N(j)\\N(i) with u ≠ i.
+    """
+    oi, ui = _neighbors(rowptr, col, pairs[0])
+    oj, uj = _neighbors(rowptr, col, pairs[1])
+    ki, kj = oi * num_nodes + ui, oj * num_nodes + uj
+    in_j, in_i = torch.isin(ki, kj), torch.isin(kj, ki)
+    ri = ~in_j & (ui != pairs[1][oi])
+    rj = ~in_i & (uj != pairs[0][oj])
+    return (oi[in_j], ui[in_j]), (oi[ri], ui[ri]), (oj[rj], uj[rj])
+
+
+def targets_in_graph(edge_index: Tensor, pairs: Tensor, num_nodes: int) -> Tensor:
+    """BoolTensor[P]: whether each pair (either direction) is an edge of ``edge_index`` (the TLR check)."""
+    ei = to_undirected_simple(edge_index, num_nodes)
+    return torch.isin(pairs[0] * num_nodes + pairs[1], ei[0] * num_nodes + ei[1])
+
+
+def _cap(sel: Pairs, cap: int, num_pairs: int) -> Pairs:
+    """Keep at most ``cap`` random entries per target pair (the reference's res-degree sampling)."""
+    owner, node = sel
+    if owner.numel() == 0 or int(torch.bincount(owner, minlength=num_pairs).max()) <= cap:
+        return sel
+    perm = torch.randperm(owner.numel(), device=owner.device)
+    perm = perm[torch.argsort(owner[perm], stable=True)]
+    counts = torch.bincount(owner, minlength=num_pairs)
+    start = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    keep = perm[torch.arange(owner.numel(), device=owner.device) - start < cap]
+    return owner[keep], node[keep]
+
+
+class _MPNN(nn.Module):
+    """``gcn``: stacked GCN layers; ``puregcn``: an input Linear, then weight-free Â propagations."""
+
+    def __init__(self, d_in: int, hidden: int, num_layers: int, kind: str, dropout: float, layer_norm: bool):
+        super().__init__()
+        self.kind, self.dropout = kind, nn.Dropout(dropout)
+        dims = [d_in] + [hidden] * num_layers
+        self.lins = (
+            nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
+            if kind == "gcn"
+            else nn.ModuleList([nn.Linear(d_in, hidden)])
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_layers)) if layer_norm else None
+        self.num_layers = num_layers
+
+    def forward(self, x: Tensor, ei: Tensor, w: Tensor) -> Tensor:
+        if self.kind == "puregcn":
+            x = self.lins[0](x)
+        for k in range(self.num_layers):
+            x = propagate(ei, w, self.lins[k](x) if self.kind == "gcn" else x)
+            if k < self.num_layers - 1:
+                if self.norms is not None:
+                    x = self.norms[k](x)
+                x = self.dropout(torch.relu(x))
+        return x
+
+
+class _CNLinkModel(nn.Module):
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_dim: int,
+        num_layers: int,
+        mpnn: str,
+        dropout: float,
+        pred_dropout: float,
+        layer_norm: bool,
+        combine: str,
+        use_xlin: bool,
+        check_tlr: bool,
+        depth: int,
+        alpha: float,
+        pt: float,
+        scale: float,
+        offset: float,
+        train_res_deg: int,
+        test_res_deg: int,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1 or hidden_dim < 1:
+            raise ConfigError(f"num_layers and hidden_dim must be >= 1, got {num_layers}, {hidden_dim}")
+        if spec.num_features > 0:
+            self.emb, d_in = None, spec.num_features
+        elif spec.num_nodes > 0:  # featureless graph: learnable node embeddings (reference: DDI)
+            self.emb, d_in = nn.Embedding(spec.num_nodes, hidden_dim), hidden_dim
+        else:
+            raise ConfigError("NCN needs node features (spec.num_features) or spec.num_nodes for embeddings")
+        h = hidden_dim
+        self.mpnn = _MPNN(d_in, h, num_layers, mpnn, dropout, layer_norm)
+        self.xlin = MLP([h, h, h], dropout=pred_dropout) if use_xlin else None
+        self.combine, self.check_tlr, self.depth = combine, check_tlr, depth
+        if combine == "sum":
+            self.xcnlin = MLP([h, h, h, h], dropout=pred_dropout, layer_norm=layer_norm)
+            self.xijlin = MLP([h, h, h], dropout=pred_dropout)
+            self.lin = MLP([h, h, 1], dropout=pred_dropout)
+            self.beta = nn.Parameter(torch.ones(1))
+        else:
+            self.lin = MLP([2 * h, h, h, 1], dropout=pred_dropout, layer_norm=layer_norm)
+        for name, v in (("alpha", alpha), ("pt", pt), ("scale", scale), ("offset", offset)):
+            self.register_buffer(name, torch.tensor(float(v)))
+        self.train_res_deg, self.test_res_deg = train_res_deg, test_res_deg
+
+    def node_embeddings(self, batch: Any) -> Tensor:
+        """H = MPNN(Â, X): [N, hidden_dim] over ``batch.edge_index``."""
+        n = int(batch.num_nodes)
+        x = self.emb.weight if self.emb is not None else batch.x.float()
+        ei, w = gcn_norm(to_undirected_simple(batch.edge_index, n), n)
+        return self.mpnn(x, ei, w)
+
+    def calibrate(self, logit: Tensor) -> Tensor:
+        """P̂ = α·pt·p0 / (pt·p0 + 1 − p0), p0 = σ(scale·(logit − offset))."""
+        p0 = torch.sigmoid(self.scale * (logit - self.offset))
+        return self.alpha * self.pt * p0 / (self.pt * p0 + 1 - p0)
+
+    def _score(self, h: Tensor, rowptr: Tensor, col: Tensor, pairs: Tensor, depth: int) -> Tensor:
+        n, num_p = h.size(0), pairs.size(1)
+        hx = h + self.xlin(h) if self.xlin is not None else h
+        cn, only_i, only_j = neighbor_sets(rowptr, col, pairs, n)
+        xcn = hx.new_zeros(num_p, hx.size(1)).index_add_(0, cn[0], hx[cn[1]])
+        if depth > 0:
+            cap = self.train_res_deg if self.training else self.test_res_deg
+            only_i, only_j = _cap(only_i, cap, num_p), _cap(only_j, cap, num_p)
+            with torch.no_grad():  # u ∈ N(i)\N(j) completes with P̂(u, j); u ∈ N(j)\N(i) with P̂(i, u)
+                p_i = self.calibrate(
+                    self._score(h, rowptr, col, torch.stack([only_i[1], pairs[1][only_i[0]]]), depth - 1)
+                )
+                p_j = self.calibrate(
+                    self._score(h, rowptr, col, torch.stack([pairs[0][only_j[0]], only_j[1]]), depth - 1)
+                )
+            xcn = (
+                xcn
+                + hx.new_zeros(xcn.shape).index_add_(0, only_i[0], p_i.unsqueeze(-1) * hx[only_i[1]])
+                + hx.new_zeros(xcn.shape).index_add_(0, only_j[0], p_j.unsqueeze(-1) * hx[only_j[1]])
+            )
+        xij = h[pairs[0]] * h[pairs[1]]
+        if self.combine == "sum":
+            return self.lin(self.xcnlin(xcn) * self.beta + self.xijlin(xij)).view(-1)
+        return self.lin(torch.cat([xij, xcn], dim=-1)).view(-1)
+
+    def score_pairs(self, h: Tensor, edge_index: Tensor, pairs: Tensor) -> Tensor:
+        """Logits [P] of pairs [2, P] given embeddings h from :meth:`node_embeddings` (chunked scoring)."""
+        rowptr, col = csr(to_undirected_simple(edge_index, h.size(0)), h.size(0))
+        return self._score(h, rowptr, col, pairs, self.depth)
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        pairs = batch.edge_label_index
+        if self.check_tlr and self.training:
+            hit = targets_in_graph(batch.edge_index, pairs, int(batch.num_nodes))
+            if bool(hit.any()):
+                k = int(hit.nonzero()[0, 0])
+                raise DataError(
+                    f"target pair ({int(pairs[0, k])}, {int(pairs[1, k])}) is an edge of the "
+                    "message-passing graph: remove training targets first (TLR)",
+                    row=k + 1,
+                    field="edge_label_index",
+                )
+        return {"logit": self.score_pairs(self.node_embeddings(batch), batch.edge_index, pairs)}
+
+
+def _space(trial: Any) -> dict[str, Any]:
+    return {
+        "hidden_dim": trial.suggest_categorical("hidden_dim", [64, 128, 256]),
+        "num_layers": trial.suggest_int("num_layers", 1, 3),
+        "mpnn": trial.suggest_categorical("mpnn", ["gcn", "puregcn"]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.6),
+        "pred_dropout": trial.suggest_float("pred_dropout", 0.0, 0.6),
+        "layer_norm": trial.suggest_categorical("layer_norm", [False, True]),
+        "use_xlin": trial.suggest_categorical("use_xlin", [False, True]),
+    }
+
+
+_PAPER = "Wang, Yang, Zhang, Neural Common Neighbor with Completion for Link Prediction, ICLR 2024"
+_URL = "https://arxiv.org/abs/2302.00890"
+_ARGS = """
+    Args:
+        hidden_dim: width of the MPNN and of the predictor MLPs (reference Cora: 256).
+        num_layers: MPNN layers (reference Cora: 1).
+        mpnn: ``gcn`` (GCN layers) or ``puregcn`` (input Linear + weight-free Â propagations).
+        dropout: dropout between MPNN layers.
+        pred_dropout: dropout inside the predictor MLPs.
+        layer_norm: LayerNorm in the MPNN and the common-neighbour MLP.
+        combine: ``concat`` (paper: MLP on [h_i⊙h_j ‖ Σ_cn h_u]) or ``sum`` (reference code:
+            lin(xcnlin(xcn)·β + xijlin(h_i⊙h_j)), learnable β).
+        use_xlin: reference ``use_xlin``: h' = h + MLP(h) for the common-neighbour sum.
+        check_tlr: raise DataError in training when a target pair is an edge of the input graph
+            (target link removal is the task's job; this only checks it).
+"""
+
+
+@register_model(
+    "ncn",
+    task="link",
+    paper=_PAPER,
+    url=_URL,
+    summary="Neural Common Neighbor: MPNN embeddings plus a sum over common neighbours per pair",
+)
+class NCN(_CNLinkModel):
+    __doc__ = (
+        "NCN(i,j) = MLP(h_i⊙h_j ‖ Σ_{u∈N(i)∩N(j)} h_u), H = MPNN(A, X). Output {'logit': [P]}.\n" + _ARGS
+    )
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        hidden_dim: int = 256,
+        num_layers: int = 1,
+        mpnn: Literal["gcn", "puregcn"] = "puregcn",
+        dropout: float = 0.0,
+        pred_dropout: float = 0.0,
+        layer_norm: bool = False,
+        combine: Literal["concat", "sum"] = "concat",
+        use_xlin: bool = False,
+        check_tlr: bool = False,
+    ) -> None:
+        super().__init__(
+            spec,
+            hidden_dim,
+            num_layers,
+            mpnn,
+            dropout,
+            pred_dropout,
+            layer_norm,
+            combine,
+            use_xlin,
+            check_tlr,
+            0,
+            0.0,
+            0.5,
+            5.0,
+            3.0,
+            8,
+            128,
+        )
+
+    search_space = staticmethod(_space)
+
+
+@register_model(
+    "ncnc",
+    task="link",
+    paper=_PAPER,
+    url=_URL,
+    summary="NCNC: NCN with common neighbours completed by NCN-predicted edge probabilities",
+)
+class NCNC(_CNLinkModel):
+    __doc__ = (
+        "NCNC: NCN whose common-neighbour sum also takes u ∈ N(i)\\N(j) weighted by P̂_uj (and vice "
+        "versa), P̂ from an NCN pass (depth − 1) under no_grad. Output {'logit': [P]}.\n"
+        + _ARGS
+        + """\
+        depth: completion recursion depth (1 = NCNC, 2 = NCNC2; 0 reduces to NCN).
+        alpha: P̂ scale α (α = 0 reduces NCNC to NCN exactly).
+        pt: calibration prior pt (reference Cora: 0.75).
+        scale: calibration slope on the NCN logit (reference Cora: 4.3).
+        offset: calibration offset on the NCN logit (reference Cora: 2.8).
+        train_res_deg: completion candidates sampled per target and side in training.
+        test_res_deg: completion candidates sampled per target and side at evaluation.
+"""
+    )
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        hidden_dim: int = 256,
+        num_layers: int = 1,
+        mpnn: Literal["gcn", "puregcn"] = "puregcn",
+        dropout: float = 0.0,
+        pred_dropout: float = 0.0,
+        layer_norm: bool = False,
+        combine: Literal["concat", "sum"] = "concat",
+        use_xlin: bool = False,
+        check_tlr: bool = False,
+        depth: int = 1,
+        alpha: float = 1.0,
+        pt: float = 0.5,
+        scale: float = 5.0,
+        offset: float = 3.0,
+        train_res_deg: int = 8,
+        test_res_deg: int = 128,
+    ) -> None:
+        if depth < 0:
+            raise ConfigError(f"depth must be >= 0, got {depth}")
+        super().__init__(
+            spec,
+            hidden_dim,
+            num_layers,
+            mpnn,
+            dropout,
+            pred_dropout,
+            layer_norm,
+            combine,
+            use_xlin,
+            check_tlr,
+            depth,
+            alpha,
+            pt,
+            scale,
+            offset,
+            train_res_deg,
+            test_res_deg,
+        )
+
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        hp = _space(trial)
+        hp.update(
+            alpha=trial.suggest_float("alpha", 0.5, 1.5),
+            pt=trial.suggest_float("pt", 0.1, 0.9),
+            scale=trial.suggest_float("scale", 1.0, 10.0),
+            offset=trial.suggest_float("offset", 0.0, 5.0),
+        )
+        return hp

@@ -1,0 +1,54 @@
+"""Graph data services: Planetoid, heterophilous ``.npz``, TU sets, link splits, temporal snapshots,
+user edge lists and the optional DGL bridge."""
+
+from plexus.platform.data.graphs.dgl_compat import dgl_available, from_dgl, import_dgl, to_dgl
+from plexus.platform.data.graphs.edgelist import load_edge_list, read_node_file
+from plexus.platform.data.graphs.link import (
+    LINK_SPLITS,
+    link_dataset,
+    remove_target_edges,
+    sample_negatives,
+    split_edges,
+    undirected_pairs,
+)
+from plexus.platform.data.graphs.npz import npz_dataset, read_npz_graph
+from plexus.platform.data.graphs.planetoid import planetoid_dataset, read_planetoid, undirected_edge_index
+from plexus.platform.data.graphs.temporal import (
+    build_snapshots,
+    dynamic_sbm,
+    read_temporal_csv,
+    snapshot_batch,
+    split_steps,
+    temporal_dataset,
+)
+from plexus.platform.data.graphs.tu import read_tu, stratified_split, tu_dataset, tu_graphs
+
+__all__ = [
+    "LINK_SPLITS",
+    "build_snapshots",
+    "dgl_available",
+    "dynamic_sbm",
+    "from_dgl",
+    "import_dgl",
+    "link_dataset",
+    "load_edge_list",
+    "npz_dataset",
+    "planetoid_dataset",
+    "read_node_file",
+    "read_npz_graph",
+    "read_planetoid",
+    "read_temporal_csv",
+    "read_tu",
+    "remove_target_edges",
+    "sample_negatives",
+    "snapshot_batch",
+    "split_edges",
+    "split_steps",
+    "stratified_split",
+    "temporal_dataset",
+    "to_dgl",
+    "tu_dataset",
+    "tu_graphs",
+    "undirected_edge_index",
+    "undirected_pairs",
+]

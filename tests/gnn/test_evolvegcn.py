@@ -1,0 +1,211 @@
+"""Correctness checks for EvolveGCN-H / -O (spec: docs/models/evolvegcn.md, section (e))."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from plexus.gnn.evolvegcn import EvolveGCNH, EvolveGCNO, MatrixGRU, MatrixLSTM, TopKSummary
+from plexus.platform.data._types import SnapshotBatch
+from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.spec import DataSpec
+from plexus.platform.testing import tiny_problem
+from sklearn.metrics import average_precision_score
+from torch_geometric.data import Data
+
+VARIANTS = [(EvolveGCNH, {}), (EvolveGCNO, {"cell": "lstm"}), (EvolveGCNO, {"cell": "gru"})]
+IDS = ["H", "O-lstm", "O-gru"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny ops run far faster single-threaded on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _make(cls: type, kind: str = "dynlink", **kw: object) -> tuple[torch.nn.Module, SnapshotBatch]:
+    spec, batch = tiny_problem(kind)
+    torch.manual_seed(0)
+    return cls(spec, hidden_dim=6, layer_2_dim=5, cls_feats=8, **kw), batch
+
+
+def _dense_gcn(snap: Data, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """relu(D̃^{-1/2}(A + I)D̃^{-1/2} X W) with dense matrices (symmetric A)."""
+    n = snap.num_nodes
+    a = torch.zeros(n, n)
+    a[snap.edge_index[0], snap.edge_index[1]] = 1.0
+    a.fill_diagonal_(1.0)
+    dinv = a.sum(0).pow(-0.5)
+    return torch.relu(dinv[:, None] * a * dinv[None, :] @ x @ w)
+
+
+@pytest.mark.parametrize("kind", ["dynlink", "edge"])
+@pytest.mark.parametrize(("cls", "kw"), VARIANTS, ids=IDS)
+def test_tiny_problem_shapes_and_grads_reach_rnn(cls: type, kw: dict, kind: str) -> None:
+    m, batch = _make(cls, kind, **kw)
+    out = m(batch)["logit"]
+    p = batch.edge_label_index.size(1)
+    assert out.shape == ((p,) if kind == "dynlink" else (p, 2))
+    out.sum().backward()
+    for name, prm in m.named_parameters():
+        assert prm.grad is not None and torch.isfinite(prm.grad).all(), name
+    for layer in m.layers:  # gradients flow through the RNN into W_0
+        assert layer.W0.grad.abs().sum() > 0
+        assert sum(float(q.grad.abs().sum()) for q in layer.rnn.parameters()) > 0
+    m.eval()  # RReLU is random in training mode
+    h = m.node_embeddings(batch.snapshots)
+    assert h.shape == (15, 5)
+    assert torch.allclose(m.score_pairs(h, batch.edge_label_index), m(batch)["logit"])
+
+
+@pytest.mark.parametrize(("cls", "kw"), VARIANTS, ids=IDS)
+def test_gcn_weights_are_evolved_not_parameters(cls: type, kw: dict) -> None:
+    m, batch = _make(cls, activation="relu", **kw)
+    weights = m.evolved_weights(batch.snapshots)
+    params = list(m.parameters())
+    for layer, ws in zip(m.layers, weights):
+        assert len(ws) == 3
+        for w in ws:
+            assert not isinstance(w, torch.nn.Parameter) and w.grad_fn is not None
+            assert not any(w is q for q in params) and not torch.allclose(w, layer.W0)
+        assert not torch.allclose(ws[0], ws[1]) and not torch.allclose(ws[1], ws[2])  # they evolve
+    # the output is exactly the 2-layer GCN run with the evolved W_t^{(l)} at each step
+    xs = [s.x for s in batch.snapshots]
+    for ws in weights:
+        xs = [_dense_gcn(s, x, w) for s, x, w in zip(batch.snapshots, xs, ws)]
+    assert torch.allclose(m.node_embeddings(batch.snapshots), xs[-1], atol=1e-5)
+
+
+@pytest.mark.parametrize(("cls", "kw"), [VARIANTS[0], VARIANTS[2]], ids=["H", "O-gru"])
+def test_closed_update_gate_reduces_to_static_gcn(cls: type, kw: dict) -> None:
+    m, batch = _make(cls, activation="relu", **kw)
+    with torch.no_grad():
+        for layer in m.layers:
+            layer.rnn.update.bias.fill_(-1e4)  # Z = σ(−∞) = 0 ⇒ W_t = W_{t−1}
+    for layer, ws in zip(m.layers, m.evolved_weights(batch.snapshots)):
+        assert all(torch.equal(w, layer.W0) for w in ws)
+    last = batch.snapshots[-1]
+    ref = _dense_gcn(last, _dense_gcn(last, last.x, m.layers[0].W0), m.layers[1].W0)
+    assert torch.allclose(m.node_embeddings(batch.snapshots), ref, atol=1e-5)
+
+
+def test_topk_summary_picks_top_scored_valid_nodes() -> None:
+    torch.manual_seed(0)
+    s = TopKSummary(4, 3)
+    x = torch.randn(10, 4)
+    mask = torch.ones(10, dtype=torch.bool)
+    mask[[2, 7]] = False
+    x[2] = 10 * s.p.detach().view(-1)  # the best-scored node has no edge: must be skipped
+    y = ((x @ s.p).view(-1) / s.p.norm()).detach()
+    _, idx = s.indices(x, mask)
+    expect = [i for i in torch.argsort(y, descending=True).tolist() if mask[i]][:3]
+    assert idx.tolist() == expect and 2 not in expect
+    z = s(x, mask)
+    assert z.shape == (4, 3)
+    assert torch.allclose(z, (x[expect] * torch.tanh(y[expect]).unsqueeze(-1)).t())
+    few = torch.zeros(10, dtype=torch.bool)
+    few[[1, 5]] = True  # fewer valid nodes than k: pad with the last valid index
+    _, idx = s.indices(x, few)
+    top2 = sorted([1, 5], key=lambda i: -float(y[i]))
+    assert idx.tolist() == top2 + [top2[-1]]
+
+
+def test_matrix_cells_follow_their_equations() -> None:
+    torch.manual_seed(0)
+    x, h, c = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    gru = MatrixGRU(4, 3)
+    with torch.no_grad():
+        for gate in (gru.update, gru.reset, gru.htilde):
+            gate.bias.normal_()
+
+    def lin(g: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return g.W @ a + g.U @ b + g.bias
+
+    z, r = torch.sigmoid(lin(gru.update, x, h)), torch.sigmoid(lin(gru.reset, x, h))
+    ref = (1 - z) * h + z * torch.tanh(lin(gru.htilde, x, r * h))
+    assert torch.allclose(gru(x, h), ref, atol=1e-6)
+    lstm = MatrixLSTM(4, 3)
+    f, i, o = (torch.sigmoid(lin(g, x, h)) for g in (lstm.forget, lstm.input, lstm.output))
+    c_ref = f * c + i * torch.tanh(lin(lstm.cand, x, h))
+    h_new, c_new = lstm(x, h, c)
+    assert torch.allclose(c_new, c_ref, atol=1e-6) and torch.allclose(h_new, o * torch.tanh(c_ref), atol=1e-6)
+
+
+@pytest.mark.parametrize(("cls", "kw"), VARIANTS, ids=IDS)
+def test_node_permutation_equivariance(cls: type, kw: dict) -> None:
+    m, batch = _make(cls, **kw)
+    m.eval()
+    perm = torch.randperm(15, generator=torch.Generator().manual_seed(1))
+    inv = torch.argsort(perm)  # new id of old node v is inv[v]
+    snaps = [Data(x=s.x[perm], edge_index=inv[s.edge_index], num_nodes=15) for s in batch.snapshots]
+    with torch.no_grad():
+        h, hp = m.node_embeddings(batch.snapshots), m.node_embeddings(snaps)
+        assert torch.allclose(hp, h[perm], atol=1e-5)
+        s1 = m(batch)["logit"]
+        s2 = m(SnapshotBatch(snaps, inv[batch.edge_label_index]))["logit"]
+    assert torch.allclose(s1, s2, atol=1e-5)
+
+
+def test_invalid_inputs_raise() -> None:
+    spec, batch = tiny_problem("dynlink")
+    with pytest.raises(ConfigError):
+        EvolveGCNH(DataSpec("link", num_features=4))
+    with pytest.raises(ConfigError):
+        EvolveGCNH(DataSpec("edge", num_features=4, num_classes=0))
+    m = EvolveGCNO(spec, hidden_dim=4, cls_feats=4, use_edge_weight=True)
+    batch.snapshots[1].edge_weight = -torch.ones(batch.snapshots[1].edge_index.size(1))
+    with pytest.raises(DataError, match="row 2"):
+        m(batch)
+    batch.snapshots[1].x = None
+    with pytest.raises(DataError, match="field 'x'"):
+        EvolveGCNO(spec, hidden_dim=4, cls_feats=4)(batch)
+
+
+def test_edge_weights_enter_the_normalised_adjacency() -> None:
+    spec, batch = tiny_problem("dynlink")
+    outs = []
+    for use in (False, True):
+        torch.manual_seed(0)
+        outs.append(
+            EvolveGCNH(spec, hidden_dim=4, cls_feats=4, activation="relu", use_edge_weight=use).eval()
+        )
+    s = batch.snapshots[-1]
+    s.edge_weight = torch.rand(s.edge_index.size(1), generator=torch.Generator().manual_seed(0)) + 0.5
+    assert not torch.allclose(outs[0](batch)["logit"], outs[1](batch)["logit"])
+
+
+def test_tiny_dynamic_sbm_map_above_density() -> None:
+    g = torch.Generator().manual_seed(0)
+    n, steps, hist = 100, 12, 3
+    comm = torch.arange(n) % 2
+    prob = torch.where(comm[:, None] == comm[None, :], 0.2, 0.01)
+    snaps, adjs = [], []
+    for _ in range(steps):  # edges resampled at every step
+        a = torch.triu(torch.rand(n, n, generator=g) < prob, 1)
+        a = a | a.t()
+        adjs.append(a)
+        snaps.append(Data(x=torch.eye(n), edge_index=a.nonzero().t(), num_nodes=n))
+    torch.manual_seed(0)
+    m = EvolveGCNH(DataSpec("dynlink", num_features=n, num_nodes=n), hidden_dim=32, cls_feats=64)
+    opt = torch.optim.Adam(m.parameters(), lr=0.03)
+    for it in range(60):
+        t = hist + it % (steps - 2 - hist)  # targets at steps < the test step
+        pos = snaps[t].edge_index
+        pairs = torch.cat([pos, torch.randint(0, n, (2, 3 * pos.size(1)), generator=g)], 1)
+        logit = m(SnapshotBatch(snaps[t - hist : t], pairs))["logit"]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logit, adjs[t][pairs[0], pairs[1]].float()
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    t = steps - 1
+    iu = torch.triu_indices(n, n, 1)  # all pairs of the test step
+    with torch.no_grad():
+        scores = m.score_pairs(m.node_embeddings(snaps[t - hist : t]), iu)
+    y = adjs[t][iu[0], iu[1]].float()
+    ap, density = average_precision_score(y.numpy(), scores.numpy()), float(y.mean())
+    assert ap > 1.5 * density, (ap, density)  # random ranking gives AP ≈ density; optimum here ≈ 0.2

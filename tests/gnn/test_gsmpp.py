@@ -1,0 +1,276 @@
+"""Correctness checks for GSM++ (docs/models/gsmpp.md (e)) and its building blocks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from plexus.gnn.gsm import (
+    GraphStructure,
+    MoTRouter,
+    SelectiveSSM,
+    build_plan,
+    hac_tree,
+    selective_scan,
+    selective_scan_ref,
+)
+from plexus.gnn.gsm.hac import affinity_encoding, undirected_edges
+from plexus.gnn.gsmpp import GSMPP, GSMSSM, GSMTransformer
+from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.spec import DataSpec
+from plexus.platform.testing import tiny_problem
+from torch_geometric.data import Batch, Data
+
+PE_CFG = {"linkage": "single", "hops": 1, "max_dist": 8, "max_spd_nodes": 2048}
+
+
+def random_graph(n: int, e: int, f: int, seed: int, components: int = 1) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, n, (e,), generator=g)
+    dst = torch.randint(0, n, (e,), generator=g)
+    if components > 1:  # keep edges inside node blocks -> disconnected graph
+        dst = (src // (n // components)) * (n // components) + dst % (n // components)
+        dst = dst.clamp(max=n - 1)
+    ring = torch.arange(n)  # a chain so the graph is not too sparse
+    ring_dst = torch.where((ring + 1) % (n // components) == 0, ring, ring + 1).clamp(max=n - 1)
+    src, dst = torch.cat([src, ring]), torch.cat([dst, ring_dst])
+    keep = src != dst
+    ei = torch.stack([torch.cat([src[keep], dst[keep]]), torch.cat([dst[keep], src[keep]])])
+    return Data(x=torch.randn(n, f, generator=g), edge_index=torch.unique(ei, dim=1), num_nodes=n)
+
+
+# ---------------------------------------------------------------- selective scan / SSM
+@pytest.mark.parametrize("chunk", [1, 3, 8, 64])
+def test_chunked_scan_equals_sequential_reference(chunk: int) -> None:
+    g = torch.Generator().manual_seed(chunk)
+    b, L, d, n = 3, 37, 5, 4
+    dA = torch.rand(b, L, d, n, generator=g) * 0.9 + 0.05
+    dBx = torch.randn(b, L, d, n, generator=g)
+    C = torch.randn(b, L, n, generator=g)
+    ref = selective_scan_ref(dA, dBx, C)
+    assert torch.allclose(selective_scan(dA, dBx, C, chunk), ref, atol=1e-5, rtol=1e-4)
+
+
+def test_ssm_module_chunked_equals_sequential_and_is_causal() -> None:
+    torch.manual_seed(0)
+    m = SelectiveSSM(16, d_state=8, chunk_size=4)
+    x = torch.randn(2, 13, 16)
+    y = m(x)
+    m.scan = "sequential"
+    assert torch.allclose(y, m(x), atol=1e-5)
+    m.scan = "chunked"
+    x2 = x.clone()
+    x2[:, 9:] = torch.randn(2, 4, 16)  # change later tokens
+    y2 = m(x2)
+    assert torch.allclose(y[:, :9], y2[:, :9], atol=1e-6)  # earlier outputs unchanged
+    assert not torch.allclose(y[:, 9:], y2[:, 9:])
+
+
+def test_ssm_left_padding_is_exact() -> None:
+    torch.manual_seed(1)
+    m = SelectiveSSM(8, d_state=4, chunk_size=3)
+    x = torch.randn(1, 5, 8)
+    padded = torch.cat([torch.randn(1, 3, 8), x], 1)  # garbage in the pads
+    mask = torch.tensor([[False] * 3 + [True] * 5])
+    assert torch.allclose(m(padded, mask)[:, 3:], m(x), atol=1e-5)
+
+
+# ---------------------------------------------------------------- HAC tree
+@pytest.mark.parametrize("seed,components,linkage", [(0, 1, "single"), (1, 3, "single"), (2, 1, "average")])
+def test_hac_tree_invariants(seed: int, components: int, linkage: str) -> None:
+    d = random_graph(30, 20, 4, seed, components)
+    t = hac_tree(d.edge_index, d.x, 30, linkage=linkage)
+    lv = t.levels
+    D = t.depth
+    assert D >= 3
+    assert torch.equal(lv[-1], torch.arange(30))  # every node is a leaf exactly once
+    assert torch.all(lv[0] == 0)  # single root
+    assert sorted(t.order.tolist()) == list(range(30))
+    for l in range(D):  # contiguous ids: a partition of the nodes
+        assert set(lv[l].tolist()) == set(range(int(lv[l].max()) + 1))
+    for l in range(D - 1):  # nested: each child cluster has exactly one parent
+        pairs = set(zip(lv[l + 1].tolist(), lv[l].tolist()))
+        assert len(pairs) == int(lv[l + 1].max()) + 1
+        assert int(lv[l].max()) < int(lv[l + 1].max())  # strictly coarser going up
+    # DFS order: every cluster of every level is a contiguous block of the order
+    for l in range(D):
+        lab = lv[l][t.order].tolist()
+        changes = sum(a != b for a, b in itertools.pairwise(lab))
+        assert changes == int(lv[l].max())
+
+
+def test_hac_merges_follow_highest_affinity_and_build_max_spanning_forest() -> None:
+    d = random_graph(40, 30, 5, 3, components=2)
+    t = hac_tree(d.edge_index, d.x, 40)
+    u, v = undirected_edges(d.edge_index, 40)
+    enc = affinity_encoding(d.x, u, v, 40, 1)
+    w = (enc[u] * enc[v]).sum(1)
+    lv = t.levels.numpy()
+    D = t.depth
+    for r in range(1, int(t.merge_round.max()) + 1):
+        c = lv[D - r]  # clusters before round r
+        inter = c[u] != c[v]
+        best = {}
+        for a, b, ww in zip(c[u][inter], c[v][inter], w[inter]):
+            best[a] = max(best.get(a, -9), ww)
+            best[b] = max(best.get(b, -9), ww)
+        sel = (t.merge_round == r).numpy()
+        got = {}
+        for s_, d_, a in zip(t.merge_src.numpy()[sel], t.merge_dst.numpy()[sel], t.merge_aff.numpy()[sel]):
+            cs, cd = c[s_], c[d_]
+            assert cs != cd
+            # the merge edge is the highest-affinity edge of (at least) one endpoint cluster
+            assert np.isclose(a, best[cs], atol=1e-6) or np.isclose(a, best[cd], atol=1e-6)
+            got[cs], got[cd] = True, True
+        assert set(got) == set(best)  # every cluster with an outgoing edge merged in this round
+    # single linkage Borůvka == maximum spanning forest (Kruskal reference)
+    parent = list(range(40))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    total = 0.0
+    for i in np.argsort(-w, kind="stable"):
+        ra, rb = find(int(u[i])), find(int(v[i]))
+        if ra != rb:
+            parent[ra] = rb
+            total += w[i]
+    assert len(t.merge_aff) == 40 - 2  # a spanning forest of 2 components
+    assert np.isclose(t.merge_aff.double().sum().item(), total, atol=1e-4)
+
+
+def test_hac_tree_is_relabeling_invariant() -> None:
+    d = random_graph(25, 30, 3, 5)
+    perm = torch.randperm(25, generator=torch.Generator().manual_seed(0))  # new id i <- old id perm[i]
+    inv = torch.argsort(perm)
+    d2 = Data(x=d.x[perm], edge_index=inv[d.edge_index], num_nodes=25)
+    t1, t2 = hac_tree(d.edge_index, d.x, 25), hac_tree(d2.edge_index, d2.x, 25)
+    assert t1.depth == t2.depth
+    for l in range(t1.depth):
+        p1 = {frozenset(torch.nonzero(t1.levels[l] == k).flatten().tolist()) for k in range(int(t1.levels[l].max()) + 1)}
+        p2 = {frozenset(perm[torch.nonzero(t2.levels[l] == k).flatten()].tolist())
+              for k in range(int(t2.levels[l].max()) + 1)}
+        assert p1 == p2
+    assert torch.equal(perm[t2.order], t1.order)
+
+
+def test_dfs_and_bfs_sequences_cover_all_nodes() -> None:
+    gs = [random_graph(12, 10, 3, 7), random_graph(9, 6, 3, 8, components=3)]
+    structs = [GraphStructure.build(g.edge_index, g.x, g.num_nodes, **PE_CFG) for g in gs]
+    batch = Batch.from_data_list(gs)
+    plan = build_plan(structs, [0, 12], batch.edge_index)
+    # DFS: each node's sequence = its root->leaf chain, length = its tree depth
+    for i, s in enumerate(structs):
+        rows = plan.dfs_seq[i * 12: i * 12 + gs[i].num_nodes] if i == 0 else plan.dfs_seq[12:]
+        assert torch.all(plan.dfs_mask[12 * i: 12 * i + gs[i].num_nodes].sum(1) == s.tree.depth)
+        leaves = rows[:, -1]
+        assert len(set(leaves.tolist())) == gs[i].num_nodes  # distinct leaf clusters
+    # BFS: every cluster of every level exactly once; leaf level covers all nodes
+    ids = plan.bfs_seq[plan.bfs_mask].tolist()
+    assert sorted(ids) == list(range(plan.num_clusters))
+    assert sorted(plan.node_seq[plan.node_mask].tolist()) == list(range(21))
+
+
+def test_bad_edge_index_raises_data_error() -> None:
+    with pytest.raises(DataError):
+        hac_tree(torch.tensor([[0, 5], [1, 0]]), torch.randn(3, 2), 3)
+
+
+# ---------------------------------------------------------------- router
+def test_router_selects_exactly_top2_with_normalised_weights() -> None:
+    torch.manual_seed(0)
+    r = MoTRouter(16, 4, k=2)
+    h = torch.randn(50, 16)
+    g = r.gates(h)
+    assert torch.all((g > 0).sum(1) == 2)
+    assert torch.allclose(g.sum(1), torch.ones(50))
+    top2 = torch.sigmoid(r.w(h)).topk(2, -1).indices.sort(-1).values
+    assert torch.equal(torch.nonzero(g > 0)[:, 1].view(50, 2), top2)
+    encs = [torch.randn(50, 16) for _ in range(4)]
+    z = r(h, encs).view(50, 4, 16)
+    assert torch.all((z.abs().sum(-1) > 0).sum(1) == 2)  # unselected slots are zero
+    z.sum().backward()
+    assert r.w.weight.grad is not None and torch.isfinite(r.w.weight.grad).all()
+
+
+# ---------------------------------------------------------------- plugins
+@pytest.mark.parametrize("kind", ["node", "graph"])
+@pytest.mark.parametrize("cls", [GSMPP, GSMTransformer, GSMSSM])
+def test_plugin_shapes_grads_and_determinism(kind: str, cls: type) -> None:
+    spec, batch = tiny_problem(kind)
+    torch.manual_seed(0)
+    kw = {GSMPP: {"heads": 2, "d_state": 4}, GSMTransformer: {"heads": 2}, GSMSSM: {"d_state": 4}}[cls]
+    m = cls(spec, hidden=16, **kw)
+    out = m(batch)["logit"]
+    rows = batch.num_nodes if kind == "node" else batch.num_graphs
+    assert out.shape == (rows, spec.num_classes)
+    out.square().sum().backward()
+    grads = [p.grad for p in m.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    torch.manual_seed(0)
+    m2 = cls(spec, hidden=16, **kw)
+    m2.load_state_dict(m.state_dict())
+    m.eval(), m2.eval()
+    assert torch.allclose(m(batch)["logit"], m2(batch)["logit"], atol=1e-6)
+    assert m.cache.hits > 0  # HAC structures are computed once per graph
+
+
+@pytest.mark.parametrize("tok", ["node", "khop", "rw", "hac_dfs", "hac_bfs"])
+def test_each_tokenizer_runs(tok: str) -> None:
+    spec, batch = tiny_problem("graph")
+    out = GSMPP(spec, hidden=16, tokenization=tok, heads=2)(batch)["logit"]
+    assert out.shape == (batch.num_graphs, 2) and torch.isfinite(out).all()
+
+
+def test_permutation_invariance_and_equivariance() -> None:
+    d = random_graph(18, 20, 4, 11)
+    perm = torch.randperm(18, generator=torch.Generator().manual_seed(1))
+    inv = torch.argsort(perm)
+    d2 = Data(x=d.x[perm], edge_index=inv[d.edge_index], num_nodes=18)
+    torch.manual_seed(0)
+    gm = GSMPP(DataSpec("graph", num_features=4, num_classes=3), hidden=32).eval()
+    b1, b2 = Batch.from_data_list([d]), Batch.from_data_list([d2])
+    assert torch.allclose(gm(b1)["logit"], gm(b2)["logit"], atol=1e-4)
+    torch.manual_seed(0)
+    nm = GSMPP(DataSpec("node", num_features=4, num_classes=3), hidden=32).eval()
+    assert torch.allclose(nm(d)["logit"][perm], nm(d2)["logit"], atol=1e-4)
+
+
+def test_config_errors() -> None:
+    spec, _ = tiny_problem("graph")
+    with pytest.raises(ConfigError):
+        GSMPP(spec, tokenizers=("node", "bogus"))
+    with pytest.raises(ConfigError):
+        GSMPP(DataSpec("ctr", num_classes=2))
+
+
+# ---------------------------------------------------------------- learning check
+def _cycle_or_path(n: int, cycle: bool, seed: int) -> Data:
+    p = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    src = torch.arange(n - 1 + int(cycle))
+    dst = (src + 1) % n
+    ei = p[torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])]
+    return Data(x=torch.ones(n, 1), edge_index=ei, y=torch.tensor([int(cycle)]), num_nodes=n)
+
+
+def test_learns_cycles_vs_paths() -> None:
+    torch.manual_seed(0)
+    graphs = [_cycle_or_path(5 + i % 7, i % 2 == 0, i) for i in range(40)]
+    train, test = Batch.from_data_list(graphs[:24]), Batch.from_data_list(graphs[24:])
+    m = GSMPP(DataSpec("graph", num_features=1, num_classes=2), hidden=16, tokenization="hac_dfs", heads=2,
+              local_mpnn="gine", num_ssm_layers=1, d_state=4, expand=1, dropout=0.0, readout="sum")
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(m(train)["logit"], train.y)
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        acc = (m(test)["logit"].argmax(-1) == test.y).float().mean().item()
+    assert acc >= 0.8  # chance is 0.5

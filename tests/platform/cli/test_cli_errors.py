@@ -1,0 +1,103 @@
+"""User errors through the CLI: one line on stderr, exit code 2, no traceback, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plexus.platform.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_inproc(args: list[str], capfd: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, (code, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+CASES = {
+    "unknown-model": (["train", "lrr", "--dataset", "criteo-10k"], ["unknown model 'lrr'", "did you mean 'lr'"]),
+    "unknown-dataset": (["train", "lr", "--dataset", "critteo-10k"], ["unknown dataset", "did you mean 'criteo-10k'"]),
+    "unknown-hparam": (["train", "lr", "--dataset", "criteo-10k", "--set", "embed_dimm=4"], ["unknown hyperparameter"]),
+    "mistyped-hparam": (["train", "dnn", "--dataset", "criteo-10k", "--set", "dropout=lots"], ["'dropout' expects float"]),
+    "negative-epochs": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs=-3"], ["train.epochs must be"]),
+    "absurd-epochs": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs=10000000"], ["train.epochs"]),
+    "mistyped-train": (["train", "lr", "--dataset", "criteo-10k", "--set", "train.lr=fast"], ["train.lr"]),
+    "set-without-equals": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs"], ["--set expects key=value"]),
+    "unknown-section": (["train", "lr", "--dataset", "criteo-10k", "--set", "trian.lr=1"], ["did you mean 'train'"]),
+    "missing-config": (["train", "lr", "--config", "nope.yaml"], ["nope.yaml", "not found"]),
+    "task-mismatch": (["train", "lr", "--dataset", "cora"], ["cannot train on dataset 'cora'"]),
+    "unknown-option": (["train", "lr", "--datset", "cora"], ["No such option"]),
+    "unknown-show": (["models", "show", "dinn"], ["unknown model 'dinn'"]),
+    "no-dataset": (["train", "lr"], ["no dataset given"]),
+    "unreachable-tracking": (["train", "lr", "--dataset", "criteo-10k", "--tracking-uri", "http://127.0.0.1:9"],
+                             ["unreachable"]),
+    "bad-resume": (["train", "lr", "--dataset", "criteo-10k", "--resume", "0123456789abcdef"], ["--resume"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_cli_input(case: str, workdir: Path, capfd: pytest.CaptureFixture) -> None:
+    args, needles = CASES[case]
+    code, _, err = run_inproc(args, capfd)
+    assert_one_line_error(code, err, *needles)
+    # nothing was trained: no checkpoint folders, no runs
+    assert not (workdir / "mlruns" / "checkpoints").exists()
+
+
+def test_malformed_yaml_and_python_tags(workdir: Path, capfd: pytest.CaptureFixture) -> None:
+    bad = workdir / "bad.yaml"
+    bad.write_text("model: lr\ntrain: {epochs: 2\n")
+    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(bad)], capfd)
+    assert_one_line_error(code, err, "bad.yaml", "malformed YAML")
+    evil = workdir / "evil.yaml"
+    marker = workdir / "pwned"
+    evil.write_text(f"train: !!python/object/apply:os.system ['touch {marker}']\n")
+    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(evil)], capfd)
+    assert_one_line_error(code, err, "evil.yaml")
+    assert not marker.exists()
+    wrong = workdir / "wrong.yaml"
+    wrong.write_text("- just\n- a list\n")
+    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(wrong)], capfd)
+    assert_one_line_error(code, err, "expected a mapping")
+
+
+def test_debug_shows_traceback(workdir: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "--debug", "models", "show", "nope"],
+                       capture_output=True, text=True, cwd=workdir, timeout=300)
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "models", "show", "nope", "--json"],
+                       capture_output=True, text=True, cwd=workdir, timeout=300)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
+
+
+def test_models_list_json(capfd: pytest.CaptureFixture) -> None:
+    code, out, _ = run_inproc(["models", "list", "--json"], capfd)
+    assert code == 0
+    rows = json.loads(out)
+    assert all({"name", "task", "source", "status"} <= set(r) for r in rows)
+    assert {"lr", "fm", "dnn", "shared_bottom"} <= {r["name"] for r in rows}

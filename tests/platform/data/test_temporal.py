@@ -1,0 +1,147 @@
+"""Temporal edge lists -> snapshots with time-respecting splits (EvolveGCN protocol)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from plexus.platform.data.paths import find_raw
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PLEXUS_DATA", str(tmp_path_factory.getbasetemp() / "plexus-data"))
+    yield
+    mp.undo()
+
+
+def _need(folder: str) -> None:
+    if find_raw(folder) is None:
+        pytest.skip(f"shared data folder {folder} is absent")
+
+
+@pytest.fixture(scope="module")
+def otc():
+    _need("bitcoin-otc")
+    from plexus.platform.data.datasets_graph import bitcoin_otc
+
+    return bitcoin_otc(task="edge")
+
+
+def _check_time_respecting(ds) -> None:
+    st = ds.steps
+    assert max(st["train"]) < min(st["val"]) <= max(st["val"]) < min(st["test"])
+    assert min(st["train"]) >= 1 and max(st["test"]) == len(ds.snapshots) - 1
+    for k in st:
+        assert st[k] == list(range(min(st[k]), max(st[k]) + 1))
+    for s in ds.snapshots:
+        lo, hi = s.time_range.tolist()
+        if s.edge_index.size(1):
+            assert float(s.edge_time.min()) >= lo
+            assert float(s.edge_time.max()) < hi or s is ds.snapshots[-1]
+            assert int(s.edge_index.max()) < ds.spec.num_nodes
+        assert s.x.size(0) == ds.spec.num_nodes
+
+
+def test_bitcoin_otc_matches_evolvegcn(otc) -> None:
+    assert otc.spec.num_nodes == 5881
+    assert len(otc.snapshots) == 138
+    assert [len(otc.steps[k]) for k in ("train", "val", "test")] == [95, 14, 28]
+    assert sum(s.edge_index.size(1) for s in otc.snapshots) == 35592
+    _check_time_respecting(otc)
+    # edge labels: rating > 0 -> 1; SNAP: 3563 negative ratings
+    labels = torch.cat([s.edge_label for s in otc.snapshots])
+    assert int((labels == 0).sum()) == 3563 and otc.spec.num_classes == 2
+    st = otc.stats()
+    assert st["snapshots"] == 138 and st["nodes"] == 5881 and st["edges"] == 35592
+    # node ids remapped to 0..N-1 in sorted raw-id order
+    assert otc.node_ids.numel() == 5881 and bool((otc.node_ids.diff() > 0).all())
+
+
+def test_degree_features_are_one_hot_degrees(otc) -> None:
+    cap = otc.spec.num_features - 1
+    for t in (0, 50, 137):
+        s = otc.snapshots[t]
+        n = otc.spec.num_nodes
+        ei = s.edge_index[:, s.edge_index[0] != s.edge_index[1]]
+        pairs = torch.unique(torch.cat([ei[0] * n + ei[1], ei[1] * n + ei[0]]))
+        deg = torch.bincount(pairs // n, minlength=n).clamp(max=cap)
+        assert torch.equal(s.x.sum(1), torch.ones(n))
+        assert torch.equal(s.x.argmax(1), deg)
+
+
+def test_bitcoin_alpha_and_uci_snapshot_counts() -> None:
+    _need("bitcoin-alpha")
+    _need("uci-messages")
+    from plexus.platform.data.datasets_graph import bitcoin_alpha, uci_messages
+
+    a = bitcoin_alpha()
+    assert (a.spec.num_nodes, len(a.snapshots)) == (3783, 137)
+    assert [len(a.steps[k]) for k in ("train", "val", "test")] == [95, 13, 28]
+    _check_time_respecting(a)
+    u = uci_messages()
+    assert (u.spec.num_nodes, len(u.snapshots)) == (1899, 89)
+    assert [len(u.steps[k]) for k in ("train", "val", "test")] == [62, 9, 17]
+    # repeated messages inside a window are merged, counted in edge_weight
+    assert float(sum(s.edge_weight.sum() for s in u.snapshots)) == 59835
+    _check_time_respecting(u)
+    from plexus.platform.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        uci_messages(task="edge")
+
+
+def test_num_snapshots_option_and_fraction_steps() -> None:
+    _need("bitcoin-alpha")
+    from plexus.platform.data.datasets_graph import bitcoin_alpha
+    from plexus.platform.errors import ConfigError
+
+    ds = bitcoin_alpha(num_snapshots=40, steps=(0.7, 0.1, 0.2), features="none")
+    assert len(ds.snapshots) == 40
+    assert [len(ds.steps[k]) for k in ("train", "val", "test")] == [27, 4, 8]
+    widths = torch.stack([s.time_range for s in ds.snapshots]).diff(dim=1).view(-1)
+    assert torch.allclose(widths, widths[0].expand_as(widths))
+    _check_time_respecting(ds)
+    with pytest.raises(ConfigError):
+        bitcoin_alpha(num_snapshots=40)  # 95/13/28 steps cannot fit 40 snapshots
+
+
+def test_snapshot_batch_sees_only_the_past(otc) -> None:
+    from plexus.platform.data.graphs.temporal import snapshot_batch
+
+    t = otc.steps["val"][0]
+    b = snapshot_batch(otc, t, num_hist_steps=10)
+    assert len(b.snapshots) == 10
+    assert all(float(s.time_range[1]) <= float(otc.snapshots[t].time_range[0]) + 1e-6 for s in b.snapshots)
+    assert torch.equal(b.edge_label_index, otc.snapshots[t].edge_index)
+    assert torch.equal(b.edge_label, otc.snapshots[t].edge_label)
+
+
+def test_window_assignment_on_a_tiny_list(tmp_path: Path) -> None:
+    from plexus.platform.data.graphs.edgelist import load_edge_list
+
+    f = tmp_path / "ev.csv"
+    f.write_text("source,target,time,label\n10,20,0,1\n20,30,5,0\n10,20,9.5,0\n30,40,10,1\n40,10,25,1\n"
+                 "10,30,31,0\n")
+    ds = load_edge_list(f, kind="temporal", name="tiny", task="edge", window=10, steps=(1, 1, 1), features="identity")
+    assert ds.spec.num_nodes == 4 and len(ds.snapshots) == 4
+    s0 = ds.snapshots[0]
+    # (10,20) twice in window 0 -> one edge, weight 2, latest label (0); node 10 -> 0, 20 -> 1, 30 -> 2
+    assert s0.edge_index.t().tolist() == [[0, 1], [1, 2]]
+    assert s0.edge_weight.tolist() == [2.0, 1.0] and s0.edge_label.tolist() == [0, 0]
+    assert ds.snapshots[1].edge_index.t().tolist() == [[2, 3]]
+    assert ds.snapshots[2].edge_index.t().tolist() == [[3, 0]]
+    assert ds.steps == {"train": [1], "val": [2], "test": [3]}
+    assert torch.equal(s0.x, torch.eye(4))
+
+
+def test_dynamic_sbm_has_community_structure() -> None:
+    from plexus.platform.data.graphs.temporal import dynamic_sbm
+
+    ds = dynamic_sbm(num_nodes=60, steps=8, split=(5, 1, 1))
+    comm = torch.tensor(ds.spec.extra["communities"])
+    ei = ds.snapshots[4].edge_index
+    same = float((comm[ei[0]] == comm[ei[1]]).float().mean())
+    assert same > 0.8 and len(ds.snapshots) == 8

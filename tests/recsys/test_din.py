@@ -1,0 +1,173 @@
+"""DIN (Zhou et al., KDD 2018): the spec's correctness checks (docs/models/din.md, section e)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from plexus.platform.errors import ConfigError
+from plexus.platform.spec import DataSpec, FieldSpec
+from plexus.platform.testing import tiny_problem
+from plexus.recsys.din import DIN, DINBase
+from sklearn.metrics import roc_auc_score
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # the shared CI box is oversubscribed; one thread is much faster here
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def tiny():
+    spec, batch = tiny_problem("ctr", seed=1)
+    # align the two behaviour sequences' padding, as real (item, category) histories are
+    batch["hist_cate"] = (batch["hist_item"] % 7 + 1) * (batch["hist_item"] != 0)
+    return spec, batch
+
+
+def test_roles_pairing_and_outputs(tiny):
+    spec, batch = tiny
+    m = DIN(spec)
+    assert m.candidates == ["item", "cate"] and m.behaviors == ["hist_item", "hist_cate"]
+    assert set(m.context) == {"user", "ctx", "price", "age", "genres"}
+    out = m(batch)
+    assert out["logit"].shape == (16,) and out["attention"].shape == (16, 6) and out["aux_loss"].dim() == 0
+    mt_spec, mt_batch = tiny_problem("multitask")
+    assert "neg_item" in DIN(mt_spec).context  # a second behaviour on the same vocabulary is a context feature
+    assert DIN(mt_spec)(mt_batch)["logit"].shape == (16,)
+
+
+def test_needs_candidate_and_behaviour():
+    spec = DataSpec("ctr", fields=[FieldSpec("user", "categorical", 5, role="user"),
+                                   FieldSpec("item", "categorical", 5, role="item")])
+    with pytest.raises(ConfigError, match="behavior"):
+        DIN(spec)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_padding_gets_zero_weight_and_padding_embeddings_do_not_matter(tiny, normalize):
+    spec, batch = tiny
+    torch.manual_seed(0)
+    m = DIN(spec, normalize=normalize)
+    m(batch)  # one training step's statistics, then eval
+    m.eval()
+    out = m(batch)
+    pad = batch["hist_item"] == 0
+    assert pad.any() and (out["attention"][pad] == 0).all()
+    with torch.no_grad():  # corrupt the padding rows the padded positions read
+        m.embedding.table("hist_item").weight[0].normal_(0, 10)
+        m.embedding.table("hist_cate").weight[0].normal_(0, 10)
+        m.embedding.table("genres").weight[0].normal_(0, 10)
+    out2 = m(batch)
+    assert torch.allclose(out["logit"], out2["logit"], atol=1e-5)
+    assert torch.allclose(out["attention"], out2["attention"], atol=1e-6)
+
+
+def _duplicated(batch: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """Rows with a 3-long history h → (…, 0, 0, 0, h) and (h, h)."""
+    once, twice = dict(batch), dict(batch)
+    for name in ("hist_item", "hist_cate"):
+        h = batch[name][:, -3:].clamp_min(1)
+        once[name] = torch.cat([torch.zeros_like(h), h], 1)
+        twice[name] = torch.cat([h, h], 1)
+    return once, twice
+
+
+def test_no_softmax_preserves_interest_intensity(tiny):
+    spec, batch = tiny
+    torch.manual_seed(0)
+    raw, norm = DIN(spec, normalize=False).eval(), DIN(spec, normalize=True).eval()
+    once, twice = _duplicated(batch)
+    _, u1, w1 = raw.interest(once)
+    _, u2, _ = raw.interest(twice)
+    assert torch.allclose(u2, 2 * u1, atol=1e-6)  # duplicating the history doubles v_U
+    assert not torch.allclose(w1.sum(-1), torch.ones(16), atol=1e-3)  # weights are not forced to sum to 1
+    _, n1, wn = norm.interest(once)
+    _, n2, _ = norm.interest(twice)
+    assert torch.allclose(n1, n2, atol=1e-6)  # with the softmax switch it is a weighted mean
+    assert torch.allclose(wn.sum(-1), torch.ones(16), atol=1e-6)
+
+
+def test_empty_history_rows(tiny):
+    spec, batch = tiny
+    assert (batch["hist_item"][1] == 0).all()
+    for normalize in (False, True):
+        m = DIN(spec, normalize=normalize).eval()
+        _, user, w = m.interest(batch)
+        assert torch.all(w[1] == 0) and torch.all(user[1] == 0) and torch.isfinite(m(batch)["logit"]).all()
+
+
+def test_mini_batch_aware_l2(tiny):
+    spec, batch = tiny
+    m = DIN(spec, l2_reg=0.05)
+    out = m(batch)
+    assert torch.allclose(out["aux_loss"], 0.05 * m.embedding.batch_l2(batch))
+    out["aux_loss"].backward()
+    w = m.embedding.table("item").weight
+    present = set(torch.cat([batch["item"], batch["hist_item"].flatten()]).tolist()) - {0}
+    touched = set((w.grad.abs().sum(1) > 0).nonzero().flatten().tolist())
+    assert touched == present  # only the rows of ids in the mini-batch are regularised
+    assert "aux_loss" not in m.eval()(batch)
+    assert "aux_loss" not in DIN(spec, l2_reg=0.0)(batch)
+
+
+def test_difference_term_switch(tiny):
+    spec, batch = tiny
+    paper, code = DIN(spec), DIN(spec, use_diff=True)
+    d = 12 * 2
+    assert paper.att.mlp.blocks[0]["linear"].in_features == 3 * d
+    assert code.att.mlp.blocks[0]["linear"].in_features == 4 * d
+    assert code(batch)["logit"].shape == (16,)
+
+
+def _target_problem(n: int, seed: int, length: int = 8, n_items: int = 200, n_cates: int = 10):
+    """Click iff the candidate's category occurs in a mixed-category history (spec check 5)."""
+    g = torch.Generator().manual_seed(seed)
+    item_cate = torch.arange(n_items) % n_cates + 2
+    hist = torch.randint(2, n_items, (n, length), generator=g)
+    lengths = torch.randint(3, length + 1, (n,), generator=g)
+    keep = torch.arange(length).expand(n, -1) >= (length - lengths).unsqueeze(1)
+    hist = hist * keep
+    cand = torch.randint(2, n_items, (n,), generator=g)
+    hist_cate = item_cate[hist] * keep
+    y = (hist_cate == item_cate[cand].unsqueeze(1)).any(1).float()
+    batch = {"user": torch.randint(1, 20, (n,), generator=g), "item": cand, "cate": item_cate[cand],
+             "hist_item": hist, "hist_cate": hist_cate}
+    spec = DataSpec("ctr", fields=[
+        FieldSpec("user", "categorical", 20, role="user"),
+        FieldSpec("item", "categorical", n_items, role="item"),
+        FieldSpec("cate", "categorical", n_cates + 2, role="item"),
+        FieldSpec("hist_item", "sequence", n_items, max_len=length, share_vocab="item", role="behavior"),
+        FieldSpec("hist_cate", "sequence", n_cates + 2, max_len=length, share_vocab="cate", role="behavior"),
+    ])
+    return spec, batch, y
+
+
+def _fit_auc(model, train, y, test, y_test, steps: int = 150, bs: int = 128) -> float:
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(y), (bs,))
+        out = model({k: v[idx] for k, v in train.items()})
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out["logit"], y[idx]) + out.get("aux_loss", 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        return roc_auc_score(y_test.numpy(), model(test)["logit"].numpy())
+
+
+def test_din_learns_target_dependent_interest_that_sum_pooling_misses():
+    spec, train, y = _target_problem(6000, 0)
+    _, test, y_test = _target_problem(2000, 1)
+    assert 0.3 < y.mean() < 0.7
+    torch.manual_seed(0)
+    din = _fit_auc(DIN(spec), train, y, test, y_test)
+    torch.manual_seed(0)
+    base = _fit_auc(DINBase(spec), train, y, test, y_test)
+    assert din > 0.9, din
+    assert din > base + 0.1, (din, base)
