@@ -107,6 +107,9 @@ class _MPNN(nn.Module):
 
 
 class _CNLinkModel(nn.Module):
+    #: the link task removes each batch's training targets from the message-passing graph (TLR)
+    target_link_removal: bool = True
+
     def __init__(
         self,
         spec: DataSpec,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,3 +43,19 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover
     pass
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real pip install of the fixture plugins into a separate site folder."""
+    target = tmp_path_factory.mktemp("plugin_site")
+    for fx in ("thirdparty_plugin", "broken_plugin"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+                        "--target", str(target), str(FIXTURES / fx)], check=True, timeout=300,
+                       capture_output=True)
+    return target
+
+

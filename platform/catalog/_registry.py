@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plexus.platform.catalog._schema import HParamSchema, did_you_mean, schema_from_callable
-from plexus.platform.errors import CatalogError
+from plexus.platform.errors import CatalogError, PlexusError
 from plexus.platform.spec import TASK_KINDS
 
 __all__ = [
@@ -165,8 +165,10 @@ class ModelEntry:
         values = self.schema.validate(hparams, owner=f"model '{self.name}'")
         try:
             return self.obj(spec, **values)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CatalogError(f"model '{self.name}' could not be built: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a plugin's constructor failing is reported in one line
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CatalogError(f"model '{self.name}' from {self.source} could not be built: "
+                               f"{type(exc).__name__}: {msg}") from exc
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "source": self.source, "status": self.status, "target": self.target}
@@ -206,7 +208,14 @@ class DatasetEntry:
     def load(self, **options: Any) -> Any:
         if self.error is not None:
             raise CatalogError(f"dataset '{self.name}' from {self.source} is broken: {self.error}")
-        return self.obj(**options)
+        if self.source in ("builtin", "user"):
+            return self.obj(**options)
+        try:  # a third-party loader failing is reported in one line (--debug shows the traceback)
+            return self.obj(**options)
+        except PlexusError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise CatalogError(f"dataset '{self.name}' from {self.source} failed to load: {_one_line(exc)}") from exc
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "source": self.source, "status": self.status, "target": self.target}

@@ -130,6 +130,9 @@ class MLflowTracker(Callback):
             self.start()
         self.client.set_tag(self.run_id, "plexus.device", str(trainer.device))
         self.client.set_tag(self.run_id, "plexus.checkpoint_dir", str(trainer.checkpoint_dir or ""))
+        # the monitored metric and its direction, so that comparisons rank runs the way training did
+        self.client.set_tag(self.run_id, "plexus.monitor", str(trainer.monitor))
+        self.client.set_tag(self.run_id, "plexus.mode", str(trainer.mode))
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric

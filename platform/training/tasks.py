@@ -38,6 +38,11 @@ class Task(ABC):
         self.cfg = cfg
         self.spec = dataset.spec
         self.rank, self.world = 0, 1
+        self.model_flags: dict[str, bool] = {}
+
+    def bind(self, model: nn.Module) -> None:
+        """Called by the trainer with the (unwrapped) model before training."""
+        self.model_flags = {"target_link_removal": bool(getattr(model, "target_link_removal", False))}
 
     def shard(self, rank: int, world: int) -> None:
         """Data-parallel training: this process takes every ``world``-th row of each global batch."""
@@ -196,8 +201,11 @@ class LinkTask(Task):
             p = pos[:, order[start:start + self.cfg.batch_size]]
             n = sample_negatives(data.edge_index, data.num_nodes, p.size(1) * self.cfg.num_neg, generator=g)
             batch = data.clone()
+            if self.model_flags.get("target_link_removal"):
+                from plexus.platform.data.graphs import remove_target_edges
+
+                batch.edge_index = remove_target_edges(data.edge_index, p)
             batch.edge_label_index = torch.cat([p, n], dim=1)
-            batch.target_pos = p
             target = torch.cat([torch.ones(p.size(1)), torch.zeros(n.size(1))])
             yield batch.to(device), target.to(device)
 
@@ -320,10 +328,15 @@ class DynLinkTask(_SnapshotTask):
             pos = self.dataset.snapshots[t].edge_index
             if pos.size(1) == 0 or not hist:
                 continue
+            if hasattr(model, "node_embeddings") and hasattr(model, "score_pairs"):
+                h = model.node_embeddings(hist)  # once per step; pairs are scored chunk by chunk
 
-            def score(src: Tensor, dst: Tensor) -> Tensor:
-                b = SnapshotBatch(hist, torch.stack([src, dst]).to(device))
-                return model(b)["logit"].float().view(-1).cpu()
+                def score(src: Tensor, dst: Tensor, h: Tensor = h) -> Tensor:
+                    return model.score_pairs(h, torch.stack([src, dst]).to(device)).float().view(-1).cpu()
+            else:
+                def score(src: Tensor, dst: Tensor, hist: list = hist) -> Tensor:
+                    b = SnapshotBatch(hist, torch.stack([src, dst]).to(device))
+                    return model(b)["logit"].float().view(-1).cpu()
 
             r = m.ranking_metrics_all_pairs(score, self.spec.num_nodes, pos, chunk_size=1 << 18)
             maps.append(r["map"])

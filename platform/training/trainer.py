@@ -109,6 +109,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress and sys.stdout.isatty() and self.rank == 0
         self.model = model.to(self.device)
+        task.bind(self.model)
         self.ddp_model: nn.Module = self.model
         if self.world > 1:
             import torch.distributed as dist

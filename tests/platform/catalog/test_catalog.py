@@ -19,17 +19,6 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real pip install of the fixture plugins into a separate site folder."""
-    target = tmp_path_factory.mktemp("plugin_site")
-    for fx in ("thirdparty_plugin", "broken_plugin"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                        "--target", str(target), str(FIXTURES / fx)], check=True, timeout=300,
-                       capture_output=True)
-    return target
-
-
 def plexus_cli(args: list[str], site: Path | None = None, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if site is not None:
