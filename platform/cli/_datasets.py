@@ -58,6 +58,7 @@ def import_dataset(
     name: str = typer.Option(..., "--name", help="Name to use the dataset under."),
     schema: Optional[Path] = typer.Option(None, "--schema", help="YAML schema (tabular data)."),
     kind: str = typer.Option("tabular", "--kind", help="tabular | graph | temporal"),
+    node_file: Optional[Path] = typer.Option(None, "--node-file", help="Graph: node table (node[,label][,features])."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset of that name."),
     as_json: bool = JSON,
 ) -> None:
@@ -69,7 +70,7 @@ def import_dataset(
         raise ConfigError(f"--kind must be tabular, graph or temporal, got '{kind}'")
     if kind == "tabular" and schema is None:
         raise ConfigError("--schema is required for tabular data")
-    info = do_import(path, name=name, schema=schema, kind=kind, overwrite=overwrite)
+    info = do_import(path, name=name, schema=schema, kind=kind, overwrite=overwrite, node_file=node_file)
     if as_json:
         emit_json(info)
     else:

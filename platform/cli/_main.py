@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Optional
 
 import click
@@ -11,6 +12,22 @@ import typer
 
 from plexus.platform.cli import _datasets, _models, _train
 from plexus.platform.errors import PlexusError
+
+# Typer >= 0.29 raises its own vendored copies of click's exceptions (typer._click); catch both families.
+try:
+    from typer._click import exceptions as _tclick
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _tclick = click.exceptions
+
+
+def _both(name: str) -> tuple[type, ...]:
+    return tuple({getattr(click.exceptions, name), getattr(_tclick, name, getattr(click.exceptions, name))})
+
+
+_EXIT = _both("Exit") + (typer.Exit,)
+_ABORT = _both("Abort") + (typer.Abort,)
+_CLICK_ERROR = _both("ClickException")
+_NO_ARGS = _both("NoArgsIsHelpError")
 
 __all__ = ["app", "main"]
 
@@ -24,6 +41,10 @@ app = typer.Typer(
 app.add_typer(_models.app, name="models")
 app.add_typer(_datasets.app, name="datasets")
 _train.register(app)
+__import__("plexus.platform.cli._search", fromlist=["register"]).register(app)
+__import__("plexus.platform.cli._nas", fromlist=["register"]).register(app)
+app.command("ui")(__import__("plexus.platform.cli._compare", fromlist=["ui"]).ui)
+app.command("compare")(__import__("plexus.platform.cli._compare", fromlist=["compare"]).compare)
 
 
 @app.callback()
@@ -35,6 +56,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 def main(argv: Optional[list[str]] = None) -> None:
     """Run the CLI; user errors print one line on stderr and exit with code 2."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # stderr is for our one-line errors
+    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?$")
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("PLEXUS_DEBUG"))
     try:
@@ -43,11 +66,14 @@ def main(argv: Optional[list[str]] = None) -> None:
         if debug:
             raise
         _fail(f"error: {exc}", exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORT:
         _fail("error: aborted", 130)
-    except click.ClickException as exc:
+    except _NO_ARGS as exc:  # a bare group ('plexus', 'plexus models'): its help on stdout
+        sys.stdout.write(exc.format_message().rstrip() + "\n")
+        sys.exit(2)
+    except _CLICK_ERROR as exc:
         msg = exc.format_message().replace("\n", " ")
         ctx = getattr(exc, "ctx", None)
         cmd = f" (see 'plexus {ctx.command_path.split(' ', 1)[1]} --help')" if ctx and " " in ctx.command_path else ""

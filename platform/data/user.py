@@ -39,7 +39,7 @@ def _load(manifest: dict[str, Any], **options: Any) -> Any:
                             seed=options.get("seed"), description=manifest.get("description", ""))
     from plexus.platform.data.graphs import load_edge_list  # provided by the graph data service
 
-    return load_edge_list(manifest["path"], kind=kind, name=manifest["name"])
+    return load_edge_list(manifest["path"], kind=kind, name=manifest["name"], node_file=manifest.get("node_file"))
 
 
 def load_user_dataset(name: str, **options: Any) -> Any:
@@ -50,11 +50,13 @@ def load_user_dataset(name: str, **options: Any) -> Any:
 
 
 def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathLike | None = None,
-                   kind: str = "tabular", overwrite: bool = False) -> dict[str, Any]:
+                   kind: str = "tabular", overwrite: bool = False,
+                   node_file: str | os.PathLike | None = None) -> dict[str, Any]:
     """Validate ``path`` (by loading it) and register it under ``name``; returns the manifest.
 
     Tabular files need a YAML ``schema``; ``graph`` / ``temporal`` edge lists are
-    read by the graph data service. Nothing is written if loading fails.
+    read by the graph data service (``node_file``: a node table for ``graph``, whose
+    ids the edges must use). Nothing is written if loading fails.
     """
     if not _NAME.match(name or ""):
         raise ConfigError(f"invalid dataset name {name!r}: use lowercase letters, digits, '.', '_', '-'")
@@ -83,6 +85,11 @@ def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathL
                         description=sch.description or f"user dataset imported from {src.name}")
     else:
         manifest.update(task="link" if kind == "graph" else "dynlink", description=f"{kind} edge list {src.name}")
+        if node_file is not None:
+            if kind != "graph" or not Path(node_file).is_file():
+                raise DataError("node file not found" if kind == "graph" else "a node file needs --kind graph",
+                                file=str(node_file))
+            manifest["node_file"] = str(Path(node_file).expanduser().resolve())
     ds = _load(manifest)  # raises DataError on any malformed input; nothing written yet
     manifest["fingerprint"] = getattr(ds, "fingerprint", "")
     try:

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+from mlflow.types.type_hints import TypeFromExample
 import torch
 
 __all__ = ["PlexusScorer", "log_trained_model"]
 
-# raw rows arrive as a pandas DataFrame; MLflow's type-hint validation does not apply to them
-warnings.filterwarnings("ignore", message=r".*type hint.*predict", category=UserWarning)
 
 
 class PlexusScorer(mlflow.pyfunc.PythonModel):
@@ -45,7 +44,8 @@ class PlexusScorer(mlflow.pyfunc.PythonModel):
         self.encoder = TabularEncoder.from_dict(meta["encoder"])
         self.outputs = ["logit"] if self.spec.task == "ctr" else list(self.spec.tasks)
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001 - mlflow reads these hints
+    def predict(self, context: Any, model_input: TypeFromExample, params: dict[str, Any] | None = None) -> Any:
+        """Score raw rows (a DataFrame of the original columns); ``TypeFromExample`` opts out of type validation."""
         import pandas as pd
 
         feats = self.encoder.transform(model_input)

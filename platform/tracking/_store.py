@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import urllib.error
@@ -15,6 +16,7 @@ __all__ = ["resolve_tracking_uri", "mask_url", "mask_text", "ensure_reachable", 
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def default_artifact_root() -> Path:
@@ -55,6 +57,10 @@ def mask_text(text: str) -> str:
 def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, in one line, when the tracking store cannot be used."""
     scheme = urlsplit(uri).scheme
+    if scheme.split("+", 1)[0] not in ("", "file", "http", "https", "sqlite", "postgresql", "mysql", "mssql",
+                                       "databricks", "databricks-uc", "uc"):
+        raise TrackingError(f"tracking URI {mask_url(uri)}: unsupported scheme '{scheme}' "
+                            "(use sqlite:///..., postgresql://..., http(s)://... or a folder)")
     if scheme in ("http", "https"):
         url = uri.rstrip("/") + "/health"
         try:

@@ -46,7 +46,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"train.device={name} is not a device (auto, cpu, cuda, cuda:N, ...)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name} but CUDA is not available on this machine")
     return dev
