@@ -134,6 +134,9 @@ class _EGCNLayer(nn.Module):
 class _EvolveGCN(nn.Module):
     variant = "h"
 
+    #: scatter/index_add kernels mix dtypes under bf16 autocast: the trainer runs this model in fp32
+    autocast: bool = False
+
     def __init__(
         self,
         spec: DataSpec,

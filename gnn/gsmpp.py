@@ -76,6 +76,9 @@ class GSMPP(nn.Module):
         cache_size: graphs kept in the HAC/PE structure cache.
     """
 
+    #: the router's scatter mixes dtypes under bf16 autocast: the trainer runs this model in fp32
+    autocast: bool = False
+
     def __init__(
         self, spec: DataSpec, *, hidden: int = 64, local_mpnn: Literal["gatedgcn", "gine", "none"] = "gatedgcn",
         local_layers: int = 2, tokenization: Tokenization = "mot",

@@ -110,6 +110,9 @@ class _CNLinkModel(nn.Module):
     #: the link task removes each batch's training targets from the message-passing graph (TLR)
     target_link_removal: bool = True
 
+    #: scatter/index_add kernels mix dtypes under bf16 autocast: the trainer runs this model in fp32
+    autocast: bool = False
+
     def __init__(
         self,
         spec: DataSpec,

@@ -207,8 +207,9 @@ class Dice(nn.Module):
             mean = rows.mean(0)
             var = rows.var(0, unbiased=False)
             with torch.no_grad():
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_var.lerp_(var.detach(), self.momentum)
+                # running statistics stay float32 under bf16 autocast
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_(var.detach().to(self.running_var.dtype), self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
         p = torch.sigmoid((x - mean) / torch.sqrt(var + self.eps))

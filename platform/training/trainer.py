@@ -130,7 +130,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
-        self.amp = cfg.amp and self.device.type == "cuda"
+        # a plugin whose sparse/scatter kernels need one dtype declares ``autocast = False``
+        self.amp = cfg.amp and self.device.type == "cuda" and bool(getattr(model, "autocast", True))
         self.meta: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ setup
