@@ -59,6 +59,7 @@ class DatasetInfo:
     summary: str = ""
     bundled: bool = False
     source: str = ""
+    size: str = ""
 
 
 def _as_tasks(task: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -96,14 +97,15 @@ def register_model(
 
 
 def register_dataset(
-    name: str, task: str | tuple[str, ...] | list[str], *, summary: str = "", bundled: bool = False, source: str = ""
+    name: str, task: str | tuple[str, ...] | list[str], *, summary: str = "", bundled: bool = False, source: str = "",
+    size: str = "",
 ) -> Callable[[Callable], Callable]:
     """Declare a dataset loader ``fn(path: str | None = None, **options) -> Dataset``."""
     tasks = _as_tasks(task)
 
     def deco(fn: Callable) -> Callable:
         doc = inspect.getdoc(fn) or ""
-        fn.__plexus__ = DatasetInfo(name, tasks, summary or doc.split("\n", 1)[0], bundled, source)
+        fn.__plexus__ = DatasetInfo(name, tasks, summary or doc.split("\n", 1)[0], bundled, source, size)
         return fn
 
     return deco
@@ -223,7 +225,7 @@ class DatasetEntry:
             d["error"] = self.error
             return d
         d.update(tasks=list(self.info.tasks), summary=self.info.summary, bundled=self.info.bundled,
-                 origin=self.info.source)
+                 size=self.info.size, origin=self.info.source)
         return d
 
 

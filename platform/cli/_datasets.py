@@ -22,8 +22,8 @@ def list_datasets(as_json: bool = JSON) -> None:
     if as_json:
         emit_json(rows)
         return
-    table("Datasets", ["name", "tasks", "bundled", "source", "status", "summary"],
-          [[r["name"], ",".join(r.get("tasks", [])), r.get("bundled", ""), r["source"], r["status"],
+    table("Datasets", ["name", "tasks", "size", "bundled", "source", "status", "summary"],
+          [[r["name"], ",".join(r.get("tasks", [])), r.get("size", ""), r.get("bundled", ""), r["source"], r["status"],
             r.get("summary") or r.get("error", "")] for r in rows])
 
 

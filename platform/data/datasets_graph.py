@@ -53,7 +53,7 @@ def _locate(folder: str, path: str | None, files: list[str], url: str) -> Path:
 
 # ----------------------------------------------------------------------------------------------- Planetoid
 
-@register_dataset("cora", ("node", "link"), summary="Cora citation graph (Planetoid split; link: random edge split)",
+@register_dataset("cora", ("node", "link"), size="2,708 nodes, 5,278 edges", summary="Cora citation graph (Planetoid split; link: random edge split)",
                   bundled=True, source="https://github.com/kimiyoung/planetoid")
 def cora(path: str | None = None, task: str = "node", seed: int = 0,
          split: Literal["70/10/20", "85/5/10"] = "70/10/20", normalize_features: bool = False,
@@ -98,7 +98,7 @@ def _tu(key: str, ds_name: str, path: str | None, task: str, seed: int, fold: in
     return tu_dataset(root, ds_name, seed=seed, fold=fold, use_node_attr=use_node_attr, dataset_name=key)
 
 
-@register_dataset("tu-mutag", "graph", summary="MUTAG: 188 molecules, mutagenicity (TU)", source=_TU_URL)
+@register_dataset("tu-mutag", "graph", size="188 graphs", summary="MUTAG: 188 molecules, mutagenicity (TU)", source=_TU_URL)
 def tu_mutag(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
              use_node_attr: bool = True) -> Dataset:
     """MUTAG graph classification (188 graphs, 7 atom types, 4 bond types as edge_attr).
@@ -113,7 +113,7 @@ def tu_mutag(path: str | None = None, task: str = "graph", seed: int = 0, fold: 
     return _tu("tu-mutag", "MUTAG", path, task, seed, fold, use_node_attr)
 
 
-@register_dataset("tu-proteins", "graph", summary="PROTEINS: 1113 proteins, enzyme vs non-enzyme (TU)",
+@register_dataset("tu-proteins", "graph", size="1,113 graphs", summary="PROTEINS: 1113 proteins, enzyme vs non-enzyme (TU)",
                   source=_TU_URL)
 def tu_proteins(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
                 use_node_attr: bool = True) -> Dataset:
@@ -129,7 +129,7 @@ def tu_proteins(path: str | None = None, task: str = "graph", seed: int = 0, fol
     return _tu("tu-proteins", "PROTEINS", path, task, seed, fold, use_node_attr)
 
 
-@register_dataset("tu-nci109", "graph", summary="NCI109: 4127 molecules, anti-cancer activity (TU)", source=_TU_URL)
+@register_dataset("tu-nci109", "graph", size="4,127 graphs", summary="NCI109: 4127 molecules, anti-cancer activity (TU)", source=_TU_URL)
 def tu_nci109(path: str | None = None, task: str = "graph", seed: int = 0, fold: int = 0,
               use_node_attr: bool = True) -> Dataset:
     """NCI109 graph classification (4127 graphs, 38 atom types).
@@ -157,7 +157,7 @@ def _het(key: str, file: str, path: str | None, task: str, split: int) -> NodeDa
     return npz_dataset(root / file, key, split=split)
 
 
-@register_dataset("tolokers", "node", summary="Tolokers: 11758 crowd workers, banned or not (ROC AUC)",
+@register_dataset("tolokers", "node", size="11,758 nodes, 519,000 edges", summary="Tolokers: 11758 crowd workers, banned or not (ROC AUC)",
                   source=_HET_URL)
 def tolokers(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
     """Tolokers (Platonov et al. 2023): 11758 nodes, 519000 edges, 10 features, 2 classes.
@@ -170,7 +170,7 @@ def tolokers(path: str | None = None, task: str = "node", split: int = 0) -> Dat
     return _het("tolokers", "tolokers.npz", path, task, split)
 
 
-@register_dataset("chameleon", "node", summary="Chameleon (filtered): 890 Wikipedia pages, 5 traffic classes",
+@register_dataset("chameleon", "node", size="890 nodes", summary="Chameleon (filtered): 890 Wikipedia pages, 5 traffic classes",
                   source=_HET_URL)
 def chameleon(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
     """Chameleon-filtered (duplicates removed, Platonov et al. 2023): 890 nodes, 2325 features, 5 classes.
@@ -183,7 +183,7 @@ def chameleon(path: str | None = None, task: str = "node", split: int = 0) -> Da
     return _het("chameleon", "chameleon_filtered.npz", path, task, split)
 
 
-@register_dataset("squirrel", "node", summary="Squirrel (filtered): 2223 Wikipedia pages, 5 traffic classes",
+@register_dataset("squirrel", "node", size="2,223 nodes", summary="Squirrel (filtered): 2223 Wikipedia pages, 5 traffic classes",
                   source=_HET_URL)
 def squirrel(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
     """Squirrel-filtered (duplicates removed, Platonov et al. 2023): 2223 nodes, 2089 features, 5 classes.
@@ -196,7 +196,7 @@ def squirrel(path: str | None = None, task: str = "node", split: int = 0) -> Dat
     return _het("squirrel", "squirrel_filtered.npz", path, task, split)
 
 
-@register_dataset("actor", "node", summary="Actor co-occurrence graph: 7600 actors, 5 classes", source=_HET_URL)
+@register_dataset("actor", "node", size="7,600 nodes", summary="Actor co-occurrence graph: 7600 actors, 5 classes", source=_HET_URL)
 def actor(path: str | None = None, task: str = "node", split: int = 0) -> Dataset:
     """Actor (Geom-GCN / Platonov et al. 2023 splits): 7600 nodes, 932 features, 5 classes.
 
@@ -225,7 +225,7 @@ def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, wind
                             features=features, max_degree=max_degree, fingerprint_of=[root / file])
 
 
-@register_dataset("bitcoin-otc", ("dynlink", "edge"), summary="Bitcoin-OTC signed trust network over time (SNAP)",
+@register_dataset("bitcoin-otc", ("dynlink", "edge"), size="5,881 nodes, 35,592 edges, 138 snapshots", summary="Bitcoin-OTC signed trust network over time (SNAP)",
                   source=_SNAP + "soc-sign-bitcoin-otc.html")
 def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
                 num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 14, 28),
@@ -245,7 +245,7 @@ def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | 
                     num_snapshots, steps, features, max_degree)
 
 
-@register_dataset("bitcoin-alpha", ("dynlink", "edge"), summary="Bitcoin-Alpha signed trust network over time (SNAP)",
+@register_dataset("bitcoin-alpha", ("dynlink", "edge"), size="3,783 nodes, 24,186 edges, 137 snapshots", summary="Bitcoin-Alpha signed trust network over time (SNAP)",
                   source=_SNAP + "soc-sign-bitcoin-alpha.html")
 def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
                   num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 13, 28),
@@ -265,7 +265,7 @@ def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float 
                     num_snapshots, steps, features, max_degree)
 
 
-@register_dataset("uci-messages", "dynlink", summary="UC Irvine private messages over time (SNAP CollegeMsg)",
+@register_dataset("uci-messages", "dynlink", size="1,899 nodes, 59,835 messages, 89 snapshots", summary="UC Irvine private messages over time (SNAP CollegeMsg)",
                   source=_SNAP + "CollegeMsg.html")
 def uci_messages(path: str | None = None, task: str = "dynlink", window: float | None = 190_080.0,
                  num_snapshots: int | None = None, steps: tuple[int, int, int] = (62, 9, 17),

@@ -60,7 +60,7 @@ def criteo_schema(numeric_transform: str = "criteo_log2", min_count: int = 1) ->
                              "fields": fields, "labels": [{"name": "label"}]}, source="<builtin:criteo-10k>")
 
 
-@register_dataset("criteo-10k", "ctr", summary="Criteo display-ads CTR, first 10,000 rows (AutoInt sample); "
+@register_dataset("criteo-10k", "ctr", size="10,000 rows", summary="Criteo display-ads CTR, first 10,000 rows (AutoInt sample); "
                   "13 numeric + 26 categorical fields, seeded 8:1:1", source=_CRITEO_URL)
 def criteo_10k(path: str | None = None, task: str = "ctr", seed: int = 0,
                numeric_transform: Literal["criteo_log2", "log", "standardize", "none"] = "criteo_log2",
@@ -113,7 +113,7 @@ def census_schema(tasks: tuple[str, ...] = ("income", "marital")) -> Schema:
                             source="<builtin:census-income>")
 
 
-@register_dataset("census-income", ("multitask", "ctr"), summary="UCI Census-Income (KDD) test file, two tasks "
+@register_dataset("census-income", ("multitask", "ctr"), size="99,762 rows", summary="UCI Census-Income (KDD) test file, two tasks "
                   "(income > 50k, never married) as in MMoE; seeded 8:1:1", source=_CENSUS_URL)
 def census_income(path: str | None = None, task: str = "multitask", seed: int = 0) -> TabularDataset:
     """Census-Income (KDD), the MMoE multi-task benchmark, from UCI's ``census-income.test.gz`` (99,762 rows).
@@ -142,7 +142,7 @@ FRAPPE_FIELDS = ["user", "item", "daytime", "weekday", "isweekend", "homework", 
 _FRAPPE_ROLES = {"user": "user", "item": "item"}
 
 
-@register_dataset("frappe", "ctr", summary="Frappe app usage (NFM libFM files): validation+test parts, 86,582 rows, "
+@register_dataset("frappe", "ctr", size="86,582 rows", summary="Frappe app usage (NFM libFM files): validation+test parts, 86,582 rows, "
                   "10 categorical fields, re-split 8:1:1", source=_FRAPPE_URL)
 def frappe(path: str | None = None, task: str = "ctr", seed: int = 0) -> TabularDataset:
     """Frappe context-aware app usage, NFM's preprocessed libFM version.
@@ -210,7 +210,7 @@ _ML_ITEM_FIELDS = [{"name": "movie", "type": "categorical", "role": "item"},
                    {"name": "genres", "type": "multi", "separator": "|", "role": "item", "padding": "right"}]
 
 
-@register_dataset("movielens-100k", "ctr", summary="MovieLens 100K as CTR (AutoInt protocol: rating > 3 positive, "
+@register_dataset("movielens-100k", "ctr", size="72,855 rows", summary="MovieLens 100K as CTR (AutoInt protocol: rating > 3 positive, "
                   "< 3 negative, = 3 dropped), seeded 8:1:1", source=_ML100K_URL)
 def movielens_100k(path: str | None = None, task: str = "ctr", seed: int = 0) -> TabularDataset:
     """MovieLens 100K turned into CTR as in AutoInt: ratings above 3 are positives, below 3 negatives,
@@ -263,7 +263,7 @@ def _histories(df: pd.DataFrame, keep: np.ndarray, max_len: int) -> list[list[in
     return out
 
 
-@register_dataset("movielens-mtl", "multitask", summary="MovieLens 100K multi-task (like: rating >= 4, dislike: "
+@register_dataset("movielens-mtl", "multitask", size="100,000 rows", summary="MovieLens 100K multi-task (like: rating >= 4, dislike: "
                   "rating <= 2) with liked / disliked behaviour sequences, time split 8:1:1", source=_ML100K_URL)
 def movielens_mtl(path: str | None = None, task: str = "multitask", max_hist: int = 50) -> TabularDataset:
     """MovieLens 100K as a two-behaviour multi-task problem (for DTRN-style models).
@@ -372,7 +372,7 @@ def _beauty_frame(root: Path, max_hist: int, seed: int) -> RawTable:
     return RawTable(df, [str(path)], np.zeros(len(df), np.int32), line)
 
 
-@register_dataset("amazon-beauty", "ctr", summary="Amazon Beauty behaviour-sequence CTR (DIN protocol: per-user "
+@register_dataset("amazon-beauty", "ctr", size="352,278 rows", summary="Amazon Beauty behaviour-sequence CTR (DIN protocol: per-user "
                   "leave-last-out, history up to 50, one sampled negative per positive)", source=_BEAUTY_URL)
 def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max_hist: int = 50) -> TabularDataset:
     """Amazon Beauty (S3-Rec 5-core copy) as DIN's Amazon CTR task.

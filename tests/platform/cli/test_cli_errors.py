@@ -101,3 +101,18 @@ def test_models_list_json(capfd: pytest.CaptureFixture) -> None:
     rows = json.loads(out)
     assert all({"name", "task", "source", "status"} <= set(r) for r in rows)
     assert {"lr", "fm", "dnn", "shared_bottom"} <= {r["name"] for r in rows}
+
+
+def test_datasets_list_json(capfd: pytest.CaptureFixture) -> None:
+    code, out, _ = run_inproc(["datasets", "list", "--json"], capfd)
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    expected = {"cora", "bitcoin-otc", "bitcoin-alpha", "uci-messages", "tu-mutag", "tu-proteins", "tu-nci109",
+                "tolokers", "chameleon", "squirrel", "criteo-10k", "frappe", "movielens-100k", "amazon-beauty",
+                "census-income", "movielens-mtl"}
+    assert expected <= set(rows)
+    for name in expected:
+        r = rows[name]
+        assert r["status"] == "ok" and r["tasks"] and r["size"] and isinstance(r["bundled"], bool), r
+    assert rows["cora"]["tasks"] == ["node", "link"] and rows["cora"]["bundled"] is True
+    assert set(rows["bitcoin-otc"]["tasks"]) == {"dynlink", "edge"}
