@@ -10,16 +10,12 @@ passing, samplers) then works. ``dgl.sparse`` and graphbolt stay unusable.
 
 from __future__ import annotations
 
-import os
-import sys
-import types
 from typing import Any
 
 from plexus.platform.errors import PlexusError
 
 __all__ = ["dgl_available", "from_dgl", "import_dgl", "to_dgl"]
 
-_DGL: Any = None
 
 
 def import_dgl() -> Any:
@@ -29,33 +25,14 @@ def import_dgl() -> Any:
     place Plexus imports DGL); this wrapper turns its ``ImportError`` into a
     one-line user error.
     """
-    try:
-        from plexus.platform.backends.dgl import import_dgl as _import
-    except ImportError:  # backends module absent: apply the same trick here
-        _import = _import_dgl_local
+    from plexus.platform.backends.dgl import import_dgl as _import
+
     try:
         return _import()
     except ImportError as exc:
         raise PlexusError(str(exc)) from exc
 
 
-def _import_dgl_local() -> Any:
-    global _DGL
-    if _DGL is not None:
-        return _DGL
-    os.environ.setdefault("DGLBACKEND", "pytorch")
-    if "dgl" not in sys.modules and "dgl.graphbolt" not in sys.modules:
-        stub = types.ModuleType("dgl.graphbolt")
-        stub.__path__ = []  # a package, so 'import dgl.graphbolt.x' fails cleanly
-        sys.modules["dgl.graphbolt"] = stub
-    try:
-        import dgl  # type: ignore[import-not-found]
-    except Exception as exc:
-        raise ImportError(
-            f"DGL is not usable ({type(exc).__name__}: {exc}); install the optional extra with "
-            "'pip install dgl==2.1.0 torchdata==0.9.0 packaging' (plexus-ml[dgl])") from exc
-    _DGL = dgl
-    return dgl
 
 
 def dgl_available() -> bool:
