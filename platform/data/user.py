@@ -100,6 +100,8 @@ def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathL
     tmp = target / f".manifest.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, target / "manifest.json")
+    for stale in target.glob(".manifest.*.tmp"):  # left by an import that was killed mid-write
+        stale.unlink(missing_ok=True)
     return manifest
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from plexus.platform.training.callbacks import Callback
-from plexus.platform.tracking._store import mask_text, mask_url
+from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url
 
 if TYPE_CHECKING:
     from plexus.platform.training.trainer import Trainer
@@ -105,6 +105,10 @@ class MLflowTracker(Callback):
         from plexus.platform.config import flatten
 
         if self.run_id is not None:
+            # a run found RUNNING was not ended by its process (killed: SIGKILL, OOM, power loss)
+            previous = self.client.get_run(self.run_id).info.status
+            self.client.set_tag(self.run_id, "plexus.resumed_from_status",
+                                "KILLED" if previous == "RUNNING" else previous)
             self.client.update_run(self.run_id, status="RUNNING")
             self.client.set_tag(self.run_id, "plexus.resumed", "true")
             return self.run_id
@@ -121,7 +125,8 @@ class MLflowTracker(Callback):
             self.client.log_batch(self.run_id, params=params[i:i + 90])
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "config.yaml"
-            p.write_text(yaml.safe_dump(json.loads(json.dumps(self.config, default=str)), sort_keys=False))
+            p.write_text(yaml.safe_dump(mask_secrets(json.loads(json.dumps(self.config, default=str))),
+                                        sort_keys=False))
             self.client.log_artifact(self.run_id, str(p))
         return self.run_id
 

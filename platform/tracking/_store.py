@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from plexus.platform.errors import TrackingError
 
-__all__ = ["resolve_tracking_uri", "mask_url", "mask_text", "ensure_reachable", "default_artifact_root"]
+__all__ = ["resolve_tracking_uri", "mask_url", "mask_text", "mask_secrets", "ensure_reachable",
+           "default_artifact_root"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -52,6 +53,17 @@ _SECRET = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
 def mask_text(text: str) -> str:
     """Mask every ``scheme://user:password@`` inside free text (error messages, logs)."""
     return _SECRET.sub(r"\1***\3", text)
+
+
+def mask_secrets(obj):
+    """``obj`` (nested dicts / lists / strings) with :func:`mask_text` applied to every string."""
+    if isinstance(obj, str):
+        return mask_text(obj)
+    if isinstance(obj, dict):
+        return {k: mask_secrets(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(mask_secrets(v) for v in obj)
+    return obj
 
 
 def ensure_reachable(uri: str, timeout: float = 5.0) -> None:

@@ -56,6 +56,7 @@ def train_model(
     """
     from plexus.platform.tracking import MLflowTracker, ensure_reachable, log_trained_model, resolve_tracking_uri
     from plexus.platform.tracking import run_name as make_run_name
+    from plexus.platform.tracking._store import mask_secrets
 
     catalog = get_catalog()
     entry = catalog.model(cfg.model)
@@ -106,7 +107,8 @@ def train_model(
             checkpoint_dir = base / (tracker.run_id if tracker else make_run_name(cfg.model, cfg.dataset))
     try:
         trainer = Trainer(model, the_task, cfg.train, all_callbacks, checkpoint_dir=checkpoint_dir, progress=progress)
-        trainer.meta = {"run_id": tracker.run_id if tracker else "", "config": json.dumps(config_dict, default=str)}
+        trainer.meta = {"run_id": tracker.run_id if tracker else "",
+                        "config": json.dumps(mask_secrets(json.loads(json.dumps(config_dict, default=str))))}
         if ckpt_state is not None:
             trainer.load_state_dict(ckpt_state)
             trainer.meta["run_id"] = tracker.run_id if tracker else ""

@@ -58,9 +58,22 @@ def load_cached(fp: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     return arrays, meta
 
 
+def _remove_orphans(root: Path) -> None:
+    """Delete ``.tmp-<fp>-<pid>-*`` folders left by writers that were killed (their pid is gone)."""
+    for d in root.glob(".tmp-*-*-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, OSError):
+            continue
+
+
 def save_cached(fp: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     root = cache_dir("tabular")
     final = root / fp
+    _remove_orphans(root)
     tmp = root / f".tmp-{fp[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
