@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional
+from typing import Any
 
 import typer
-
 from plexus.platform.cli._output import console, emit_json, table
 from plexus.platform.errors import ConfigError
 
@@ -36,14 +35,14 @@ def nas(
     budget: int = typer.Option(10, "--budget", help="Number of architectures to evaluate."),
     epochs: int = typer.Option(100, "--epochs", help="Training epochs per architecture."),
     seed: int = typer.Option(0, "--seed", help="Seed of the controller and of child training."),
-    share: Optional[bool] = typer.Option(None, "--share/--no-share", help="rcnas: constrained parameter sharing."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="optuna: tpe | random | nsga2 | qmc."),
-    pruner: Optional[str] = typer.Option(None, "--pruner", help="optuna: median | hyperband | none."),
-    choices: Optional[list[str]] = typer.Option(None, "--choices", help="Restrict a class: hidden=8,16 (repeatable)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Child-run override: key=value (train.lr=0.01)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default plexus-nas)."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="NAS state file or parent run id to resume."),
+    share: bool | None = typer.Option(None, "--share/--no-share", help="rcnas: constrained parameter sharing."),
+    sampler: str | None = typer.Option(None, "--sampler", help="optuna: tpe | random | nsga2 | qmc."),
+    pruner: str | None = typer.Option(None, "--pruner", help="optuna: median | hyperband | none."),
+    choices: list[str] | None = typer.Option(None, "--choices", help="Restrict a class: hidden=8,16 (repeatable)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Child-run override: key=value (train.lr=0.01)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default plexus-nas)."),
+    resume: str | None = typer.Option(None, "--resume", help="NAS state file or parent run id to resume."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search neural architectures: a parent MLflow run with one child run per architecture."""

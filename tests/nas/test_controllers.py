@@ -8,7 +8,6 @@ import random
 import optuna
 import pytest
 import torch
-
 from plexus.nas.controllers import OptunaController, RandomController, RCNASController, make_controller
 from plexus.nas.spaces.graphnas import GraphNASSpace
 from plexus.platform.errors import ConfigError

@@ -7,12 +7,11 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from torch_geometric.utils import scatter
-
 from plexus.nas.graphnas_net import GraphNASNet
 from plexus.nas.layers import ACTIVATION_FNS, SOFTMAX_ATTENTIONS, NASConv
 from plexus.nas.spaces.graphnas import ACTIVATIONS, AGGREGATORS, ATTENTIONS, Architecture, GraphNASSpace
 from plexus.platform.testing import tiny_problem
+from torch_geometric.utils import scatter
 
 N, F_IN = 9, 5
 

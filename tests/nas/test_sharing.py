@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from plexus.nas.graphnas_net import GraphNASNet
 from plexus.nas.sharing import WeightSharing, inherit_weights
 from plexus.nas.spaces.graphnas import Architecture, LayerArch
@@ -26,7 +25,7 @@ def with_layer(arch: Architecture, i: int, **changes) -> Architecture:
 
 
 def trained_parent():
-    spec, data = tiny_problem("node")
+    spec, _ = tiny_problem("node")
     torch.manual_seed(0)
     parent = GraphNASNet(spec, arch=PARENT.to_json())
     with torch.no_grad():  # make the parent's tensors distinguishable from any fresh initialisation

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-
 from plexus.nas.spaces import get_space
 from plexus.nas.spaces.graphnas import Architecture, GraphNASSpace, LayerArch
 from plexus.platform.errors import ConfigError

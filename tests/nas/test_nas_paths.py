@@ -1,0 +1,60 @@
+"""Every controller evaluates through the same path (platform trainer, graphnas_net child runs); NAS resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from plexus.nas.search import run_nas
+from plexus.platform.errors import CheckpointError
+
+SMALL = {"hidden": [4, 8], "heads": [1, 2]}
+
+
+def children(client: MlflowClient, parent_id: str) -> list:
+    parent = client.get_run(parent_id)
+    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    return sorted(runs, key=lambda r: int(r.data.tags["plexus.nas.step"]))
+
+
+def test_random_rcnas_and_optuna_share_one_evaluation_path_and_rcnas_resumes(
+        tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = {"dataset": "cora", "epochs": 1, "seed": 0, "choices": SMALL, "tracking_uri": tracking_uri,
+              "experiment": "nas-paths"}
+    rnd = run_nas(controller="random", budget=1, **common)
+    opt = run_nas(controller="optuna", budget=1, sampler="random", **common)
+    # rcnas: stop after one architecture, then resume the same search to a budget of 2
+    first = run_nas(controller="rcnas", budget=1, **common)
+    state = torch.load(first["state_path"], weights_only=True)
+    assert state["controller"]["best_weights"] is not None  # CPS keeps the best's trained weights
+    rc = run_nas(controller="rcnas", budget=2, resume=first["parent_run_id"], **common)
+    assert rc["parent_run_id"] == first["parent_run_id"] and rc["evaluated"] == 2
+    assert rc["history"][0] == first["history"][0]
+    assert rc["history"][1]["phase"] == "mutate" and rc["history"][1]["inherited_layers"] is not None
+
+    client = MlflowClient(tracking_uri)
+    kids = {name: children(client, res["parent_run_id"]) for name, res in
+            [("random", rnd), ("optuna", opt), ("rcnas", rc)]}
+    assert {k: len(v) for k, v in kids.items()} == {"random": 1, "optuna": 1, "rcnas": 2}
+    reference = kids["random"][0]
+    for name, runs in kids.items():
+        for run in runs:
+            tags, params = run.data.tags, run.data.params
+            assert tags["plexus.nas.controller"] == name
+            assert tags["plexus.model"] == "graphnas_net" and tags["plexus.task"] == "node"
+            assert tags["plexus.state"] == "COMPLETE" and run.info.status == "FINISHED"
+            # the same trainer settings and the same logged quantities for every controller
+            assert set(params) == set(reference.data.params)
+            assert {k: v for k, v in params.items() if k.startswith("train.")} == \
+                {k: v for k, v in reference.data.params.items() if k.startswith("train.")}
+            assert params["train.lr"] == "0.005" and params["train.epochs"] == "1"
+            assert {"best_val_acc", "test_acc", "val_acc", "train_loss"} <= set(run.data.metrics)
+    for res in (rnd, opt, rc):
+        parent = client.get_run(res["parent_run_id"])
+        assert parent.info.status == "FINISHED"
+        assert parent.data.metrics["best_val_acc"] == pytest.approx(max(h["reward"] for h in res["history"]))
+    with pytest.raises(CheckpointError, match="not rcnas|is a random"):
+        run_nas(controller="rcnas", budget=3, resume=rnd["parent_run_id"], **common)
