@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from plexus.platform.cli._output import console, emit_json, err_console, table
 
 
@@ -15,30 +13,47 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
 
 
-def _echo(as_json: bool):
+def _echo(msg: str) -> None:
     # progress lines go to stderr so that --json keeps stdout clean
-    return lambda msg: err_console.print(msg, markup=False)
+    err_console.print(msg, markup=False, soft_wrap=True)
 
 
 def search(
     model: str = typer.Argument(..., help="Model name (see 'plexus models list')."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset name."),
-    trials: Optional[int] = typer.Option(None, "--trials", "-n", help="Trials to finish (the study's budget)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe | random | cmaes | gp | qmc (default tpe)."),
-    pruner: Optional[str] = typer.Option(
-        None, "--pruner", help="median | hyperband | successive-halving | none (default median)."),
-    storage: Optional[str] = typer.Option(
-        None, "--storage", envvar="PLEXUS_STORAGE", show_envvar=False,
-        help="Optuna storage URL (default sqlite:///./mlruns/optuna.db; postgresql://... for shared studies)."),
-    study: Optional[str] = typer.Option(None, "--study", help="Study name (default MODEL-DATASET); resumed if it exists."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes, one GPU each (0: in process)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Start no new trial after this many seconds."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Sampler seed."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Fixed value key=value (not sampled); search.KEY too."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Experiment YAML file (with a search: section)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    trials: int | None = typer.Option(None, "--trials", "-n", help="Trials to finish (the study's budget)."),
+    sampler: str | None = typer.Option(
+        None, "--sampler", help="tpe | random | cmaes | gp | qmc (default tpe)."
+    ),
+    pruner: str | None = typer.Option(
+        None, "--pruner", help="median | hyperband | successive-halving | none (default median)."
+    ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        envvar="PLEXUS_STORAGE",
+        show_envvar=False,
+        help="Optuna storage URL (default sqlite:///./mlruns/optuna.db; postgresql://... for shared studies).",
+    ),
+    study: str | None = typer.Option(
+        None, "--study", help="Study name (default MODEL-DATASET); resumed if it exists."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Local worker processes, one GPU each (0: in process)."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Start no new trial after this many seconds."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
+    set_: list[str] | None = typer.Option(  # noqa: B008
+        None, "--set", help="Fixed value key=value (not sampled); search.KEY too."
+    ),
+    config: Path | None = typer.Option(  # noqa: B008
+        None, "--config", "-c", help="Experiment YAML file (with a search: section)."
+    ),
+    task: str | None = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search MODEL's hyperparameters with Optuna; every trial is a nested MLflow run."""
@@ -47,8 +62,16 @@ def search(
 
     raw = load_yaml(config) if config else {}
     raw = apply_overrides(raw, parse_set(set_))
-    opts = {"trials": trials, "sampler": sampler, "pruner": pruner, "storage": storage, "study": study,
-            "workers": workers, "timeout": timeout, "seed": seed}
+    opts = {
+        "trials": trials,
+        "sampler": sampler,
+        "pruner": pruner,
+        "storage": storage,
+        "study": study,
+        "workers": workers,
+        "timeout": timeout,
+        "seed": seed,
+    }
     sec = raw.setdefault("search", {}) if isinstance(raw.get("search", {}), dict) else raw["search"]
     for key, value in opts.items():
         if value is not None:
@@ -56,45 +79,80 @@ def search(
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
-    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=_echo(as_json))
+    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=_echo)
     if as_json:
         emit_json(result)
         return
-    rows = [[r["number"], r["state"] + (" (retried)" if r["retried"] else ""),
-             "" if r["value"] is None else f"{r['value']:.4f}",
-             " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()),
-             "" if r["duration_s"] is None else f"{r['duration_s']:.1f}s"] for r in result["trials"]]
-    table(f"study {result['study']}: {result['direction']} {result['monitor']}",
-          ["trial", "state", "value", "params", "time"], rows)
+    rows = [
+        [
+            r["number"],
+            r["state"] + (" (retried)" if r["retried"] else ""),
+            "" if r["value"] is None else f"{r['value']:.4f}",
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()),
+            "" if r["duration_s"] is None else f"{r['duration_s']:.1f}s",
+        ]
+        for r in result["trials"]
+    ]
+    table(
+        f"study {result['study']}: {result['direction']} {result['monitor']}",
+        ["trial", "state", "value", "params", "time"],
+        rows,
+    )
     best = result["best"]
     if best:
-        console.print(f"best trial {best['number']}: {result['monitor']}={best['value']:.4f} "
-                      f"{best['hparams'] or best['params']}", markup=False)
+        console.print(
+            f"best trial {best['number']}: {result['monitor']}={best['value']:.4f} "
+            f"{best['hparams'] or best['params']}",
+            markup=False,
+        )
     reg = result["registered_model"]
     if reg:
         console.print(f"registered model {reg['name']} version {reg['version']}", markup=False)
-    console.print(f"{result['finished']}/{result['budget']} trials finished; parent run {result['parent_run_id']} "
-                  f"in {result['tracking_uri']}; storage {result['storage']}", markup=False)
+    console.print(
+        f"{result['finished']}/{result['budget']} trials finished; parent run {result['parent_run_id']} "
+        f"in {result['tracking_uri']}; storage {result['storage']}",
+        markup=False,
+    )
 
 
 def worker(
     study: str = typer.Option(..., "--study", help="Study to join (created by 'plexus search')."),
-    storage: Optional[str] = typer.Option(
-        None, "--storage", envvar="PLEXUS_STORAGE", show_envvar=False,
-        help="Optuna storage URL of the study (default sqlite:///./mlruns/optuna.db)."),
-    trials_budget: int = typer.Option(0, "--trials-budget", help="Stop after this many trials of this worker (0: none)."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        envvar="PLEXUS_STORAGE",
+        show_envvar=False,
+        help="Optuna storage URL of the study (default sqlite:///./mlruns/optuna.db).",
+    ),
+    trials_budget: int = typer.Option(
+        0, "--trials-budget", help="Stop after this many trials of this worker (0: none)."
+    ),
     timeout: float = typer.Option(0.0, "--timeout", help="Start no new trial after this many seconds."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    worker_index: Optional[int] = typer.Option(None, "--worker-index", hidden=True),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    worker_index: int | None = typer.Option(None, "--worker-index", hidden=True),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Join a study and run its trials until the study's budget is spent."""
+    import signal
+
     from plexus.platform.search import run_worker
 
-    result = run_worker(study, storage, tracking_uri=tracking_uri, max_trials=trials_budget, timeout=timeout,
-                        worker_index=worker_index, echo=_echo(as_json))
+    # a terminated worker stops like Ctrl-C: its trial ends FAIL (MLflow: KILLED) and is queued again on resume
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = run_worker(
+        study,
+        storage,
+        tracking_uri=tracking_uri,
+        max_trials=trials_budget,
+        timeout=timeout,
+        worker_index=worker_index,
+        echo=_echo,
+    )
     if as_json:
         emit_json(result)
         return
-    console.print(f"{result['worker']}: ran trials {result['trials_run']}; study {result['study']} has "
-                  f"{result['done']}/{result['budget']} trials finished", markup=False)
+    console.print(
+        f"{result['worker']}: ran trials {result['trials_run']}; study {result['study']} has "
+        f"{result['done']}/{result['budget']} trials finished",
+        markup=False,
+    )

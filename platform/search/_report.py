@@ -17,7 +17,7 @@ from plexus.platform.tracking import mask_url
 if TYPE_CHECKING:
     from plexus.platform.search._service import _Ctx
 
-__all__ = ["finalize", "PLOTS"]
+__all__ = ["PLOTS", "finalize"]
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values")
 
@@ -31,19 +31,32 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
     for t in trials:
         if t.user_attrs.get(SURPLUS_ATTR):
             continue
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params),
-                     "run_id": t.user_attrs.get(RUN_ID_ATTR), "retried": t.number in gone,
-                     "retry_of": t.system_attrs.get("failed_trial"),
-                     "duration_s": t.user_attrs.get("plexus.duration_s"),
-                     "worker": t.user_attrs.get("plexus.worker"), "error": t.user_attrs.get("plexus.error")})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": dict(t.params),
+                "run_id": t.user_attrs.get(RUN_ID_ATTR),
+                "retried": t.number in gone,
+                "retry_of": t.system_attrs.get("failed_trial"),
+                "duration_s": t.user_attrs.get("plexus.duration_s"),
+                "worker": t.user_attrs.get("plexus.worker"),
+                "error": t.user_attrs.get("plexus.error"),
+            }
+        )
     return rows
 
 
 def _plots(study: Any, out: Path, plotly_js: str) -> tuple[list[Path], dict[str, str]]:
     import optuna.visualization as vis
 
-    fns = {"optimization_history": vis.plot_optimization_history, "param_importances": vis.plot_param_importances,
-           "parallel_coordinate": vis.plot_parallel_coordinate, "intermediate_values": vis.plot_intermediate_values}
+    fns = {
+        "optimization_history": vis.plot_optimization_history,
+        "param_importances": vis.plot_param_importances,
+        "parallel_coordinate": vis.plot_parallel_coordinate,
+        "intermediate_values": vis.plot_intermediate_values,
+    }
     written, skipped = [], {}
     for name in PLOTS:
         try:
@@ -69,7 +82,9 @@ def _register(ctx: _Ctx, client: Any, run_id: str, name: str) -> dict[str, Any] 
             return {"name": name, "version": int(v.version), "source": uri}
     mlflow.set_tracking_uri(ctx.tracking_uri)
     with contextlib.redirect_stdout(sys.stderr):  # MLflow prints "Successfully registered ..."
-        mv = mlflow.register_model(uri, name, tags={"plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model})
+        mv = mlflow.register_model(
+            uri, name, tags={"plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model}
+        )
     client.set_tag(run_id, "plexus.registered_model", f"{name}/{mv.version}")
     return {"name": name, "version": int(mv.version), "source": uri}
 
@@ -82,8 +97,11 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
     parent = ctx.parent_run_id
     b = budget(study)
     rows = _trial_rows(study)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if not t.user_attrs.get(SURPLUS_ATTR)]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not t.user_attrs.get(SURPLUS_ATTR)
+    ]
     now = int(time.time() * 1000)
     metrics = [Metric("trials_finished", float(b.done), now, 0)]
     metrics += [Metric(f"trials_{k.lower()}", float(v), now, 0) for k, v in b.counts.items()]
@@ -94,14 +112,19 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
     if complete:
         best = study.best_trial
         run_id = best.user_attrs.get(RUN_ID_ATTR, "")
-        metrics += [Metric(f"best_{ctx.monitor}", float(best.value), now, 0),
-                    Metric("best_trial", float(best.number), now, 0)]
-        hparams = {}
-        if run_id:
-            hparams = {k[len("hparams."):]: v for k, v in client.get_run(run_id).data.params.items()
-                       if k.startswith("hparams.")}
-        best_info = {"number": best.number, "value": best.value, "params": dict(best.params), "hparams": hparams,
-                     "run_id": run_id, "metrics": best.user_attrs.get("plexus.metrics", {})}
+        metrics += [
+            Metric(f"best_{ctx.monitor}", float(best.value), now, 0),
+            Metric("best_trial", float(best.number), now, 0),
+        ]
+        hparams = best.user_attrs.get("plexus.hparams", {})
+        best_info = {
+            "number": best.number,
+            "value": best.value,
+            "params": dict(best.params),
+            "hparams": hparams,
+            "run_id": run_id,
+            "metrics": best.user_attrs.get("plexus.metrics", {}),
+        }
         params = [Param(f"best.{k}", str(v)[:6000]) for k, v in best.params.items()]
         try:
             if params:
@@ -137,14 +160,29 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
     client.set_tag(parent, "plexus.state", "COMPLETE" if spent else "INCOMPLETE")
     client.set_terminated(parent, status="FINISHED")
     result = {
-        "study": ctx.study_name, "storage": mask_url(ctx.storage_url), "tracking_uri": mask_url(ctx.tracking_uri),
-        "experiment": ctx.experiment, "model": ctx.cfg.model, "dataset": ctx.cfg.dataset, "task": ctx.task,
-        "monitor": ctx.monitor, "direction": ctx.direction, "budget": ctx.settings.trials, "finished": b.done,
-        "complete": spent, "counts": b.counts, "best": best_info, "parent_run_id": parent,
-        "registered_model": registered, "plots": [f"plots/{n}.html" for n in PLOTS if n not in skipped] if complete
-        else [], "notes": notes, "trials": rows,
+        "study": ctx.study_name,
+        "storage": mask_url(ctx.storage_url),
+        "tracking_uri": mask_url(ctx.tracking_uri),
+        "experiment": ctx.experiment,
+        "model": ctx.cfg.model,
+        "dataset": ctx.cfg.dataset,
+        "task": ctx.task,
+        "monitor": ctx.monitor,
+        "direction": ctx.direction,
+        "budget": ctx.settings.trials,
+        "finished": b.done,
+        "complete": spent,
+        "counts": b.counts,
+        "best": best_info,
+        "parent_run_id": parent,
+        "registered_model": registered,
+        "plots": [f"plots/{n}.html" for n in PLOTS if n not in skipped] if complete else [],
+        "notes": notes,
+        "trials": rows,
     }
     if not complete and b.done:
         first = next((r["error"] for r in rows if r["error"]), "no trial completed")
-        raise SearchError(f"study '{ctx.study_name}': no trial completed ({b.counts}); first failure: {first}")
+        raise SearchError(
+            f"study '{ctx.study_name}': no trial completed ({b.counts}); first failure: {first}"
+        )
     return result

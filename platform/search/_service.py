@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig, build_config
@@ -35,12 +36,14 @@ from plexus.platform.search._storage import (
     is_surplus,
     open_storage,
 )
-from plexus.platform.training.callbacks import Callback, PruningHook
 from plexus.platform.tracking import mask_text, mask_url
+from plexus.platform.training.callbacks import Callback, PruningHook
 
-__all__ = ["search", "run_worker", "STUDY_ATTR"]
+__all__ = ["STUDY_ATTR", "run_worker", "search"]
 
-STUDY_ATTR = "plexus.search"  # study user attr: everything a worker needs (config, budget, tracking, parent run)
+STUDY_ATTR = (
+    "plexus.search"  # study user attr: everything a worker needs (config, budget, tracking, parent run)
+)
 _IDENTITY = ("model", "dataset", "task", "hparams", "train", "dataset_options")
 
 Echo = Callable[[str], None]
@@ -109,21 +112,29 @@ class _ModelLogger(Callback):
 
     def on_fit_end(self, trainer: Any, result: dict[str, Any]) -> None:
         from optuna.trial import TrialState
-
         from plexus.platform.tracking import log_trained_model
 
         value = result.get("best_value")
         if value is None or not self.run_ids or (isinstance(value, float) and math.isnan(value)):
             return
-        done = [t.value for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None]
+        done = [
+            t.value
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None
+        ]
         better = max if self.ctx.direction == "maximize" else min
         if done and better(done + [value]) != value:
             return
         dataset = trainer.task.dataset
-        log_trained_model(self.ctx.tracking_uri, self.run_ids[0], trainer.model_for_export(),
-                          target=self.ctx.target, hparams=self.hparams, spec=dataset.spec,
-                          encoder=getattr(dataset, "encoder", None))
+        log_trained_model(
+            self.ctx.tracking_uri,
+            self.run_ids[0],
+            trainer.model_for_export(),
+            target=self.ctx.target,
+            hparams=self.hparams,
+            spec=dataset.spec,
+            encoder=getattr(dataset, "encoder", None),
+        )
         self.logged = True
 
 
@@ -135,16 +146,23 @@ def _failed_run(ctx: _Ctx, trial: Any, hp: dict[str, Any], exc: BaseException, t
     """A failed trial that never reached training still gets its nested run."""
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
-
     from plexus.platform.tracking import get_experiment_id
 
     client = MlflowClient(ctx.tracking_uri)
     name = f"{ctx.study_name}-trial-{trial.number}"
-    run = client.create_run(get_experiment_id(client, ctx.experiment), run_name=name,
-                            tags={"mlflow.runName": name, "mlflow.parentRunId": ctx.parent_run_id,
-                                  "plexus.dataset": ctx.cfg.dataset, "plexus.task": ctx.task, **tags,
-                                  "plexus.state": "FAIL",
-                                  "plexus.failure_reason": mask_text(f"{type(exc).__name__}: {exc}")[:5000]})
+    run = client.create_run(
+        get_experiment_id(client, ctx.experiment),
+        run_name=name,
+        tags={
+            "mlflow.runName": name,
+            "mlflow.parentRunId": ctx.parent_run_id,
+            "plexus.dataset": ctx.cfg.dataset,
+            "plexus.task": ctx.task,
+            **tags,
+            "plexus.state": "FAIL",
+            "plexus.failure_reason": mask_text(f"{type(exc).__name__}: {exc}")[:5000],
+        },
+    )
     params = [Param(f"hparams.{k}", mask_text(str(v))[:6000]) for k, v in hp.items()]
     params += [Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
     if params:
@@ -157,7 +175,6 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
     import optuna
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
-
     from plexus.platform.training import train_model
 
     if is_surplus(study, trial.number, ctx.settings.trials):
@@ -179,8 +196,12 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         hp = sample(ctx.space, trial, fixed, ctx.names)
         entry = get_catalog().model(ctx.cfg.model)
         valid_hp = entry.schema.validate(hp, owner=f"model '{ctx.cfg.model}'")
-        tracking = {**ctx.cfg.tracking, "experiment": ctx.experiment,
-                    "run_name": f"{ctx.study_name}-trial-{trial.number}"}
+        trial.set_user_attr("plexus.hparams", json.loads(json.dumps(valid_hp, default=str)))
+        tracking = {
+            **ctx.cfg.tracking,
+            "experiment": ctx.experiment,
+            "run_name": f"{ctx.study_name}-trial-{trial.number}",
+        }
         tracking.setdefault("checkpoints", False)
         tracking.pop("uri", None)
         cfg = replace(ctx.cfg, hparams=hp, tracking=tracking)
@@ -190,7 +211,8 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             trial.set_user_attr(RUN_ID_ATTR, run_id)
             if trial.params:
                 MlflowClient(ctx.tracking_uri).log_batch(
-                    run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()])
+                    run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
+                )
 
         def report(value: float, step: int) -> bool:
             last[:] = [hook.reported, value]
@@ -203,12 +225,25 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         if ctx.settings.log_models == "best":
             logger = _ModelLogger(ctx, study, run_ids, valid_hp)
             callbacks.append(logger)
-        result = train_model(cfg, task=ctx.task, tracking_uri=ctx.tracking_uri, progress=False,
-                             callbacks=callbacks, parent_run_id=ctx.parent_run_id, extra_tags=tags,
-                             log_model=ctx.settings.log_models == "all", on_run_created=created)
+        result = train_model(
+            cfg,
+            task=ctx.task,
+            tracking_uri=ctx.tracking_uri,
+            progress=False,
+            callbacks=callbacks,
+            parent_run_id=ctx.parent_run_id,
+            extra_tags=tags,
+            log_model=ctx.settings.log_models == "all",
+            on_run_created=created,
+        )
+    except KeyboardInterrupt:
+        trial.set_user_attr("plexus.interrupted", True)  # queued again when the study is resumed
+        raise
     except optuna.TrialPruned:
         trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
-        ctx.say(f"trial {trial.number} PRUNED at step {last[0]} ({ctx.monitor}={last[1]:.4f}) {_fmt(trial.params)}")
+        ctx.say(
+            f"trial {trial.number} PRUNED at step {last[0]} ({ctx.monitor}={last[1]:.4f}) {_fmt(trial.params)}"
+        )
         raise
     except Exception as exc:
         reason = mask_text(f"{type(exc).__name__}: {exc}").replace("\n", " ")
@@ -219,7 +254,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                 MlflowClient(ctx.tracking_uri).set_tag(run_ids[0], "plexus.state", "FAIL")
             else:
                 trial.set_user_attr(RUN_ID_ATTR, _failed_run(ctx, trial, hp, exc, tags))
-        except Exception:  # noqa: BLE001 - keep the original failure
+        except Exception:  # noqa: BLE001,S110 - keep the original failure
             pass
         ctx.say(f"trial {trial.number} FAIL: {reason[:300]} {_fmt(trial.params)}")
         raise
@@ -233,8 +268,10 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         MlflowClient(ctx.tracking_uri).set_tag(result["run_id"], "plexus.state", "FAIL")
         ctx.say(f"trial {trial.number} FAIL: {ctx.monitor} is {value}")
         raise SearchError(f"monitored metric {ctx.monitor} is {value}")
-    ctx.say(f"trial {trial.number} COMPLETE {ctx.monitor}={value:.4f} in {time.time() - start:.1f}s "
-            f"{_fmt(trial.params)}")
+    ctx.say(
+        f"trial {trial.number} COMPLETE {ctx.monitor}={value:.4f} in {time.time() - start:.1f}s "
+        f"{_fmt(trial.params)}"
+    )
     return float(value)
 
 
@@ -265,8 +302,9 @@ def _loop(ctx: _Ctx, study: Any, *, max_trials: int = 0, deadline: float = 0.0) 
                 return  # without heartbeats a dead worker's trial cannot be told apart from a running one
             time.sleep(poll)  # the last trials run elsewhere; stay to retry them if their worker dies
             continue
-        study.optimize(lambda tr: _objective(ctx, study, tr), n_trials=1, catch=(Exception,),
-                       gc_after_trial=True)
+        study.optimize(
+            lambda tr: _objective(ctx, study, tr), n_trials=1, catch=(Exception,), gc_after_trial=True
+        )
         if ctx.surplus:
             return
 
@@ -277,17 +315,28 @@ def _create_or_load(storage: Any, ctx: _Ctx, sampler: Any, pruner: Any, create: 
 
     if create:
         try:
-            study = optuna.create_study(study_name=ctx.study_name, storage=storage, direction=ctx.direction,
-                                        sampler=sampler, pruner=pruner, load_if_exists=True)
+            study = optuna.create_study(
+                study_name=ctx.study_name,
+                storage=storage,
+                direction=ctx.direction,
+                sampler=sampler,
+                pruner=pruner,
+                load_if_exists=True,
+            )
         except Exception as exc:  # noqa: BLE001 - schema races, permission errors: one line
-            raise SearchError(f"study '{ctx.study_name}' in {mask_url(ctx.storage_url)}: {mask_text(str(exc))}") \
-                from None
+            raise SearchError(
+                f"study '{ctx.study_name}' in {mask_url(ctx.storage_url)}: {mask_text(str(exc))}"
+            ) from None
     else:
         try:
-            study = optuna.load_study(study_name=ctx.study_name, storage=storage, sampler=sampler, pruner=pruner)
+            study = optuna.load_study(
+                study_name=ctx.study_name, storage=storage, sampler=sampler, pruner=pruner
+            )
         except KeyError:
-            raise SearchError(f"study '{ctx.study_name}' does not exist in {mask_url(ctx.storage_url)} "
-                              "(create it with 'plexus search')") from None
+            raise SearchError(
+                f"study '{ctx.study_name}' does not exist in {mask_url(ctx.storage_url)} "
+                "(create it with 'plexus search')"
+            ) from None
     return study
 
 
@@ -296,11 +345,16 @@ def _seed(seed_base: int, n_existing: int, worker_index: int) -> int:
     return (seed_base + 7919 * n_existing + 104729 * worker_index) % (2**31)
 
 
-def _samplers(settings: SearchSettings, cfg: ExperimentConfig, seed: int, sampler: Any, pruner: Any) -> tuple[Any, Any]:
+def _samplers(
+    settings: SearchSettings, cfg: ExperimentConfig, seed: int, sampler: Any, pruner: Any
+) -> tuple[Any, Any]:
     max_resource = cfg.train.epochs if not cfg.train.eval_every else None
-    return (sampler if sampler is not None else make_sampler(settings.sampler, seed),
-            pruner if pruner is not None else make_pruner(settings.pruner, startup=settings.pruner_startup,
-                                                          max_resource=max_resource))
+    return (
+        sampler if sampler is not None else make_sampler(settings.sampler, seed),
+        pruner
+        if pruner is not None
+        else make_pruner(settings.pruner, startup=settings.pruner_startup, max_resource=max_resource),
+    )
 
 
 def search(
@@ -358,26 +412,57 @@ def search(
     storage_url = settings.storage or default_storage_url()
     uri = resolve_tracking_uri(tracking_uri or cfg.tracking.get("uri"))
     experiment = cfg.tracking.get("experiment", "plexus")
-    storage = open_storage(storage_url, heartbeat_interval=settings.heartbeat_interval, grace=settings.grace,
-                           max_retry=settings.max_retry)
+    storage = open_storage(
+        storage_url,
+        heartbeat_interval=settings.heartbeat_interval,
+        grace=settings.grace,
+        max_retry=settings.max_retry,
+    )
     ensure_reachable(uri)
 
     ident = _identity(cfg, kind)
-    ctx = _Ctx(cfg=cfg, settings=settings, task=kind, monitor=monitor, direction=direction, study_name=study_name,
-               storage_url=storage_url, tracking_uri=uri, experiment=experiment, parent_run_id="", space=space,
-               names=names, target=entry.target, worker=f"{socket.gethostname()}:{os.getpid()}", echo=echo)
+    ctx = _Ctx(
+        cfg=cfg,
+        settings=settings,
+        task=kind,
+        monitor=monitor,
+        direction=direction,
+        study_name=study_name,
+        storage_url=storage_url,
+        tracking_uri=uri,
+        experiment=experiment,
+        parent_run_id="",
+        space=space,
+        names=names,
+        target=entry.target,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        echo=echo,
+    )
     existing = _existing_attrs(storage, study_name)
+    if existing == {}:
+        raise ConfigError(
+            f"study '{study_name}' exists in {mask_url(storage_url)} but was not created by "
+            "'plexus search'; pass --study NEW_NAME"
+        )
     if existing is not None:
         old = existing.get("identity", {})
-        diff = [k for k in _IDENTITY if json.dumps(old.get(k), sort_keys=True, default=str)
-                != json.dumps(ident.get(k), sort_keys=True, default=str)]
+        diff = [
+            k
+            for k in _IDENTITY
+            if json.dumps(old.get(k), sort_keys=True, default=str)
+            != json.dumps(ident.get(k), sort_keys=True, default=str)
+        ]
         if diff:
-            raise ConfigError(f"study '{study_name}' exists with a different {diff[0]} "
-                              f"({json.dumps(old.get(diff[0]), default=str)[:200]}); pass --study NEW_NAME "
-                              "to start another study")
+            raise ConfigError(
+                f"study '{study_name}' exists with a different {diff[0]} "
+                f"({json.dumps(old.get(diff[0]), default=str)[:200]}); pass --study NEW_NAME "
+                "to start another study"
+            )
         if existing.get("direction") != direction:
             raise ConfigError(f"study '{study_name}' optimises {existing.get('direction')}, not {direction}")
-    smp, prn = _samplers(settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), 0), sampler, pruner)
+    smp, prn = _samplers(
+        settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), 0), sampler, pruner
+    )
     study = _create_or_load(storage, ctx, smp, prn, create=True)
 
     # the parent run: created once per study, re-opened on resume
@@ -393,24 +478,44 @@ def search(
         except Exception:  # noqa: BLE001 - the study moved to another tracking store
             parent = ""
     if not parent:
-        tags = {"plexus.study": study_name, "plexus.kind": "search", "plexus.task": kind, "plexus.model": cfg.model,
-                "plexus.storage": mask_url(storage_url), "plexus.source": entry.source,
-                "plexus.dataset": cfg.dataset}
+        tags = {
+            "plexus.study": study_name,
+            "plexus.kind": "search",
+            "plexus.task": kind,
+            "plexus.model": cfg.model,
+            "plexus.storage": mask_url(storage_url),
+            "plexus.source": entry.source,
+            "plexus.dataset": cfg.dataset,
+        }
         cfg_dict = cfg.to_dict()
         cfg_dict["tracking"] = {k: v for k, v in cfg.tracking.items() if k != "uri"}
-        cfg_dict["search"] = {**settings.to_dict(), "storage": mask_url(storage_url), "study": study_name,
-                              "monitor": monitor, "direction": direction}
+        cfg_dict["search"] = {
+            **settings.to_dict(),
+            "storage": mask_url(storage_url),
+            "study": study_name,
+            "monitor": monitor,
+            "direction": direction,
+        }
         tracker = MLflowTracker(uri, experiment, study_name, cfg_dict, tags)
         parent = tracker.start()
     ctx.parent_run_id = parent
     client.set_tag(parent, "plexus.trials_budget", str(settings.trials))
     client.set_tag(parent, "plexus.sampler", settings.sampler if sampler is None else type(sampler).__name__)
     client.set_tag(parent, "plexus.pruner", settings.pruner if pruner is None else type(pruner).__name__)
-    attrs = {"identity": ident, "config": _config_for_workers(cfg), "task": kind, "monitor": monitor,
-             "direction": direction, "settings": {**settings.to_dict(), "storage": "", "study": study_name},
-             "tracking_uri": _stored_uri(uri), "experiment": experiment, "parent_run_id": parent}
+    attrs = {
+        "identity": ident,
+        "config": _config_for_workers(cfg),
+        "task": kind,
+        "monitor": monitor,
+        "direction": direction,
+        "settings": {**settings.to_dict(), "storage": "", "study": study_name},
+        "tracking_uri": _stored_uri(uri),
+        "experiment": experiment,
+        "parent_run_id": parent,
+    }
     study.set_user_attr(STUDY_ATTR, attrs)
     study.set_user_attr("n_trials", settings.trials)
+    requeued = _requeue_interrupted(study)
     for params in enqueue:
         study.enqueue_trial(dict(params))
     handler = getattr(storage, "plexus_stale_handler", None)
@@ -420,8 +525,12 @@ def search(
     start_counts = budget(study)
     if echo is not None:
         verb = "resuming" if existing is not None else "created"
-        echo(f"study '{study_name}' {verb} in {mask_url(storage_url)}: {start_counts.done}/{settings.trials} "
-             f"trials finished; {direction} {monitor}; parent run {parent}")
+        echo(
+            f"study '{study_name}' {verb} in {mask_url(storage_url)}: {start_counts.done}/{settings.trials} "
+            f"trials finished; {direction} {monitor}; parent run {parent}"
+        )
+        if requeued:
+            echo(f"interrupted trials {requeued} are queued again with the same parameters")
     worker_codes: list[int] = []
     try:
         if settings.workers:
@@ -438,10 +547,52 @@ def search(
     return result
 
 
+def _requeue_interrupted(study: Any) -> list[int]:
+    """Trials stopped by Ctrl-C / SIGTERM ended FAIL; queue them again (once) like a dead worker's trial."""
+    import optuna
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    gone: set[int] = set()
+    for t in trials:
+        gone.update(t.system_attrs.get("retry_history", []))
+    out = []
+    for t in trials:
+        if t.state == TrialState.FAIL and t.user_attrs.get("plexus.interrupted") and t.number not in gone:
+            history = [*t.system_attrs.get("retry_history", []), t.number]
+            attrs = {k: v for k, v in t.user_attrs.items() if k != "plexus.interrupted"}
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.WAITING,
+                    params=t.params,
+                    distributions=t.distributions,
+                    user_attrs=attrs,
+                    system_attrs={
+                        **t.system_attrs,
+                        "failed_trial": t.system_attrs.get("failed_trial", t.number),
+                        "retry_history": history,
+                    },
+                )
+            )
+            out.append(t.number)
+    return out
+
+
 def _identity(cfg: ExperimentConfig, kind: str) -> dict[str, Any]:
     d = cfg.to_dict()
-    return json.loads(json.dumps({"model": cfg.model, "dataset": cfg.dataset, "task": kind, "hparams": d["hparams"],
-                                  "train": d["train"], "dataset_options": d["dataset_options"]}, default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "model": cfg.model,
+                "dataset": cfg.dataset,
+                "task": kind,
+                "hparams": d["hparams"],
+                "train": d["train"],
+                "dataset_options": d["dataset_options"],
+            },
+            default=str,
+        )
+    )
 
 
 def _config_for_workers(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -479,11 +630,21 @@ def _gpu_ids() -> list[str]:
         return []
 
 
-def _spawn_workers(settings: SearchSettings, study_name: str, storage_url: str, tracking_uri: str,
-                   echo: Echo | None, output: Any) -> list[int]:
+def _spawn_workers(
+    settings: SearchSettings,
+    study_name: str,
+    storage_url: str,
+    tracking_uri: str,
+    echo: Echo | None,
+    output: Any,
+) -> list[int]:
     """Start ``settings.workers`` local ``plexus worker`` processes (one GPU each, round-robin) and wait."""
     gpus = _gpu_ids()
     out = output if output is not None else sys.stderr
+    try:
+        out.fileno()
+    except (AttributeError, OSError, ValueError):  # e.g. a captured stream: inherit ours
+        out = None
     procs = []
     for i in range(settings.workers):
         env = dict(os.environ)
@@ -493,8 +654,16 @@ def _spawn_workers(settings: SearchSettings, study_name: str, storage_url: str, 
         env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)] if gpus else ""
         if not gpus:
             env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.workers)))
-        cmd = [sys.executable, "-m", "plexus.platform.cli", "worker", "--study", study_name,
-               "--worker-index", str(i)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "plexus.platform.cli",
+            "worker",
+            "--study",
+            study_name,
+            "--worker-index",
+            str(i),
+        ]
         if settings.timeout:
             cmd += ["--timeout", str(settings.timeout)]
         if echo is not None:
@@ -541,7 +710,6 @@ def run_worker(
         echo: called with one line per trial.
     """
     from mlflow.tracking import MlflowClient
-
     from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri
 
     _quiet()
@@ -549,31 +717,57 @@ def run_worker(
     probe = open_storage(storage_url)
     attrs = _existing_attrs(probe, study_name)
     if attrs is None:
-        raise SearchError(f"study '{study_name}' does not exist in {mask_url(storage_url)} "
-                          "(create it with 'plexus search')")
+        raise SearchError(
+            f"study '{study_name}' does not exist in {mask_url(storage_url)} (create it with 'plexus search')"
+        )
     if not attrs:
-        raise SearchError(f"study '{study_name}' was not created by 'plexus search' (no {STUDY_ATTR} attribute)")
-    settings = SearchSettings.from_dict({k: v for k, v in attrs["settings"].items() if k in SearchSettings.__annotations__})
-    n_trials = int(probe.get_study_user_attrs(probe.get_study_id_from_name(study_name)).get("n_trials",
-                                                                                          settings.trials))
+        raise SearchError(
+            f"study '{study_name}' was not created by 'plexus search' (no {STUDY_ATTR} attribute)"
+        )
+    settings = SearchSettings.from_dict(
+        {k: v for k, v in attrs["settings"].items() if k in SearchSettings.__annotations__}
+    )
+    n_trials = int(
+        probe.get_study_user_attrs(probe.get_study_id_from_name(study_name)).get("n_trials", settings.trials)
+    )
     settings = replace(settings, trials=n_trials)
     stored = attrs.get("tracking_uri", "")
-    uri = resolve_tracking_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or
-                               (stored if "***" not in stored else None))
+    uri = resolve_tracking_uri(
+        tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (stored if "***" not in stored else None)
+    )
     ensure_reachable(uri)
     cfg = build_config(attrs["config"])
     entry = get_catalog().model(cfg.model)
-    storage = open_storage(storage_url, heartbeat_interval=settings.heartbeat_interval, grace=settings.grace,
-                           max_retry=settings.max_retry)
+    storage = open_storage(
+        storage_url,
+        heartbeat_interval=settings.heartbeat_interval,
+        grace=settings.grace,
+        max_retry=settings.max_retry,
+    )
     index = worker_index if worker_index is not None else os.getpid()
     host = f"{socket.gethostname()}:{os.getpid()}"
     worker = f"{host}:w{worker_index}" if worker_index is not None else host
-    ctx = _Ctx(cfg=cfg, settings=settings, task=attrs["task"], monitor=attrs["monitor"],
-               direction=attrs["direction"], study_name=study_name, storage_url=storage_url, tracking_uri=uri,
-               experiment=attrs["experiment"], parent_run_id=attrs["parent_run_id"], space=entry.search_space,
-               names=entry.schema.names(), target=entry.target, worker=worker,
-               label=f"worker {worker_index}" if worker_index is not None else "", echo=echo)
-    smp, prn = _samplers(settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), index + 1), None, None)
+    ctx = _Ctx(
+        cfg=cfg,
+        settings=settings,
+        task=attrs["task"],
+        monitor=attrs["monitor"],
+        direction=attrs["direction"],
+        study_name=study_name,
+        storage_url=storage_url,
+        tracking_uri=uri,
+        experiment=attrs["experiment"],
+        parent_run_id=attrs["parent_run_id"],
+        space=entry.search_space,
+        names=entry.schema.names(),
+        target=entry.target,
+        worker=worker,
+        label=f"worker {worker_index}" if worker_index is not None else "",
+        echo=echo,
+    )
+    smp, prn = _samplers(
+        settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), index + 1), None, None
+    )
     study = _create_or_load(storage, ctx, smp, prn, create=False)
     handler = getattr(storage, "plexus_stale_handler", None)
     if handler is not None:
@@ -582,5 +776,11 @@ def run_worker(
     deadline = time.time() + timeout if timeout else 0.0
     _loop(ctx, study, max_trials=max_trials, deadline=deadline)
     b = budget(study)
-    return {"study": study_name, "worker": worker, "trials_run": list(ctx.ran), "done": b.done,
-            "budget": settings.trials, "counts": b.counts}
+    return {
+        "study": study_name,
+        "worker": worker,
+        "trials_run": list(ctx.ran),
+        "done": b.done,
+        "budget": settings.trials,
+        "counts": b.counts,
+    }

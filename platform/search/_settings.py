@@ -9,7 +9,15 @@ from typing import Any, Literal
 from plexus.platform.catalog._schema import schema_from_callable
 from plexus.platform.errors import ConfigError, PlexusError
 
-__all__ = ["SearchSettings", "SearchError", "StorageError", "make_sampler", "make_pruner", "SAMPLERS", "PRUNERS"]
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "SearchError",
+    "SearchSettings",
+    "StorageError",
+    "make_pruner",
+    "make_sampler",
+]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
@@ -78,8 +86,10 @@ class SearchSettings:
             if not ok:
                 raise ConfigError(f"search.{key} must be {expected}, got {getattr(self, key)!r}")
         if self.heartbeat_interval and self.grace_period and self.grace_period <= self.heartbeat_interval:
-            raise ConfigError(f"search.grace_period ({self.grace_period}) must exceed search.heartbeat_interval "
-                              f"({self.heartbeat_interval})")
+            raise ConfigError(
+                f"search.grace_period ({self.grace_period}) must exceed search.heartbeat_interval "
+                f"({self.heartbeat_interval})"
+            )
 
     @property
     def grace(self) -> int:
@@ -90,7 +100,9 @@ class SearchSettings:
         try:
             values = _SCHEMA.validate(dict(raw or {}), owner="search")
         except ConfigError as exc:
-            raise ConfigError(str(exc).replace("hyperparameter", "setting").replace("'", "'search.", 1)) from None
+            raise ConfigError(
+                str(exc).replace("hyperparameter", "setting").replace("'", "'search.", 1)
+            ) from None
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +128,9 @@ def make_sampler(name: str, seed: int | None) -> Any:
             try:
                 import cmaes  # noqa: F401
             except ImportError:
-                raise ConfigError("search.sampler=cmaes needs the 'cmaes' package: pip install cmaes") from None
+                raise ConfigError(
+                    "search.sampler=cmaes needs the 'cmaes' package: pip install cmaes"
+                ) from None
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if name == "gp":
             try:

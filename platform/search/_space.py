@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from plexus.platform.catalog._schema import did_you_mean
 from plexus.platform.errors import CatalogError, ConfigError
@@ -42,8 +43,9 @@ class FixedTrial:
         return self._suggest("suggest_float", name, low, high, log=True)
 
 
-def sample(space: Callable[[Any], dict[str, Any]], trial: Any, fixed: dict[str, Any],
-           names: list[str]) -> dict[str, Any]:
+def sample(
+    space: Callable[[Any], dict[str, Any]], trial: Any, fixed: dict[str, Any], names: list[str]
+) -> dict[str, Any]:
     """Hyperparameters for one trial: the sampled space, then the fixed constructor arguments on top."""
     proxy = FixedTrial(trial, fixed)
     hp = dict(space(proxy))
@@ -51,8 +53,13 @@ def sample(space: Callable[[Any], dict[str, Any]], trial: Any, fixed: dict[str, 
     return hp
 
 
-def check_space(space: Callable[[Any], dict[str, Any]], fixed: dict[str, Any], names: list[str], model: str,
-                draws: int = 16) -> list[str]:
+def check_space(
+    space: Callable[[Any], dict[str, Any]],
+    fixed: dict[str, Any],
+    names: list[str],
+    model: str,
+    draws: int = 16,
+) -> list[str]:
     """Sample the space a few times in memory: catches broken spaces and unknown names before any trial.
 
     Returns the names of the sampled parameters.
@@ -68,7 +75,9 @@ def check_space(space: Callable[[Any], dict[str, Any]], fixed: dict[str, Any], n
         try:
             hp = space(proxy)
         except Exception as exc:  # noqa: BLE001 - a broken plugin space; one line
-            raise CatalogError(f"search space of model '{model}' failed: {type(exc).__name__}: {exc}") from None
+            raise CatalogError(
+                f"search space of model '{model}' failed: {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(hp, dict):
             raise CatalogError(f"search space of model '{model}' must return a dict, got {type(hp).__name__}")
         suggested |= set(trial.params) | proxy.used
@@ -76,14 +85,20 @@ def check_space(space: Callable[[Any], dict[str, Any]], fixed: dict[str, Any], n
         study.tell(trial, 0.0)
     unknown = sorted(returned - set(names))
     if unknown:
-        raise CatalogError(f"search space of model '{model}' returns '{unknown[0]}', which is not a constructor "
-                           f"argument{did_you_mean(unknown[0], names)}")
+        raise CatalogError(
+            f"search space of model '{model}' returns '{unknown[0]}', which is not a constructor "
+            f"argument{did_you_mean(unknown[0], names)}"
+        )
     for key in fixed:
         if key not in names and key not in suggested:
-            raise ConfigError(f"--set {key}: neither a hyperparameter of model '{model}' nor a parameter of its "
-                              f"search space{did_you_mean(key, sorted(set(names) | suggested))}")
+            raise ConfigError(
+                f"--set {key}: neither a hyperparameter of model '{model}' nor a parameter of its "
+                f"search space{did_you_mean(key, sorted(set(names) | suggested))}"
+            )
     sampled = sorted(suggested - set(fixed))
     if not returned and not suggested:
-        raise ConfigError(f"model '{model}' declares no search space (a static search_space(trial) method); "
-                          "nothing to search")
+        raise ConfigError(
+            f"model '{model}' declares no search space (a static search_space(trial) method); "
+            "nothing to search"
+        )
     return sampled

@@ -12,11 +12,21 @@ from urllib.parse import urlsplit
 from plexus.platform.search._settings import StorageError
 from plexus.platform.tracking import mask_text, mask_url
 
-__all__ = ["default_storage_url", "open_storage", "StaleTrialHandler", "Budget", "budget", "is_surplus",
-           "RUN_ID_ATTR", "SURPLUS_ATTR"]
+__all__ = [
+    "RUN_ID_ATTR",
+    "SURPLUS_ATTR",
+    "Budget",
+    "StaleTrialHandler",
+    "budget",
+    "default_storage_url",
+    "is_surplus",
+    "open_storage",
+]
 
 RUN_ID_ATTR = "mlflow_run_id"  # user attr on each Optuna trial: its MLflow run
-SURPLUS_ATTR = "plexus.surplus"  # a trial asked after the budget was spent (a race between workers); not counted
+SURPLUS_ATTR = (
+    "plexus.surplus"  # a trial asked after the budget was spent (a race between workers); not counted
+)
 
 
 def default_storage_url() -> str:
@@ -55,17 +65,20 @@ class StaleTrialHandler:
                 client = MlflowClient(self.tracking_uri)
                 if client.get_run(run_id).info.status == "RUNNING":
                     client.set_tag(run_id, "plexus.state", "FAIL")
-                    client.set_tag(run_id, "plexus.failure_reason",
-                                   f"worker died: no heartbeat for {self.grace} s")
+                    client.set_tag(
+                        run_id, "plexus.failure_reason", f"worker died: no heartbeat for {self.grace} s"
+                    )
                     client.set_terminated(run_id, status="FAILED")
-            except Exception:  # noqa: BLE001 - the Optuna retry matters more than the MLflow mark
+            except Exception:  # noqa: BLE001,S110 - the Optuna retry matters more than the MLflow mark
                 pass
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.retry(study, trial)
         if self.echo is not None:
-            self.echo(f"trial {trial.number}: its worker died (no heartbeat for {self.grace} s); "
-                      f"retrying it with the same parameters")
+            self.echo(
+                f"trial {trial.number}: its worker died (no heartbeat for {self.grace} s); "
+                f"retrying it with the same parameters"
+            )
 
 
 def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_retry: int = 3) -> Any:
@@ -77,8 +90,10 @@ def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_r
     except ValueError:
         scheme = ""
     if not scheme or "://" not in url:
-        raise StorageError(f"storage '{mask_text(url)}' is not a URL (e.g. sqlite:///optuna.db or "
-                           "postgresql://user:password@host/db)")
+        raise StorageError(
+            f"storage '{mask_text(url)}' is not a URL (e.g. sqlite:///optuna.db or "
+            "postgresql://user:password@host/db)"
+        )
     engine: dict[str, Any] = {}
     if scheme == "sqlite":
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -96,8 +111,12 @@ def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_r
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeat options are experimental
             storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval or None,
-                grace_period=grace if heartbeat_interval else None, heartbeat_stale_trial_callback=handler)
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat_interval or None,
+                grace_period=grace if heartbeat_interval else None,
+                heartbeat_stale_trial_callback=handler,
+            )
     except ModuleNotFoundError as exc:
         hint = " (pip install 'psycopg[binary]')" if scheme.startswith("postgresql") else ""
         raise StorageError(f"storage {mask_url(url)}: database driver missing: {exc.name}{hint}") from None
