@@ -12,15 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
-
 from plexus.platform.cli._output import console, emit_json, table
 from plexus.platform.errors import ConfigError, TrackingError
 
-__all__ = ["register", "ui", "compare", "server_command", "experiment_url"]
+__all__ = ["compare", "experiment_url", "register", "server_command", "ui"]
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +80,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float, what
             last = mask_text(lines[-1].strip()) if lines else f"exit code {proc.returncode}"
             raise TrackingError(f"{what} exited before it was ready: {last} (log: {log})")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own local server
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status < 500:
                     return
         except (urllib.error.URLError, OSError):
@@ -131,18 +130,17 @@ def _optuna_dashboard_cmd() -> list[str]:
 def ui(
     port: int = typer.Option(5000, "--port", "-p", help="Port of the MLflow UI."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: "
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: "
                                                "$MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)."),
     experiment: str = typer.Option("plexus", "--experiment", help="Experiment whose runs page is printed."),
     optuna: bool = typer.Option(False, "--optuna", help="Also start optuna-dashboard on --storage."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (with --optuna)."),
-    optuna_port: Optional[int] = typer.Option(None, "--optuna-port", help="Port of optuna-dashboard (default: "
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (with --optuna)."),
+    optuna_port: int | None = typer.Option(None, "--optuna-port", help="Port of optuna-dashboard (default: "
                                               "--port + 1)."),
     as_json: bool = typer.Option(False, "--json", help="Print the URLs as JSON before blocking."),
 ) -> None:
     """Start the MLflow UI on the tracking store and print the experiment's URL; Ctrl-C stops it."""
     from mlflow.tracking import MlflowClient
-
     from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -225,20 +223,18 @@ def _announce(urls: dict[str, Any], as_json: bool) -> None:
 
 
 def compare(
-    experiment: Optional[str] = typer.Option(None, "--experiment", "-e", help="Experiment name (default: plexus)."),
-    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name (runs tagged plexus.study)."),
-    runs: Optional[list[str]] = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),
-    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Ranking metric (default: the monitored "
-                                         "one; 'loss'-like metrics: lower is better)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML report path (default: "
-                                          "./plexus-compare-<study or experiment>.html)."),
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name (default: plexus)."),
+    study: str | None = typer.Option(None, "--study", "-s", help="Study name (runs tagged plexus.study)."),
+    runs: list[str] | None = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),  # noqa: B008
+    metric: str | None = typer.Option(None, "--metric", "-m", help="Ranking metric (default: the monitored one)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    output: Path | None = typer.Option(  # noqa: B008
+        None, "--output", "-o", help="HTML report (default: ./plexus-compare-<name>.html)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log the report to the parent run."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
     """Rank runs by a metric, show the parameters that differ, and write an HTML report."""
     from mlflow.tracking import MlflowClient
-
     from plexus.evaluation.compare import compare_runs, default_report_path, param_importances
     from plexus.evaluation.report import log_report, write_report
     from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri

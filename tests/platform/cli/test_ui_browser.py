@@ -1,0 +1,153 @@
+"""plexus ui: the MLflow UI on the project's store, checked in headless Chromium; its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _main(*args: str) -> int:
+    from plexus.platform.cli._main import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _study(uri: str, ckpt: Path) -> dict:
+    from mlflow.tracking import MlflowClient
+    from plexus.platform.config import build_config
+    from plexus.platform.tracking import get_experiment_id
+    from plexus.platform.training import train_model
+
+    name, exp = f"ui-study-{uuid.uuid4().hex[:6]}", f"ui-{uuid.uuid4().hex[:6]}"
+    client = MlflowClient(uri)
+    parent = client.create_run(get_experiment_id(client, exp), run_name=f"study-{name}",
+                               tags={"plexus.study": name, "plexus.model": "lr"})
+    children = []
+    for i, lr in enumerate((0.01, 0.05, 0.002)):
+        cfg = build_config({"train": {"seed": 1, "epochs": 1, "batch_size": 512, "lr": lr},
+                            "tracking": {"experiment": exp, "log_model": False, "checkpoint_dir": str(ckpt),
+                                         "run_name": f"{name}-trial-{i}"}}, model="lr", dataset="criteo-10k")
+        children.append(train_model(cfg, tracking_uri=uri, progress=False, parent_run_id=parent.info.run_id,
+                                    extra_tags={"plexus.study": name})["run_id"])
+    client.set_terminated(parent.info.run_id)
+    return {"name": name, "experiment": exp, "parent": f"study-{name}",
+            "children": [f"{name}-trial-{i}" for i in range(3)], "ids": children}
+
+
+def _read_json(proc: subprocess.Popen, timeout: float) -> dict:
+    """The first JSON object on ``plexus ui --json``'s stdout (printed once the server answers)."""
+    deadline, buf = time.time() + timeout, ""
+    while time.time() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        buf += line
+        if line.startswith("}"):
+            return json.loads(buf)
+    raise AssertionError(f"plexus ui printed no URLs (exit {proc.poll()}): {buf!r}")
+
+
+@pytest.mark.timeout(600)
+def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium chromium-driver)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
+    if not (SHARED / "criteo-10k").exists():
+        pytest.skip("shared dataset criteo-10k is absent")
+    study = _study(tracking_uri, tmp_path / "ckpt")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "ui", "--tracking-uri", tracking_uri,
+                             "--experiment", study["experiment"], "--port", str(port), "--json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        urls = _read_json(proc, 300)
+        assert urls["experiment"] == study["experiment"] and urls["experiment_id"]
+        assert urls["mlflow"] == f"http://127.0.0.1:{port}/#/experiments/{urls['experiment_id']}/runs"
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 800})
+            page.goto(urls["mlflow"], wait_until="load")  # the UI keeps polling: never networkidle
+            page.get_by_text(study["parent"], exact=True).first.wait_for(timeout=180_000)
+            box = page.get_by_placeholder("metrics.rmse", exact=False)
+            box.fill(f"tags.plexus.study = '{study['name']}'")
+            box.press("Enter")
+            page.get_by_text("4 matching runs").wait_for(timeout=60_000)  # parent + 3 trials, nothing else
+            # the trials are nested under the parent run: expand it
+            child = page.get_by_text(study["children"][1], exact=True).first
+            if not child.is_visible():
+                page.locator("[col-id]", has_text=study["parent"]).first.locator("button").first.click()
+            for name in study["children"]:
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            shot = tmp_path / "mlflow-runs.png"
+            page.screenshot(path=str(shot))
+            browser.close()
+        assert shot.stat().st_size > 10_000
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # plexus ui stops its server on SIGTERM
+        proc.wait(timeout=60)
+    deadline = time.time() + 30
+    while _port_open(port) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _port_open(port), "the MLflow server outlived plexus ui"
+
+
+def test_ui_errors_are_one_line_exit_2(tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main("ui", "--tracking-uri", f"file:{tmp_path}/mlruns") == 2
+    assert "needs a database store" in capsys.readouterr().err
+    assert _main("ui", "--tracking-uri", tracking_uri, "--optuna") == 2
+    assert "--optuna needs --storage" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        assert _main("ui", "--tracking-uri", tracking_uri, "--port", str(busy)) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--port {busy}: already in use" in err and len(err.splitlines()) == 1
+    try:
+        import optuna_dashboard  # noqa: F401
+    except ImportError:
+        assert _main("ui", "--tracking-uri", tracking_uri, "--optuna", "--storage", "sqlite:///x.db") == 2
+        assert "optuna-dashboard, which is not installed" in capsys.readouterr().err
+
+
+def test_server_command_matches_the_store(tmp_path: Path) -> None:
+    from plexus.platform.cli._compare import experiment_url, server_command
+
+    cmd = server_command(f"sqlite:///{tmp_path}/mlflow.db", "127.0.0.1", 5999)
+    assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path}/mlflow.db"
+    assert cmd[cmd.index("--default-artifact-root") + 1] == (tmp_path / "artifacts").as_uri()
+    assert cmd[cmd.index("--workers") + 1] == "1"
+    pg = server_command("postgresql+psycopg://u:p@h/db", "0.0.0.0", 5999)
+    assert "--artifacts-destination" in pg and "--default-artifact-root" not in pg
+    assert experiment_url("http://h:1/", "7") == "http://h:1/#/experiments/7/runs"
