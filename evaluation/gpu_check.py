@@ -160,7 +160,7 @@ def main() -> None:
     bad = {k: v for k, v in report["contract_cuda_bf16"].items() if not v.startswith("ok")}
     print(json.dumps({"auto_device": report["auto_device"], "contract_failures": bad,
                       "gcn": {k: v["metrics"].get("test_acc") for k, v in report["gcn_cora"].items()},
-                      "ncn_hits@100": {k: v["metrics"].get("test_hits@100") for k, v in report["ncn_cora_link"].items()},
+                      "ncn_hits_at_100": {k: v["metrics"].get("test_hits_at_100") for k, v in report["ncn_cora_link"].items()},
                       "evolvegcn_map": {k: v["metrics"].get("test_map") for k, v in report["evolvegcn_o_sbm"].items()},
                       **{f"{m}_auc": {k: v["metrics"]["test_auc"] for k, v in report[f"{m}_synthetic_ctr"].items()
                                       if isinstance(v, dict)} for m in ("din", "autoint")}}, indent=1))

@@ -71,6 +71,11 @@ def _versions() -> dict[str, str]:
     return v
 
 
+def metric_key(name: str) -> str:
+    """MLflow refuses ``@`` in metric names: ``val_hits@100`` is logged as ``val_hits_at_100``."""
+    return name.replace("@", "_at_")
+
+
 class MLflowTracker(Callback):
     """Log one training run to MLflow.
 
@@ -143,7 +148,7 @@ class MLflowTracker(Callback):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        ms = [Metric(k, float(v), now, epoch) for k, v in metrics.items() if k != "epoch" and v == v]
+        ms = [Metric(metric_key(k), float(v), now, epoch) for k, v in metrics.items() if k != "epoch" and v == v]
         ms.append(Metric("lr", float(trainer.optimizer.param_groups[0]["lr"]), now, epoch))
         self.client.log_batch(self.run_id, metrics=ms)
         self.logged_epochs = epoch
@@ -153,7 +158,7 @@ class MLflowTracker(Callback):
 
         now = int(time.time() * 1000)
         # validation metrics of the restored best model get a "best_" prefix so the per-epoch curves stay clean
-        ms = [Metric(k if k.startswith("test_") else f"best_{k}", float(v), now, trainer.epoch)
+        ms = [Metric(metric_key(k if k.startswith("test_") else f"best_{k}"), float(v), now, trainer.epoch)
               for k, v in result["metrics"].items()]
         ms += [Metric("best_epoch", float(result["best_epoch"]), now, trainer.epoch),
                Metric("duration_s", float(result["duration_s"]), now, trainer.epoch)]

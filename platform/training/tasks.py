@@ -184,7 +184,7 @@ class LinkTask(Task):
     """Static link prediction: BCE on positives vs fresh random negatives; AUC, Hits@K, MRR (OGB)."""
 
     kind = "link"
-    monitor = "val_hits@100"
+    monitor = "val_hits_at_100"  # MLflow metric names may not contain "@"
     ks = (10, 20, 50, 100)
 
     def num_train_items(self) -> int:
@@ -230,7 +230,7 @@ class LinkTask(Task):
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
         res = {f"{split}_auc": m.auc(y, torch.cat([pos, neg]).sigmoid().numpy())}
         for k in self.ks:
-            res[f"{split}_hits@{k}"] = m.hits_at_k(pos, neg, k)
+            res[f"{split}_hits_at_{k}"] = m.hits_at_k(pos, neg, k)
         res[f"{split}_mrr"] = m.mrr(pos, neg.view(1, -1).expand(len(pos), -1))
         return res
 

@@ -105,12 +105,14 @@ def test_third_party_plugin_trains_like_a_builtin(plugin_site: Path, tmp_path: P
 def test_link_task_with_target_link_removal(tmp_path: Path, tracking_uri: str) -> None:
     cfg = build_config({"hparams": {"hidden_dim": 32, "num_layers": 1},
                         "train": {"epochs": 1, "batch_size": 2048, "lr": 0.01},
-                        "tracking": {"enabled": False, "checkpoint_dir": str(tmp_path)}}, model="ncn", dataset="cora")
-    res = train_model(cfg, task="link", progress=False)
+                        "tracking": {"log_model": False, "checkpoint_dir": str(tmp_path)}}, model="ncn", dataset="cora")
+    res = train_model(cfg, task="link", progress=False, tracking_uri=tracking_uri)
     assert res["task"] == "link"
-    for k in ("val_hits@100", "test_hits@100", "test_mrr", "test_auc"):
+    for k in ("val_hits_at_100", "test_hits_at_100", "test_mrr", "test_auc"):
         assert 0.0 <= res["metrics"][k] <= 1.0
     assert res["metrics"]["test_auc"] > 0.5
+    run = MlflowClient(tracking_uri).get_run(res["run_id"])
+    assert "val_hits_at_100" in run.data.metrics and "test_hits_at_100" in run.data.metrics
 
 
 @pytest.mark.parametrize("model,kind", [("evolvegcn_o", "dynlink"), ("evolvegcn_h", "edge")])
