@@ -10,7 +10,7 @@ from typing import Optional
 import click
 import typer
 
-from plexus.platform.cli import _datasets, _models, _train
+from plexus.platform.cli import _bench, _compare, _datasets, _models, _nas, _search, _train
 from plexus.platform.errors import PlexusError
 
 # Typer >= 0.29 raises its own vendored copies of click's exceptions (typer._click); catch both families.
@@ -41,10 +41,11 @@ app = typer.Typer(
 app.add_typer(_models.app, name="models")
 app.add_typer(_datasets.app, name="datasets")
 _train.register(app)
-__import__("plexus.platform.cli._search", fromlist=["register"]).register(app)
-__import__("plexus.platform.cli._nas", fromlist=["register"]).register(app)
-app.command("ui")(__import__("plexus.platform.cli._compare", fromlist=["ui"]).ui)
-app.command("compare")(__import__("plexus.platform.cli._compare", fromlist=["compare"]).compare)
+_search.register(app)
+_nas.register(app)
+app.add_typer(_bench.app, name="bench")
+app.command("ui")(_compare.ui)
+app.command("compare")(_compare.compare)
 
 
 @app.callback()

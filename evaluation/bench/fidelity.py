@@ -1,0 +1,279 @@
+"""Fidelity benchmark: every hosted model on its dataset against the paper's number.
+
+Each model has a committed config in ``evaluation/bench/configs/<model>.yaml``:
+
+.. code-block:: yaml
+
+    model: din
+    dataset: amazon-beauty
+    task: ctr                 # optional, when the dataset serves several task kinds
+    metric: test_gauc         # key of train_model's result metrics
+    scale: 1                  # multiply the metric (100 for percentages as in the paper)
+    paper: {value: 0.8698, source: "din.md (c) ...", dataset: Amazon Electronics}
+    protocol: "..."           # the protocol in one line
+    differences: ["..."]      # how ours differs, stated plainly
+    baselines: [din_base]     # run on the same split with ``baseline_config``
+    config: {hparams: ..., train: ..., dataset_options: ...}
+    baseline_config: {...}    # hparams a baseline does not take are dropped
+
+Every run goes through :func:`plexus.platform.training.train_model` (tracked in the
+MLflow experiment ``plexus-fidelity``). ``seeds`` vary the training seed; the data
+split stays that of the config, so baselines see the same split. Results are
+merged into ``fidelity.csv`` (one row per model; rows of models not run now are
+kept) and ``fidelity.md`` is rendered from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from plexus.evaluation.bench import CONFIGS, RESULTS
+from plexus.platform.errors import ConfigError
+
+__all__ = ["COLUMNS", "EXPERIMENT", "list_configs", "load_bench_config", "run_fidelity", "write_fidelity"]
+
+EXPERIMENT = "plexus-fidelity"
+COLUMNS = ["model", "dataset", "task", "metric", "paper", "paper_source", "paper_dataset", "ours_mean", "ours_std",
+           "seeds", "epochs", "epochs_run", "run_ids", "baselines", "protocol", "differences", "wall_s", "status",
+           "date"]
+_REQUIRED = ("model", "dataset", "metric", "paper", "protocol", "config")
+
+
+def list_configs(config_dir: Path = CONFIGS) -> list[str]:
+    """Model names that have a committed config."""
+    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+
+
+def load_bench_config(name: str, config_dir: Path = CONFIGS) -> dict[str, Any]:
+    """Read and check ``<config_dir>/<name>.yaml``."""
+    path = Path(config_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no fidelity config for '{name}' (have: {', '.join(list_configs(config_dir))})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    missing = [k for k in _REQUIRED if k not in raw]
+    if missing:
+        raise ConfigError(f"{path}: missing key '{missing[0]}' (required: {', '.join(_REQUIRED)})")
+    if not isinstance(raw["paper"], dict) or "source" not in raw["paper"]:
+        raise ConfigError(f"{path}: 'paper' must be a mapping with 'value' and 'source'")
+    raw.setdefault("baselines", [])
+    raw.setdefault("differences", [])
+    raw.setdefault("scale", 1)
+    raw["_path"] = str(path)
+    return raw
+
+
+def _experiment(model: str, dataset: str, section: dict[str, Any], *, seed: int, epochs_scale: float,
+                max_steps: int, tracking_uri: str | None):
+    """Build the ExperimentConfig of one run (the model's schema filters foreign hparams)."""
+    from plexus.platform.catalog import get_catalog
+    from plexus.platform.config import build_config
+
+    raw = copy.deepcopy(section or {})
+    known = set(get_catalog().model(model).schema.defaults())
+    raw["hparams"] = {k: v for k, v in (raw.get("hparams") or {}).items() if k in known}
+    train = raw.setdefault("train", {})
+    train["seed"] = seed
+    epochs = int(train.get("epochs", 10))
+    train["epochs"] = max(1, math.ceil(epochs * epochs_scale))
+    if max_steps:
+        train["max_steps"] = max_steps
+    raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": EXPERIMENT, "log_model": False,
+                       "checkpoints": False}
+    if tracking_uri:
+        raw["tracking"]["uri"] = tracking_uri
+    return build_config(raw, model=model, dataset=dataset)
+
+
+def _fmt(mean: float | None, std: float | None, digits: int = 4) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
+
+
+def _stats(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_scale: float = 1.0,
+                 max_steps: int = 0, tracking_uri: str | None = None, config_dir: Path = CONFIGS,
+                 out: Path | None = RESULTS, threads: int = 1,
+                 echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run the configs of ``models`` (default: all) for ``seeds`` seeds; write the result files into ``out``.
+
+    A model whose run fails gets a row with ``status`` = the error, and the others go on.
+    """
+    import torch
+    from plexus.platform.training import train_model
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if not epochs_scale > 0:
+        raise ConfigError(f"--epochs-scale must be > 0, got {epochs_scale}")
+    torch.set_num_threads(threads)
+    say = echo or (lambda _m: None)
+    names = list(models) if models else list_configs(config_dir)
+    configs = [load_bench_config(n, config_dir) for n in names]  # check them all before training anything
+    cache: dict[str, tuple[list[float], list[str]]] = {}
+    rows = []
+    for bc in configs:
+        model, dataset, metric, scale = bc["model"], bc["dataset"], bc["metric"], float(bc["scale"])
+        task = bc.get("task")
+        values, run_ids, status, epochs_run = [], [], "ok", []
+        t0 = time.perf_counter()
+        try:
+            for seed in range(seeds):
+                cfg = _experiment(model, dataset, bc["config"], seed=seed, epochs_scale=epochs_scale,
+                                  max_steps=max_steps, tracking_uri=tracking_uri)
+                res = train_model(cfg, task=task, progress=False, extra_tags={"plexus.bench": "fidelity"})
+                if metric not in res["metrics"]:
+                    raise ConfigError(f"metric '{metric}' not in the results ({', '.join(sorted(res['metrics']))})")
+                values.append(float(res["metrics"][metric]) * scale)
+                run_ids.append(res["run_id"])
+                epochs_run.append(res["epochs_run"])
+                say(f"{model} on {dataset} seed {seed}: {metric} = {values[-1]:.4f} (run {res['run_id']})")
+        except Exception as exc:  # noqa: BLE001 - one failing model must not stop the table
+            status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            say(f"{model} on {dataset}: {status}")
+        baselines = []
+        for base in bc["baselines"]:
+            section = bc.get("baseline_config") or {}
+            key = json.dumps([base, dataset, task, section, seeds, epochs_scale, max_steps], sort_keys=True,
+                             default=str)
+            if key not in cache:
+                bvals, bids = [], []
+                try:
+                    for seed in range(seeds):
+                        cfg = _experiment(base, dataset, section, seed=seed, epochs_scale=epochs_scale,
+                                          max_steps=max_steps, tracking_uri=tracking_uri)
+                        res = train_model(cfg, task=task, progress=False,
+                                          extra_tags={"plexus.bench": "fidelity-baseline"})
+                        bvals.append(float(res["metrics"][metric]) * scale)
+                        bids.append(res["run_id"])
+                except Exception as exc:  # noqa: BLE001
+                    say(f"baseline {base} on {dataset}: failed: {type(exc).__name__}: {exc}")
+                cache[key] = (bvals, bids)
+            bvals, bids = cache[key]
+            m, s = _stats(bvals)
+            baselines.append({"model": base, "mean": m, "std": s, "run_ids": bids})
+        mean, std = _stats(values)
+        epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
+        rows.append({
+            "model": model, "dataset": dataset, "task": task or "", "metric": metric,
+            "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
+            "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
+            "ours_mean": "" if mean is None else round(mean, 6), "ours_std": "" if std is None else round(std, 6),
+            "seeds": len(values), "epochs": max(1, epochs) if not max_steps else f"{max(1, epochs)} (max {max_steps} steps)",
+            "epochs_run": " ".join(map(str, epochs_run)), "run_ids": " ".join(run_ids),
+            "baselines": json.dumps(baselines), "protocol": bc["protocol"],
+            "differences": " | ".join(bc["differences"]), "wall_s": round(time.perf_counter() - t0, 1),
+            "status": status, "date": time.strftime("%Y-%m-%d"),
+        })
+        if out is not None:  # after every model, so an interrupted benchmark keeps what it measured
+            write_fidelity(rows[-1:], out, epochs_scale=epochs_scale, seeds=seeds, max_steps=max_steps,
+                           threads=threads, config_dir=config_dir)
+    return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_fidelity(rows: list[dict[str, Any]], out: Path, *, epochs_scale: float, seeds: int, max_steps: int,
+                   threads: int, config_dir: Path = CONFIGS) -> tuple[Path, Path]:
+    """Merge ``rows`` into ``out/fidelity.csv`` (by model) and render ``out/fidelity.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "fidelity.csv", out / "fidelity.md"
+    merged = {r["model"]: r for r in _read_csv(csv_path)}
+    for r in rows:
+        merged[r["model"]] = {k: r.get(k, "") for k in COLUMNS}
+    if Path(config_dir) == CONFIGS:  # every committed config gets a row, "not run" until it is
+        for name in list_configs(config_dir):
+            if name not in merged:
+                bc = load_bench_config(name, config_dir)
+                merged[name] = {k: "" for k in COLUMNS} | {
+                    "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
+                    "metric": bc["metric"], "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
+                    "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
+                    "seeds": 0, "baselines": "[]", "protocol": bc["protocol"],
+                    "differences": " | ".join(bc["differences"]), "status": "not run yet"}
+    ordered = [merged[k] for k in sorted(merged)]
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(ordered)
+    md_path.write_text(render_markdown(ordered, epochs_scale=epochs_scale, seeds=seeds, max_steps=max_steps,
+                                       threads=threads), encoding="utf-8")
+    return csv_path, md_path
+
+
+def render_markdown(rows: list[dict[str, Any]], *, epochs_scale: float, seeds: int, max_steps: int,
+                    threads: int) -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    lines = [
+        "# Fidelity: our numbers against the papers'", "",
+        "Generated by `plexus bench fidelity` (evaluation/bench/fidelity.py, configs in evaluation/bench/configs/). "
+        "Ours = mean ± std over training seeds on the config's split; baselines on the same split. Run ids are "
+        f"MLflow runs in the experiment `{EXPERIMENT}`.", "",
+        f"Last invocation: seeds {seeds}, epochs scale {epochs_scale}"
+        + (f", at most {max_steps} steps per run" if max_steps else "")
+        + f", {threads} torch thread(s), {platform.machine()} with {os.cpu_count()} CPUs, load average "
+        f"{load[0]:.1f} (shared machine). Rows keep the budget they were run with (columns seeds / epochs).", "",
+    ]
+    if any(str(r.get("seeds")) not in ("", "0") and int(r["seeds"]) < 3 for r in rows) or epochs_scale < 1:
+        lines += [
+            "**Reduced protocol.** Rows here were produced with reduced budgets (fewer seeds than the 3 of the "
+            "full run, a fraction of each config's epochs, some with a step cap: see the seeds and epochs columns) "
+            "on a shared, heavily loaded 2-core CPU machine. Those models are not trained to convergence, and the "
+            "std over one seed is 0 by construction: read the numbers as a smoke-level fidelity check (does the "
+            "model learn, how does it compare with its baselines on the same split), not as a reproduction of "
+            "the papers' tables. The full protocol is `plexus bench fidelity` with its defaults (3 seeds, full "
+            "epochs). Rows 'not run yet' have a committed config but no result in this table yet.", "",
+        ]
+    lines += [
+        "| model | dataset | metric | paper (source) | ours | baselines (same split) | seeds | epochs (run) | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mean = float(r["ours_mean"]) if r.get("ours_mean") not in ("", None) else None
+        std = float(r["ours_std"]) if r.get("ours_std") not in ("", None) else None
+        digits = 2 if mean is not None and abs(mean) > 1.5 else 4
+        paper = f"{r['paper']} ({r['paper_dataset']})" if r.get("paper") not in ("", None) else "– (none)"
+        bases = []
+        for b in json.loads(r.get("baselines") or "[]"):
+            bm = b.get("mean")
+            bases.append(f"{b['model']} {_fmt(bm, b.get('std'), digits) if bm is not None else 'failed'}")
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['metric']} | {paper} | {_fmt(mean, std, digits)} | "
+                     f"{'; '.join(bases) or '–'} | {r['seeds']} | {r['epochs']} ({r.get('epochs_run', '')}) | "
+                     f"{r['status']} |")
+    lines += ["", "## Protocol, sources and differences per model", ""]
+    for r in rows:
+        lines.append(f"- **{r['model']}** on {r['dataset']}: {r['protocol']}. Paper number: {r['paper_source']}.")
+        for d in filter(None, (r.get("differences") or "").split(" | ")):
+            lines.append(f"  - Difference: {d}.")
+        lines.append(f"  - MLflow runs: {r.get('run_ids') or '–'}")
+        for b in json.loads(r.get("baselines") or "[]"):
+            lines.append(f"  - Baseline {b['model']} runs: {' '.join(b.get('run_ids') or []) or '–'}")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,437 @@
+"""Speed benchmark: Plexus side by side with peer libraries, each measurement in a fresh process.
+
+Protocol (``/work/shared/docs/benchmarks.md``): the same data, model sizes, batch
+size and thread count for every library; ``repeats`` rounds, interleaved between
+libraries; median [min – max] and the ratio to the peer measured in the same run.
+
+Parts:
+
+- ``ctr``: training throughput (samples/s) and peak RSS of DIN (Amazon Beauty,
+  352,278 samples, history 20) and AutoInt (criteo-10k replicated to 200,000 rows,
+  3 layers, 2 heads, no DNN) in Plexus vs DeepCTR-Torch 0.3.0 (run by
+  ``peers.py`` in the separate ``.venv-bench``). Batch 1024, d = 16, Adam 1e-3,
+  1 warm-up epoch, then 2 timed epochs.
+- ``gnn``: epoch time of GCN (2 layers, hidden 16, input dropout on) and NCN (puregcn,
+  hidden 256, batch 1152) on Cora in Plexus vs the plain PyG scripts in ``plain_pyg.py``.
+- ``encode``: Plexus' encoding of the 200,000-row Criteo CSV (``bench_encode``).
+- ``overhead``: tracking overhead of ``train_model`` (MLflow run, params, per-epoch
+  metrics) vs the same training untracked, as a share of the trial time.
+
+Workers print one JSON line; ``run_speed`` collects them into ``speed.json`` and ``speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from plexus.evaluation.bench import RESULTS
+
+__all__ = ["PARTS", "render_markdown", "run_speed", "summarize"]
+
+PARTS = ("ctr", "gnn", "encode", "overhead")
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BENCH_PY = ROOT / ".venv-bench" / "bin" / "python"
+FUXI_REPO = ROOT / ".venv-bench" / "fuxictr-repo"  # `git archive` of reczoo/FuxiCTR's model_zoo (never in Plexus)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------------------------ data
+def ctr_dataset(model: str, rows: int = 0):
+    """The protocol's CTR data as a Plexus TabularDataset (all splits pooled into ``train``)."""
+    import torch
+    from plexus.platform.data.service import load_dataset
+
+    if model == "din":
+        ds = load_dataset("amazon-beauty", task="ctr", max_hist=20)
+        reps = 1
+    else:
+        ds = load_dataset("criteo-10k", task="ctr", numeric_transform="log")
+        reps = 20
+    feats = {k: torch.cat([ds.features[s][k] for s in ("train", "val", "test")]) for k in ds.features["train"]}
+    labels = {k: torch.cat([ds.labels[s][k] for s in ("train", "val", "test")]) for k in ds.labels["train"]}
+    if reps > 1:
+        feats = {k: v.repeat(reps, *([1] * (v.dim() - 1))) for k, v in feats.items()}
+        labels = {k: v.repeat(reps) for k, v in labels.items()}
+    if rows:
+        feats = {k: v[:rows] for k, v in feats.items()}
+        labels = {k: v[:rows] for k, v in labels.items()}
+    ds.features["train"], ds.labels["train"] = feats, labels
+    return ds
+
+
+def dump_ctr(model: str, path: Path, rows: int = 0) -> dict[str, Any]:
+    """Write the protocol data as ``.npz`` (arrays by field) plus vocab sizes, for the peer workers."""
+    import numpy as np
+
+    ds = ctr_dataset(model, rows)
+    arrays = {k: v.numpy() for k, v in ds.features["train"].items()}
+    arrays["label"] = next(iter(ds.labels["train"].values())).numpy()
+    np.savez(path, **arrays)
+    meta = {"fields": [{"name": f.name, "kind": f.kind, "vocab_size": f.vocab_size, "max_len": f.max_len,
+                        "share_vocab": f.share_vocab} for f in ds.spec.fields], "rows": len(arrays["label"])}
+    Path(str(path) + ".json").write_text(json.dumps(meta))
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------ workers
+def worker_plexus_ctr(model: str, epochs: int = 2, rows: int = 0) -> dict[str, Any]:
+    import torch
+    from plexus.platform.catalog import get_catalog
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.training.tasks import make_task
+
+    ds = ctr_dataset(model, rows)
+    hp = ({"embed_dim": 16, "att_hidden": (80, 40), "hidden": (200, 80)} if model == "din"
+          else {"embed_dim": 16, "num_layers": 3, "num_heads": 2, "head_dim": 8})
+    torch.manual_seed(0)
+    net = get_catalog().model(model).build(ds.spec, **hp)
+    task = make_task(ds, TrainConfig(batch_size=1024, lr=1e-3))
+    task.bind(net)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    dev = torch.device("cpu")
+
+    def one_epoch(ep: int) -> None:
+        net.train()
+        for feats, target in task.train_batches(ep, dev):
+            out = net(feats)
+            loss = task.loss(out, target)
+            if "aux_loss" in out:
+                loss = loss + out["aux_loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    one_epoch(0)  # warm-up
+    t0 = time.perf_counter()
+    for ep in range(1, epochs + 1):
+        one_epoch(ep)
+    dt = time.perf_counter() - t0
+    n = ds.num_rows("train")
+    return {"samples_per_s": epochs * n / dt, "seconds": dt, "rows": n, "peak_rss_mb": _rss_mb(),
+            "params": sum(p.numel() for p in net.parameters())}
+
+
+def worker_plexus_gnn(model: str, epochs: int = 200) -> dict[str, Any]:
+    import torch
+    from plexus.platform.catalog import get_catalog
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.data.service import load_dataset
+    from plexus.platform.training.tasks import make_task
+
+    if model == "gcn":
+        ds, hp, bs, lr = load_dataset("cora", task="node"), {"hidden": 16, "dropout": 0.5}, 1024, 0.01
+    else:
+        ds = load_dataset("cora", task="link", split="70/10/20")
+        hp, bs, lr = {"hidden_dim": 256, "num_layers": 1, "mpnn": "puregcn"}, 1152, 0.0043
+    torch.manual_seed(0)
+    net = get_catalog().model(model).build(ds.spec, **hp)
+    task = make_task(ds, TrainConfig(batch_size=bs, lr=lr))
+    task.bind(net)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=5e-4 if model == "gcn" else 0.0)
+    dev = torch.device("cpu")
+
+    def one_epoch(ep: int) -> None:
+        net.train()
+        for batch, target in task.train_batches(ep, dev):
+            out = net(batch)
+            loss = task.loss(out, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    one_epoch(0)
+    t0 = time.perf_counter()
+    for ep in range(1, epochs + 1):
+        one_epoch(ep)
+    dt = time.perf_counter() - t0
+    return {"epochs_per_s": epochs / dt, "epoch_ms": 1000 * dt / epochs, "peak_rss_mb": _rss_mb(),
+            "params": sum(p.numel() for p in net.parameters())}
+
+
+def worker_overhead(mode: str, epochs: int = 30, trials: int = 3) -> dict[str, Any]:
+    """``trials`` trials of GCN on Cora (fixed hyperparameters), all in this process.
+
+    ``off``: ``train_model`` untracked; ``on``: ``train_model`` tracked in a fresh SQLite
+    store; ``search``: ``plexus.platform.search.search`` (Optuna study + nested MLflow runs).
+    """
+    from plexus.platform.config import build_config
+    from plexus.platform.training import train_model
+
+    hp = {"hidden": 16, "num_layers": 2, "dropout": 0.5, "decoder": "dot"}
+    with tempfile.TemporaryDirectory() as tmp:
+        tracking = {"enabled": mode != "off", "experiment": "plexus-speed-overhead", "log_model": False,
+                    "checkpoints": False, "uri": f"sqlite:///{tmp}/mlflow.db"}
+        raw = {"train": {"epochs": epochs, "lr": 0.01, "patience": 0}, "tracking": tracking, "hparams": hp,
+               "search": {"trials": trials, "sampler": "random", "pruner": "none",
+                          "storage": f"sqlite:///{tmp}/optuna.db", "heartbeat_interval": 0, "log_models": "none",
+                          "register": False}}
+        cfg = build_config(raw, model="gcn", dataset="cora")
+        t0 = time.perf_counter()
+        if mode == "search":
+            from plexus.platform.search import search
+
+            search(cfg, tracking_uri=tracking["uri"], echo=None)
+        else:
+            for _ in range(trials):
+                train_model(cfg, progress=False)
+        dt = time.perf_counter() - t0
+    return {"trial_s": dt / trials, "trials": trials, "epochs": epochs, "peak_rss_mb": _rss_mb()}
+
+
+def worker_encode() -> dict[str, Any]:
+    import contextlib
+    import io
+
+    from plexus.evaluation import bench_encode
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        res = bench_encode.main(["--out", tmp])
+    return {"seconds": res["cold_seconds"], "rows_per_s": res["rows_per_second"], "peak_rss_mb": res["peak_rss_mb"]}
+
+
+# ------------------------------------------------------------------------------------------------ orchestration
+def _spawn(cmd: list[str], threads: int, timeout: float) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PLEXUS_BENCH_THREADS": str(threads), "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0"}
+    env["PYTHONPATH"] = ""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT),
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f}s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:300]}"}
+    return json.loads(lines[-1])
+
+
+def _plan(parts: tuple[str, ...], rows: int, gnn_epochs: int, ctr_epochs: int, data_dir: Path,
+          peers: bool) -> list[tuple[str, str, str, list[str]]]:
+    """(benchmark, library, metric, command) for one round."""
+    me = [sys.executable, "-m", "plexus.evaluation.bench.speed", "--worker"]
+    plan = []
+    if "ctr" in parts:
+        for model in ("din", "autoint"):
+            plan.append((f"{model}-train", "plexus", "samples_per_s",
+                         me + [f"plexus-ctr:{model}", "--rows", str(rows), "--epochs", str(ctr_epochs)]))
+            if peers and BENCH_PY.exists():
+                plan.append((f"{model}-train", "deepctr-torch 0.3.0", "samples_per_s",
+                             [str(BENCH_PY), str(HERE / "peers.py"), "deepctr", model,
+                              str(data_dir / f"{model}.npz"), "--epochs", str(ctr_epochs)]))
+                if FUXI_REPO.is_dir():
+                    plan.append((f"{model}-train", "fuxictr 2.3.10 (model_zoo)", "samples_per_s",
+                                 [str(BENCH_PY), str(HERE / "peers.py"), "fuxictr", model,
+                                  str(data_dir / f"{model}.npz"), "--epochs", str(ctr_epochs)]))
+    if "gnn" in parts:
+        for model in ("gcn", "ncn"):
+            ep = gnn_epochs if model == "gcn" else max(1, gnn_epochs // 20)
+            plan.append((f"{model}-cora", "plexus", "epoch_ms", me + [f"plexus-gnn:{model}", "--epochs", str(ep)]))
+            plan.append((f"{model}-cora", "plain PyG script", "epoch_ms",
+                         [sys.executable, str(HERE / "plain_pyg.py"), model, "--epochs", str(ep)]))
+    if "encode" in parts:
+        plan.append(("criteo-200k-encode", "plexus", "seconds", me + ["encode"]))
+    if "overhead" in parts:
+        plan.append(("trial-overhead", "untracked train_model", "trial_s", me + ["overhead:off"]))
+        plan.append(("trial-overhead", "tracked train_model (MLflow)", "trial_s", me + ["overhead:on"]))
+        plan.append(("trial-overhead", "plexus search (Optuna + MLflow)", "trial_s", me + ["overhead:search"]))
+    return plan
+
+
+def _per_round(raw: list[dict[str, Any]], bench: str, ref: str, peer: str, metric: str) -> list[float]:
+    """Plexus / peer within each round (the two ran back to back, under the same load)."""
+    by = {(m["library"], m["round"]): m["result"].get(metric) for m in raw if m["bench"] == bench}
+    rounds = sorted({m["round"] for m in raw if m["bench"] == bench})
+    return [by[(ref, k)] / by[(peer, k)] for k in rounds if by.get((ref, k)) and by.get((peer, k))]
+
+
+def summarize(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median [min, max] per (benchmark, library) and the ratio Plexus / peer (same run)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in raw:
+        groups.setdefault((m["bench"], m["library"]), []).append(m)
+    out = []
+    for (bench, lib), ms in groups.items():
+        metric = ms[0]["metric"]
+        vals = [m["result"][metric] for m in ms if metric in m["result"]]
+        mem = [m["result"]["peak_rss_mb"] for m in ms if "peak_rss_mb" in m["result"]]
+        errors = [m["result"]["error"] for m in ms if "error" in m["result"]]
+        row = {"bench": bench, "library": lib, "metric": metric, "n": len(vals),
+               "median": statistics.median(vals) if vals else None, "min": min(vals) if vals else None,
+               "max": max(vals) if vals else None, "peak_rss_mb": statistics.median(mem) if mem else None,
+               "errors": errors[:1]}
+        out.append(row)
+    by_bench: dict[str, list[dict[str, Any]]] = {}
+    for r in out:
+        by_bench.setdefault(r["bench"], []).append(r)
+    for bench, rs in by_bench.items():
+        ref = next((r for r in rs if r["library"] in ("plexus", "untracked train_model")), None)
+        for r in rs:
+            if ref is None or r is ref or not r["median"] or not ref["median"]:
+                continue
+            if r["metric"] == "samples_per_s":  # higher is better: Plexus / peer
+                r["ratio_plexus_over_peer"] = ref["median"] / r["median"]
+                r["ratio_per_round"] = _per_round(raw, bench, ref["library"], r["library"], r["metric"])
+            elif bench == "trial-overhead":  # share of the trial spent outside training
+                r["overhead_pct"] = 100 * (r["median"] - ref["median"]) / r["median"]
+            else:  # times: peer / Plexus (> 1 means Plexus is faster)
+                r["speedup_plexus"] = r["median"] / ref["median"]
+    return out
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    lines = ["# Speed: Plexus side by side with peer libraries", "",
+             "Generated by `plexus bench speed` (evaluation/bench/speed.py). Each measurement ran in a fresh "
+             f"process; {env['repeats']} rounds interleaved between libraries; median [min – max]. "
+             f"Threads: {env['threads']} torch/OMP thread(s) for every library.", "",
+             f"Machine: {env['machine']}; load average at start {env['load_start']}, at end {env['load_end']} "
+             "(a shared machine with other jobs running: absolute numbers are noisy, ratios within a round are "
+             "the meaningful part).", "",
+             "| benchmark | library | metric | median [min – max] | peak RSS MiB | vs Plexus |", "|---|---|---|---|---|---|"]
+    for r in result["summary"]:
+        if r["median"] is None:
+            val = "failed: " + "; ".join(r["errors"])
+        else:
+            d = 0 if r["median"] > 100 else 2
+            val = f"{r['median']:,.{d}f} [{r['min']:,.{d}f} – {r['max']:,.{d}f}]"
+        rel = ""
+        if "ratio_plexus_over_peer" in r:
+            rel = f"Plexus / peer throughput = {r['ratio_plexus_over_peer']:.2f}"
+            if r.get("ratio_per_round"):
+                rel += " (per round: " + ", ".join(f"{x:.2f}" for x in r["ratio_per_round"]) + ")"
+        elif "speedup_plexus" in r:
+            rel = f"peer / Plexus epoch time = {r['speedup_plexus']:.2f}"
+        elif "overhead_pct" in r:
+            rel = f"overhead = {r['overhead_pct']:.1f} % of the trial" + (" (negative: noise)" if r["overhead_pct"] < 0 else "")
+        mem = f"{r['peak_rss_mb']:,.0f}" if r.get("peak_rss_mb") else "–"
+        lines.append(f"| {r['bench']} | {r['library']} | {r['metric']} | {val} | {mem} | {rel} |")
+    lines += ["", "## Protocol and notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    return "\n".join(lines)
+
+
+NOTES = [
+    "CTR: batch 1024, embedding dim 16, Adam lr 1e-3, shuffled every epoch, 1 warm-up epoch then the timed epochs; "
+    "samples/s = epochs x N / time. DIN: Amazon Beauty (every next-item position with one random negative, "
+    "history <= 20, category = first attribute), attention MLP (80, 40), DNN (200, 80). AutoInt: criteo-10k "
+    "label-encoded, numerics sign(x)·log1p(|x|), replicated 20x; 3 interacting layers, 2 heads of size 8 (DeepCTR's "
+    "embedding_size // heads; Plexus' default is the paper's 32), no DNN. Plexus' AutoInt embeds the 13 numerics "
+    "as fields too (39 attended fields, as in the paper); DeepCTR-Torch attends over the 26 categoricals only.",
+    "Model differences that remain: Plexus' DIN follows the paper (Dice in the attention MLP and in the DNN, "
+    "mini-batch-aware L2 as an aux loss, l2_reg 0.01); DeepCTR-Torch and FuxiCTR use Dice only in the attention "
+    "MLP and ReLU in the DNN, without MBA. Plexus' AutoInt attends over 39 fields (numerics embedded), DeepCTR's "
+    "over 26.",
+    "Plexus is timed through its own data path: the CTRTask batch iterator, the catalog model and the task loss "
+    "(plus DIN's mini-batch-aware L2 aux loss), i.e. the Trainer's inner loop without per-epoch evaluation.",
+    "DeepCTR-Torch runs in the separate venv .venv-bench (same torch 2.13.0 CPU wheel) on the very same arrays "
+    "(exported by Plexus as .npz); model.fit(..., shuffle=True), Dice in DIN's attention as in its default.",
+    "FuxiCTR 2.3.10 (PyPI, in .venv-bench) with DIN / AutoInt from its repository's model_zoo (reczoo/FuxiCTR, "
+    "commit 0245987, exported with `git archive` into .venv-bench/fuxictr-repo, not into Plexus): its model and "
+    "its own train_step (which also clips the gradient norm at 10) on the same in-memory arrays, batches sliced "
+    "from tensors. Its Ray/parquet data loader and its preprocessing are NOT measured (the PyPI loader API does "
+    "not match model_zoo's run_expid.py), so FuxiCTR's numbers here are model-only. FuxiCTR AutoInt: "
+    "attention_dim 16 over 2 heads, 39 fields (it embeds the numerics, like Plexus).",
+    "GNN: GCN 2 layers, hidden 16, dropout 0.5 on every layer's input (input dropout ON in both), Adam lr 0.01, "
+    "weight decay 5e-4, full batch, 1 warm-up epoch. NCN: puregcn 1 layer, hidden 256, batch 1152, one fresh "
+    "negative per positive, target-link removal, 70/10/20 split; the plain PyG scripts (plain_pyg.py) implement "
+    "the same models with torch_geometric only (NCN's common neighbours via a dense 0/1 adjacency, since "
+    "torch-sparse is not installed).",
+    "Trial overhead: 3 trials of GCN on Cora (fixed hyperparameters, 30 epochs, no model artifacts) per process, "
+    "as (a) untracked train_model calls, (b) tracked train_model calls (MLflow SQLite run, params, per-epoch "
+    "metrics), (c) `plexus.platform.search.search` (random sampler, no pruner, SQLite Optuna storage, nested MLflow "
+    "runs, its end-of-study report included and amortised over the 3 trials). Overhead = (t - t_untracked) / t "
+    "per trial; imports are outside the timed part, each trial's (cached) dataset load and evaluation inside. "
+    "The trials are short (GCN on Cora), so a fixed per-trial cost weighs more than in longer trials; with 2 "
+    "rounds on a loaded machine, differences below about 10-20 % are within noise.",
+    "Peak memory is ru_maxrss of the worker process (no worker subprocesses in the libraries measured here).",
+]
+
+
+def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int = 2, rows: int = 0,
+              gnn_epochs: int = 200, ctr_epochs: int = 2, peers: bool = True, out: Path | None = RESULTS,
+              timeout: float = 1800, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the speed benchmarks; write ``speed.json`` and ``speed.md`` into ``out``."""
+    from plexus.platform.errors import ConfigError
+
+    bad = [p for p in parts if p not in PARTS]
+    if bad:
+        raise ConfigError(f"unknown speed part '{bad[0]}' (choose from {', '.join(PARTS)})")
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    say = echo or (lambda _m: None)
+    load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    raw: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        if "ctr" in parts and peers and BENCH_PY.exists():
+            for model in ("din", "autoint"):
+                dump_ctr(model, data_dir / f"{model}.npz", rows)
+        plan = _plan(tuple(parts), rows, gnn_epochs, ctr_epochs, data_dir, peers)
+        for rnd in range(repeats):
+            for bench, lib, metric, cmd in plan:
+                t0 = time.perf_counter()
+                res = _spawn(cmd, threads, timeout)
+                raw.append({"bench": bench, "library": lib, "metric": metric, "round": rnd, "result": res,
+                            "wall_s": round(time.perf_counter() - t0, 1)})
+                say(f"round {rnd}: {bench} / {lib}: " + (res.get("error") or f"{metric} = {res.get(metric, 0):,.2f}"))
+    notes = list(NOTES)
+    if peers and not BENCH_PY.exists():
+        notes.append(".venv-bench not found: the peer libraries were not run (see docs/benchmarks.md to install).")
+    if rows:
+        notes.append(f"Reduced data: only the first {rows:,} CTR rows were used.")
+    result = {
+        "environment": {"machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+                        "threads": threads, "repeats": repeats, "load_start": load_start,
+                        "load_end": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "date": time.strftime("%Y-%m-%d"),
+                        "gnn_epochs": gnn_epochs, "ctr_epochs": ctr_epochs, "ctr_rows": rows or "all"},
+        "summary": summarize(raw), "raw": raw, "notes": notes,
+    }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "speed.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        (out / "speed.md").write_text(render_markdown(result))
+    return result
+
+
+def _worker_main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", required=True)
+    ap.add_argument("--rows", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=0)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("PLEXUS_BENCH_THREADS", "1")))
+    kind, _, arg = args.worker.partition(":")
+    if kind == "plexus-ctr":
+        res = worker_plexus_ctr(arg, args.epochs or 2, args.rows)
+    elif kind == "plexus-gnn":
+        res = worker_plexus_gnn(arg, args.epochs or 200)
+    elif kind == "overhead":
+        res = worker_overhead(arg, args.epochs or 30)
+    elif kind == "encode":
+        res = worker_encode()
+    else:
+        raise SystemExit(f"unknown worker {args.worker}")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])

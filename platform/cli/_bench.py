@@ -1,0 +1,68 @@
+"""``plexus bench fidelity|speed``: the paper-fidelity table and the peer speed comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from plexus.platform.cli._output import console, emit_json, table
+
+app = typer.Typer(help="Benchmarks: fidelity to the papers and speed against peer libraries.",
+                  no_args_is_help=True)
+
+
+@app.command("fidelity")
+def fidelity(
+    models: list[str] | None = typer.Option(None, "--models", "-m", help="Models to run (default: every config)."),
+    seeds: int = typer.Option(3, "--seeds", help="Training seeds per model (mean ± std)."),
+    epochs_scale: float = typer.Option(1.0, "--epochs-scale", help="Multiply every config's epochs (ceil, >= 1)."),
+    max_steps: int = typer.Option(0, "--max-steps", help="Cap optimisation steps per run (0: no cap)."),
+    threads: int = typer.Option(1, "--threads", help="torch threads."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default evaluation/results)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Train every hosted model with its committed config; write fidelity.md and fidelity.csv."""
+    from plexus.evaluation.bench import RESULTS
+    from plexus.evaluation.bench.fidelity import run_fidelity
+
+    names = [n for m in models or [] for n in m.split(",") if n]
+    rows = run_fidelity(names or None, seeds=seeds, epochs_scale=epochs_scale, max_steps=max_steps,
+                        tracking_uri=tracking_uri, out=out or RESULTS, threads=threads,
+                        echo=None if as_json else console.print)
+    if as_json:
+        emit_json(rows)
+        return
+    table("fidelity", ["model", "dataset", "metric", "paper", "ours", "status"],
+          [[r["model"], r["dataset"], r["metric"], str(r["paper"]),
+            f"{r['ours_mean']} ± {r['ours_std']}" if r["ours_mean"] != "" else "–", r["status"]] for r in rows])
+    console.print(f"wrote {(out or RESULTS) / 'fidelity.md'} and fidelity.csv")
+
+
+@app.command("speed")
+def speed(
+    parts: list[str] | None = typer.Option(None, "--part", "-p", help="ctr, gnn, encode, overhead (default all)."),
+    repeats: int = typer.Option(3, "--repeats", help="Rounds, interleaved between libraries."),
+    threads: int = typer.Option(2, "--threads", help="torch/OMP threads for every library."),
+    rows: int = typer.Option(0, "--rows", help="Use only the first N CTR rows (0: the full protocol data)."),
+    gnn_epochs: int = typer.Option(200, "--gnn-epochs", help="Timed GCN epochs (NCN: a 20th of it)."),
+    ctr_epochs: int = typer.Option(2, "--ctr-epochs", help="Timed CTR epochs after the warm-up epoch."),
+    no_peers: bool = typer.Option(False, "--no-peers", help="Skip the peer libraries in .venv-bench."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default evaluation/results)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Time Plexus side by side with DeepCTR-Torch and plain PyG; write speed.md and speed.json."""
+    from plexus.evaluation.bench import RESULTS
+    from plexus.evaluation.bench.speed import PARTS, run_speed
+
+    chosen = tuple(n for p in parts or [] for n in p.split(",") if n) or PARTS
+    res = run_speed(chosen, repeats=repeats, threads=threads, rows=rows, gnn_epochs=gnn_epochs,
+                    ctr_epochs=ctr_epochs, peers=not no_peers, out=out or RESULTS,
+                    echo=None if as_json else console.print)
+    if as_json:
+        emit_json(res["summary"])
+        return
+    table("speed", ["benchmark", "library", "metric", "median", "peak RSS MiB"],
+          [[r["bench"], r["library"], r["metric"], "failed" if r["median"] is None else f"{r['median']:,.2f}",
+            "–" if not r["peak_rss_mb"] else f"{r['peak_rss_mb']:,.0f}"] for r in res["summary"]])
+    console.print(f"wrote {(out or RESULTS) / 'speed.md'} and speed.json")

@@ -1,0 +1,170 @@
+"""The benchmark harness: configs, the fidelity runner on a tiny config, result-file formats.
+
+Timings are never asserted; only that the harness runs, tracks and writes well-formed files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from plexus.evaluation.bench import CONFIGS, RESULTS
+from plexus.evaluation.bench.fidelity import (
+    COLUMNS,
+    EXPERIMENT,
+    list_configs,
+    load_bench_config,
+    run_fidelity,
+)
+from plexus.evaluation.bench.speed import render_markdown, summarize
+from plexus.platform.catalog import get_catalog
+from plexus.platform.errors import ConfigError
+
+HOSTED = ["din", "autoint", "autoint_plus", "armnet", "armnet_plus", "dtrn", "mmoe", "ple", "evolvegcn_h",
+          "evolvegcn_o", "ncn", "ncnc", "gsmpp"]
+
+
+def test_every_hosted_model_has_a_valid_config() -> None:
+    """Each config names registered plugins and hyperparameters they accept, and states its paper source."""
+    catalog = get_catalog()
+    assert set(HOSTED) <= set(list_configs())
+    for name in list_configs():
+        bc = load_bench_config(name)
+        entry = catalog.model(bc["model"])
+        ds = catalog.dataset(bc["dataset"])
+        assert set(entry.tasks) & set(ds.tasks), name
+        entry.schema.validate(bc["config"].get("hparams") or {}, owner=name)  # raises on unknown/invalid values
+        assert bc["paper"]["source"].strip() and bc["protocol"].strip()
+        assert bc["metric"].startswith("test_")
+        for base in bc["baselines"]:
+            assert set(catalog.model(base).tasks) & set(ds.tasks), (name, base)
+
+
+def test_bad_configs_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("model: lr\ndataset: criteo-10k\n")
+    with pytest.raises(ConfigError, match="missing key 'metric'"):
+        load_bench_config("broken", tmp_path)
+    with pytest.raises(ConfigError, match="no fidelity config for 'nope'"):
+        load_bench_config("nope", tmp_path)
+    with pytest.raises(ConfigError, match="--seeds"):
+        run_fidelity(["broken"], seeds=0, config_dir=tmp_path, out=None)
+
+
+def test_fidelity_runs_a_tiny_config_tracked(tmp_path: Path, tracking_uri: str) -> None:
+    """1 model, 1 seed, 1 epoch: a tracked run, its baseline, and well-formed fidelity.csv / .md that merge rows."""
+    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc",
+           "paper": {"value": 0.782, "source": "autoint.md (c) Table 2 LR", "dataset": "Criteo"},
+           "protocol": "tiny", "differences": ["one epoch"], "baselines": ["fm"],
+           "config": {"train": {"epochs": 3, "batch_size": 4096, "lr": 0.01}},
+           "baseline_config": {"hparams": {"embed_dim": 4, "not_an_fm_arg": 1}, "train": {"epochs": 3, "batch_size": 4096}}}
+    (tmp_path / "lr.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "results"
+    old = {c: "" for c in COLUMNS} | {"model": "zz_kept", "dataset": "x", "baselines": "[]", "seeds": 1}
+    out.mkdir()
+    with (out / "fidelity.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerow(old)
+
+    rows = run_fidelity(["lr"], seeds=1, epochs_scale=0.3, tracking_uri=tracking_uri, config_dir=tmp_path, out=out)
+    (row,) = rows
+    assert row["status"] == "ok" and row["seeds"] == 1 and row["epochs"] == 1  # ceil(3 * 0.3)
+    assert 0.0 < row["ours_mean"] < 1.0 and row["ours_std"] == 0.0
+    (base,) = json.loads(row["baselines"])
+    assert base["model"] == "fm" and 0.0 < base["mean"] < 1.0 and len(base["run_ids"]) == 1
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(row["run_ids"])
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+    assert run.data.tags["plexus.bench"] == "fidelity" and run.data.params["train.epochs"] == "1"
+    assert abs(run.data.metrics["test_auc"] - row["ours_mean"]) < 1e-6
+
+    with (out / "fidelity.csv").open(newline="") as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["model"] for r in written] == ["lr", "zz_kept"]  # merged, sorted, old row kept
+    assert list(written[0]) == COLUMNS
+    md = (out / "fidelity.md").read_text()
+    assert "| lr | criteo-10k | test_auc | 0.782 (Criteo) |" in md and row["run_ids"] in md
+    assert "Difference: one epoch." in md and base["run_ids"][0] in md
+
+
+def test_fidelity_records_a_failing_model_and_goes_on(tmp_path: Path, tracking_uri: str) -> None:
+    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc", "paper": {"source": "none"},
+           "protocol": "p", "config": {"hparams": {"init_std": "not a number"}, "train": {"epochs": 1, "batch_size": 4096}}}
+    (tmp_path / "bad_hp.yaml").write_text(yaml.safe_dump(cfg))
+    (row,) = run_fidelity(["bad_hp"], seeds=1, tracking_uri=tracking_uri, config_dir=tmp_path, out=tmp_path)
+    assert row["status"].startswith("failed:") and row["ours_mean"] == "" and row["run_ids"] == ""
+    assert "failed" in (tmp_path / "fidelity.md").read_text()
+
+
+def test_speed_summary_ratios_and_markdown() -> None:
+    raw = [{"bench": "din-train", "library": lib, "metric": "samples_per_s", "round": r,
+            "result": {"samples_per_s": v, "peak_rss_mb": 100.0}}
+           for r, (a, b) in enumerate([(2000.0, 1000.0), (3000.0, 1000.0), (2500.0, 2000.0)])
+           for lib, v in (("plexus", a), ("deepctr-torch 0.3.0", b))]
+    raw += [{"bench": "gcn-cora", "library": "plexus", "metric": "epoch_ms", "round": 0, "result": {"epoch_ms": 10.0}},
+            {"bench": "gcn-cora", "library": "plain PyG script", "metric": "epoch_ms", "round": 0,
+             "result": {"epoch_ms": 15.0}},
+            {"bench": "trial-overhead", "library": "untracked train_model", "metric": "trial_s", "round": 0,
+             "result": {"trial_s": 9.0}},
+            {"bench": "trial-overhead", "library": "plexus search (Optuna + MLflow)", "metric": "trial_s", "round": 0,
+             "result": {"trial_s": 10.0}},
+            {"bench": "gcn-cora", "library": "broken", "metric": "epoch_ms", "round": 0, "result": {"error": "boom"}}]
+    summary = {(r["bench"], r["library"]): r for r in summarize(raw)}
+    peer = summary[("din-train", "deepctr-torch 0.3.0")]
+    assert (peer["median"], peer["min"], peer["max"], peer["n"]) == (1000.0, 1000.0, 2000.0, 3)
+    assert summary[("din-train", "plexus")]["median"] == 2500.0
+    assert peer["ratio_plexus_over_peer"] == pytest.approx(2.5)
+    assert peer["ratio_per_round"] == pytest.approx([2.0, 3.0, 1.25])  # Plexus / peer within each round
+    assert summary[("gcn-cora", "plain PyG script")]["speedup_plexus"] == pytest.approx(1.5)
+    assert summary[("trial-overhead", "plexus search (Optuna + MLflow)")]["overhead_pct"] == pytest.approx(10.0)
+    assert summary[("gcn-cora", "broken")]["median"] is None
+    md = render_markdown({"environment": {"machine": "m", "threads": 1, "repeats": 3, "load_start": "1",
+                                          "load_end": "2"}, "summary": list(summary.values()), "notes": ["n1"]})
+    assert "Plexus / peer throughput = 2.50" in md and "failed: boom" in md and "- n1" in md
+
+
+def test_committed_result_files_are_well_formed() -> None:
+    """The committed results parse, carry the columns/keys the renderers write, and link run ids."""
+    fid, spd = RESULTS / "fidelity.csv", RESULTS / "speed.json"
+    if not fid.exists() and not spd.exists():
+        pytest.skip("no committed benchmark results yet (run `plexus bench fidelity` / `plexus bench speed`)")
+    if fid.exists():
+        with fid.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows and list(rows[0]) == COLUMNS
+        for r in rows:
+            if r["status"] == "ok":
+                assert len(r["run_ids"].split()) == int(r["seeds"]) and r["ours_mean"] != ""
+            json.loads(r["baselines"])
+        assert (RESULTS / "fidelity.md").exists()
+    if spd.exists():
+        res = json.loads(spd.read_text())
+        assert {"environment", "summary", "raw", "notes"} <= set(res)
+        for r in res["summary"]:
+            assert {"bench", "library", "metric", "median", "min", "max"} <= set(r)
+            if r["median"] is not None:
+                assert r["min"] <= r["median"] <= r["max"]
+        assert (RESULTS / "speed.md").exists()
+
+
+def test_configs_folder_is_the_committed_one() -> None:
+    assert CONFIGS.is_dir() and (CONFIGS / "din.yaml").is_file()
+
+
+def test_cli_bench_reports_user_errors(capfd: pytest.CaptureFixture) -> None:
+    from plexus.platform.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "fidelity", "--models", "no_such_model", "--seeds", "1"])
+    assert exc.value.code == 2
+    err = capfd.readouterr().err
+    assert "no fidelity config for 'no_such_model'" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "speed", "--part", "nope", "--repeats", "1"])
+    assert exc.value.code == 2 and "unknown speed part 'nope'" in capfd.readouterr().err
