@@ -1,45 +1,191 @@
-"""``plexus demo``: the main job on embedded defaults.
+"""``plexus demo``: the three user journeys, end to end, on bundled/local data.
 
-Lists the catalog, then trains the baselines on small bundled/local data, each
-tracked as a run in ``./mlruns`` (open them with ``mlflow ui`` or ``plexus ui``).
+1. **Catalog**: lists every registered model, including a third-party plugin registered
+   through an entry point (the example in ``tests/fixtures/thirdparty_plugin`` is
+   pip-installed into the running environment when it is not there yet).
+2. **Search**: a small Auto-GNN architecture search (the NAS service, controller ``rcnas``)
+   on ``cora`` and a small Optuna hyperparameter search of ``din`` on a user subset of
+   ``amazon-beauty`` with median pruning; each is a parent MLflow run with one nested
+   child run per architecture / trial, in ``./mlruns``.
+3. **Compare**: ranks the children of both searches (the ``plexus compare`` service),
+   writes the HTML reports and prints the command that opens the MLflow UI on the runs.
+
+``run_demo(quick=True)`` runs the same journeys with smaller sizes (used by the tests).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import importlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import build_config
 
-__all__ = ["DEMO_RUNS", "run_demo"]
+__all__ = ["DEMO_EXPERIMENT", "PLUGIN_MODEL", "DemoSizes", "run_demo"]
 
-DEMO_RUNS: list[dict[str, Any]] = [
-    {"model": "lr", "dataset": "criteo-10k", "train": {"epochs": 3, "batch_size": 512, "lr": 0.01}},
-    {"model": "dnn", "dataset": "criteo-10k", "train": {"epochs": 3, "batch_size": 512, "lr": 0.001}},
-    {"model": "gcn", "dataset": "cora", "train": {"epochs": 100, "lr": 0.01, "weight_decay": 5e-4, "patience": 20}},
-    {"model": "gin", "dataset": "tu-mutag", "train": {"epochs": 30, "batch_size": 32, "lr": 0.01, "patience": 10}},
-    {"model": "shared_bottom", "dataset": "census-income", "train": {"epochs": 2, "batch_size": 1024}},
-]
+DEMO_EXPERIMENT = "plexus-demo"
+PLUGIN_MODEL = "tiny_mlp"  # the model of the example third-party plugin
+_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "thirdparty_plugin"
 
 
-def run_demo(progress: bool = True, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    from plexus.platform.training import train_model
+@dataclass(frozen=True)
+class DemoSizes:
+    """How much work each journey does.
 
+    Args:
+        nas_budget: architectures the NAS controller evaluates.
+        nas_epochs: training epochs per architecture.
+        nas_choices: subsets of the GraphNAS space's values (small widths keep it fast).
+        search_trials: Optuna trials of the DIN search.
+        search_epochs: training epochs per trial (>= 2 lets the median pruner stop a trial).
+        beauty_users: users of ``amazon-beauty`` kept (seeded subset; 0 = all).
+        batch_size: DIN's batch size.
+    """
+
+    nas_budget: int = 3
+    nas_epochs: int = 30
+    nas_choices: tuple[tuple[str, tuple[Any, ...]], ...] = (("hidden", (8, 16)), ("heads", (1, 2)))
+    search_trials: int = 4
+    search_epochs: int = 2
+    beauty_users: int = 1000
+    batch_size: int = 256
+
+
+FULL = DemoSizes()
+QUICK = DemoSizes(nas_budget=2, nas_epochs=3, nas_choices=(("hidden", (4,)), ("heads", (1,))), search_trials=2,
+                  search_epochs=2, beauty_users=150, batch_size=256)
+
+
+def _ensure_plugin(say: Callable[[str], None], install: bool) -> str:
+    """Make the example third-party plugin visible in the catalog; return a one-line status."""
+    if PLUGIN_MODEL in get_catalog().models():
+        return f"third-party plugin '{PLUGIN_MODEL}' is registered through the 'plexus.models' entry point"
+    if not install:
+        return f"third-party plugin '{PLUGIN_MODEL}' is not installed (install skipped)"
+    if not (_PLUGIN_DIR / "pyproject.toml").exists():
+        return (f"third-party plugin '{PLUGIN_MODEL}' not shown: its example package ({_PLUGIN_DIR}) is not part "
+                "of this installation (it ships with the source checkout)")
+    say(f"installing the example third-party plugin from {_PLUGIN_DIR} ...")
+    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--disable-pip-version-check"]
+    err = ""
+    for extra in ([], ["--no-build-isolation"]):  # offline machines cannot fetch the build backend
+        proc = subprocess.run(base + extra + [str(_PLUGIN_DIR)], capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            break
+        err = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+    else:
+        return f"third-party plugin '{PLUGIN_MODEL}' not shown: pip install failed ({err})"
+    importlib.invalidate_caches()
+    if PLUGIN_MODEL in get_catalog(refresh=True).models():
+        return f"third-party plugin '{PLUGIN_MODEL}' installed; registered through the 'plexus.models' entry point"
+    return f"third-party plugin '{PLUGIN_MODEL}' installed but not visible yet (restart to see it)"
+
+
+def _text_table(title: str, cols: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [[str(c) for c in cols]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    return [title, fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
+
+
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.4g}" if "." in value or "e" in value else value
+    except ValueError:
+        return value if len(value) <= 48 else value[:45] + "..."
+
+
+def _compare(uri: str, say: Callable[[str], None], *, study: str | None = None,
+             run_ids: list[str] | None = None, label: str) -> dict[str, Any]:
+    """``plexus compare`` on the runs: print the ranking table and write the HTML report."""
+    from plexus.evaluation.compare import compare_runs, default_report_path
+    from plexus.evaluation.report import write_report
+
+    cmp = compare_runs(uri, study=study, run_ids=run_ids)
+    arrow = "lower" if cmp.direction == "min" else "higher"
+    varying = [k for k in cmp.varying if not k.startswith("optuna.")]  # duplicates of hparams.*
+    cols = (["#", "run", "state"] + [k.removeprefix("hparams.") for k in varying]
+            + [f"{cmp.metric} final", f"{cmp.metric} best", "duration s"])
+    f = lambda v, d=4: "" if v is None else f"{v:.{d}f}"
+    rows = [[r.rank or "", f"{r.name} ({r.run_id[:8]})", r.state] + [_short(r.params.get(k, "")) for k in varying]
+            + [f(r.final), f(r.best), f(r.duration_s, 1)] for r in cmp.runs]
+    for line in _text_table(f"{label}: {len(cmp.runs)} runs by {cmp.metric} ({arrow} is better)", cols, rows):
+        say(line)
+    path = write_report(cmp, default_report_path(cmp))
+    say(f"report: {path}")
+    return {**cmp.to_dict(), "report": str(path)}
+
+
+def run_demo(progress: bool = True, echo: Callable[[str], None] | None = None, *, quick: bool = False,
+             install_plugin: bool = True, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Run the three journeys; returns the catalog, both searches and both comparisons.
+
+    Args:
+        progress: show training progress (unused by the searches, which print one line per run).
+        echo: called with each output line (None: silent).
+        quick: smaller sizes (:data:`QUICK`) for tests.
+        install_plugin: pip-install the example third-party plugin when it is missing.
+        tracking_uri: MLflow store (default: ``$MLFLOW_TRACKING_URI`` or ``./mlruns``).
+    """
+    from plexus.platform.search import search
+    from plexus.platform.tracking import mask_url, resolve_tracking_uri
+
+    del progress  # searches report one line per child run instead of progress bars
     say = echo or (lambda _m: None)
+    sizes = QUICK if quick else FULL
+    uri = resolve_tracking_uri(tracking_uri)
+    t0 = time.time()
+
+    # 1. the catalog, with a third-party plugin
+    say("== 1. Plugin catalog")
+    plugin = _ensure_plugin(say, install_plugin)
     catalog = get_catalog()
     models = [e.describe() for e in catalog.models().values()]
-    say(f"{len(models)} models in the catalog: " + ", ".join(
+    say(f"{len(models)} models: " + ", ".join(
         f"{m['name']}{'' if m['status'] == 'ok' else ' (broken)'}" for m in models))
-    results = []
-    for run in DEMO_RUNS:
-        if run["model"] not in catalog.models() or run["dataset"] not in catalog.datasets():
-            continue
-        cfg = build_config({"train": run["train"], "tracking": {"experiment": "plexus-demo"}},
-                           model=run["model"], dataset=run["dataset"])
-        res = train_model(cfg, progress=progress)
-        say(f"{run['model']:>14} on {run['dataset']:<14} {res['monitor']}={res['best_value']:.4f}  "
-            + "  ".join(f"{k}={v:.4f}" for k, v in sorted(res["metrics"].items()) if k.startswith("test_"))
-            + f"  (run {res['run_id']})")
-        results.append({k: v for k, v in res.items() if k != "history"})
-    say("Runs are in ./mlruns: `plexus ui` (or `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`).")
-    return {"models": models, "runs": results}
+    say(f"{len(catalog.datasets())} datasets: " + ", ".join(sorted(catalog.datasets())))
+    say(plugin)
+
+    # 2a. Auto-GNN architecture search on cora (nas/ is loaded by name: platform/ must not import it)
+    say(f"\n== 2a. Auto-GNN search (rcnas) on cora: {sizes.nas_budget} architectures, {sizes.nas_epochs} epochs each")
+    nas = importlib.import_module("plexus.nas.search")
+    nas_res = nas.run_nas(space="graphnas", controller="rcnas", dataset="cora", budget=sizes.nas_budget,
+                          epochs=sizes.nas_epochs, seed=0, choices={k: list(v) for k, v in sizes.nas_choices},
+                          tracking_uri=uri, experiment=DEMO_EXPERIMENT, echo=say)
+    best = nas_res["best"] or {}
+    say(f"NAS parent run {nas_res['parent_run_id']}: best val_acc={best.get('reward')} "
+        f"test_acc={best.get('test_acc')}")
+
+    # 2b. hyperparameter search of DIN on amazon-beauty, with pruning
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    study = f"demo-din-amazon-beauty-{stamp}"
+    say(f"\n== 2b. Hyperparameter search of din on amazon-beauty ({sizes.beauty_users or 'all'} users): "
+        f"{sizes.search_trials} trials, {sizes.search_epochs} epochs, median pruner")
+    cfg = build_config({
+        "train": {"epochs": sizes.search_epochs, "batch_size": sizes.batch_size, "lr": 0.001},
+        "dataset_options": {"max_users": sizes.beauty_users},
+        "tracking": {"experiment": DEMO_EXPERIMENT, "log_model": False, "checkpoints": False},
+        "search": {"trials": sizes.search_trials, "sampler": "tpe", "pruner": "median", "pruner_startup": 1,
+                   "study": study, "seed": 0, "log_models": "none", "register": False},
+    }, model="din", dataset="amazon-beauty")
+    search_res = search(cfg, tracking_uri=uri, echo=say)
+    say(f"search parent run {search_res['parent_run_id']}: trials {search_res['counts']}")
+
+    # 3. compare both searches, then the UI
+    say("\n== 3. plexus compare")
+    nas_ids = [h["run_id"] for h in nas_res["history"] if h.get("run_id")]
+    nas_cmp = _compare(uri, say, run_ids=nas_ids, label=f"NAS {nas_res['parent_run_id'][:8]} (cora)")
+    search_cmp = _compare(uri, say, study=study, label=f"study {study}")
+    default_uri = resolve_tracking_uri(None)
+    ui = f"plexus ui --experiment {DEMO_EXPERIMENT}" + ("" if uri == default_uri else f" --tracking-uri {uri}")
+    say(f"\ndemo done in {time.time() - t0:.0f}s; runs are in {mask_url(uri)}.")
+    say(f"Open the MLflow UI on these runs: {ui}")
+    return {"models": models, "plugin": plugin, "sizes": asdict(sizes), "tracking_uri": mask_url(uri),
+            "experiment": DEMO_EXPERIMENT, "nas": {k: v for k, v in nas_res.items() if k != "history"},
+            "search": search_res, "compare": {"nas": nas_cmp, "search": search_cmp}, "ui_command": ui}

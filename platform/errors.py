@@ -35,7 +35,11 @@ class CheckpointError(PlexusError):
 class DataError(PlexusError):
     """Malformed data: names the file, the row (1-based, as a text editor counts) and the field."""
 
+    max_reason: int = 240  # a bad value can be huge (a 100k-character field): quote only its start
+
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None, field: str | None = None):
+        if len(message) > self.max_reason:
+            message = f"{message[:self.max_reason]}… ({len(message):,} characters)"
         self.file, self.row, self.field, self.reason = file, row, field, message
         where = []
         if file is not None:

@@ -48,9 +48,12 @@ def train(
 
 
 def demo(as_json: bool = typer.Option(False, "--json", help="Print results as JSON.")) -> None:
-    """List the catalog and train the baselines on bundled data (tracked in ./mlruns)."""
+    """Catalog (with a third-party plugin), a NAS search and a DIN search, then compare (tracked in ./mlruns)."""
     from plexus.platform.demo import run_demo
 
-    results = run_demo(progress=not as_json, echo=None if as_json else console.print)
+    def _say(msg: str) -> None:
+        console.print(msg, markup=False, highlight=False, soft_wrap=True)
+
+    results = run_demo(progress=not as_json, echo=None if as_json else _say)
     if as_json:
         emit_json(results)

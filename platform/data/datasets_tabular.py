@@ -309,7 +309,7 @@ def movielens_mtl(path: str | None = None, task: str = "multitask", max_hist: in
 
 
 # ---------------------------------------------------------------------------- amazon-beauty
-def _beauty_frame(root: Path, max_hist: int, seed: int) -> RawTable:
+def _beauty_frame(root: Path, max_hist: int, seed: int, max_users: int = 0) -> RawTable:
     from plexus.platform.data.tabular import leave_last_out_split
 
     path = root / "Beauty.txt"
@@ -331,6 +331,9 @@ def _beauty_frame(root: Path, max_hist: int, seed: int) -> RawTable:
             raise DataError(f"user {ids[0] if len(ids) else '?'} has fewer than 2 interactions", file=str(path), row=i)
         seqs.append(ids)
         line_of.append(i)
+    if 0 < max_users < len(seqs):  # a seeded, deterministic subset of users, drawn before the split
+        keep = np.sort(np.random.default_rng(seed).choice(len(seqs), max_users, replace=False))
+        seqs, line_of = [seqs[k] for k in keep], [line_of[k] for k in keep]
     n_items = max(int(s[1:].max()) for s in seqs)
     cate_of = np.zeros(n_items + 1, dtype=np.int64)  # 0 = no attribute
     for k, v in attrs.items():
@@ -374,7 +377,8 @@ def _beauty_frame(root: Path, max_hist: int, seed: int) -> RawTable:
 
 @register_dataset("amazon-beauty", "ctr", size="352,278 rows", summary="Amazon Beauty behaviour-sequence CTR (DIN protocol: per-user "
                   "leave-last-out, history up to 50, one sampled negative per positive)", source=_BEAUTY_URL)
-def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max_hist: int = 50) -> TabularDataset:
+def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max_hist: int = 50,
+                  max_users: int = 0) -> TabularDataset:
     """Amazon Beauty (S3-Rec 5-core copy) as DIN's Amazon CTR task.
 
     For each user's time-ordered reviews i_1..i_n and each position t >= 2 the
@@ -391,10 +395,14 @@ def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max
         task: ``ctr``.
         seed: seed of the negative sampling.
         max_hist: maximum history length.
+        max_users: keep a random subset of this many users (drawn with ``seed`` before the
+            split, so quick runs stay comparable); 0 keeps every user.
     """
     _check_task("amazon-beauty", task, ("ctr",))
     if max_hist < 1:
         raise ConfigError(f"max_hist must be >= 1, got {max_hist}")
+    if max_users < 0:
+        raise ConfigError(f"max_users must be >= 0 (0 = all users), got {max_users}")
     files = ["Beauty.txt", "Beauty_item2attributes.json"]
     root = _raw("amazon-beauty-seq", path, files, _BEAUTY_URL)
     seq = {"type": "sequence", "separator": " ", "max_len": max_hist, "padding": "left", "role": "behavior"}
@@ -406,8 +414,10 @@ def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max
                    {"name": "hist_cate", "share_vocab": "cate", **seq}],
         "labels": [{"name": "label"}], "group": "user", "timestamp": "t"}, source="<builtin:amazon-beauty>")
     return load_tabular([root / f for f in files], schema, name="amazon-beauty", task=task, split="column", seed=seed,
-                        build=lambda: _beauty_frame(root, max_hist, seed), options={"max_hist": max_hist},
+                        build=lambda: _beauty_frame(root, max_hist, seed, max_users),
+                        options={"max_hist": max_hist, **({"max_users": max_users} if max_users else {})},
                         extra={"behaviors": {"pos": ["hist_item", "hist_cate"]}},
                         description="Amazon Beauty (S3-Rec 5-core), DIN protocol: per-user leave-last-out, history "
                                     f"up to {max_hist}, one sampled negative per positive (seed {seed}); category = "
-                                    "first item attribute.")
+                                    "first item attribute."
+                                    + (f" Subset of {max_users} users." if max_users else ""))

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 BAD = FIXTURES / "bad_data"
 GRAPHS = FIXTURES / "bad_graphs"
+CLI_LOG: list[tuple[list[str], int, str]] = []  # (args, exit code, last stderr line) per run_cli; read by conftest
 
 
 def run_cli(args: list[str], capfd: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -26,6 +27,8 @@ def run_cli(args: list[str], capfd: pytest.CaptureFixture) -> tuple[int, str, st
     except SystemExit as exc:
         code = int(exc.code or 0)
     out, err = capfd.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    CLI_LOG.append(([str(a) for a in args], code, lines[-1] if lines else ""))
     return code, out, err
 
 
@@ -34,6 +37,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> str:
     assert code == 2, (code, err[-3000:])
     assert len(lines) == 1, err[-3000:]
     assert "Traceback" not in err and lines[0].startswith("error: ")
+    assert len(lines[0]) < 1000, f"error line of {len(lines[0])} characters"  # one readable line, not a data dump
     for n in needles:
         assert n in lines[0], (n, lines[0])
     return lines[0]

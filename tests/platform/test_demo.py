@@ -1,0 +1,48 @@
+"""``run_demo(quick=True)``: the three journeys leave a NAS and a search parent with nested children, ranked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from plexus.platform.data.paths import find_raw
+from plexus.platform.errors import PlexusError
+
+
+def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        find_raw("amazon-beauty-seq")
+    except PlexusError:
+        pytest.skip("amazon-beauty-seq is not available locally")
+    from mlflow.tracking import MlflowClient
+    from plexus.platform.demo import DEMO_EXPERIMENT, QUICK, run_demo
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    lines: list[str] = []
+    out = run_demo(progress=False, echo=lines.append, quick=True, install_plugin=False, tracking_uri=uri)
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(DEMO_EXPERIMENT)
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    by_id = {r.info.run_id: r for r in runs}
+    nas_parent, search_parent = out["nas"]["parent_run_id"], out["search"]["parent_run_id"]
+    assert by_id[nas_parent].data.tags["plexus.kind"] == "nas"
+    assert by_id[search_parent].data.tags["plexus.kind"] == "search"
+    children = {p: [r for r in runs if r.data.tags.get("mlflow.parentRunId") == p] for p in (nas_parent, search_parent)}
+    assert len(children[nas_parent]) == QUICK.nas_budget
+    assert len(children[search_parent]) == QUICK.search_trials
+    assert all(r.data.tags.get("plexus.dataset") == "amazon-beauty" for r in children[search_parent])
+
+    for key, parent, metric in (("nas", nas_parent, "val_acc"), ("search", search_parent, "val_auc")):
+        cmp = out["compare"][key]
+        assert cmp["metric"] == metric and cmp["parent_run_id"] == parent
+        assert {r["run_id"] for r in cmp["runs"]} == {r.info.run_id for r in children[parent]}
+        ranked = [r for r in cmp["runs"] if r["rank"] is not None]
+        assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert [r["best"] for r in ranked] == sorted((r["best"] for r in ranked), reverse=True)
+        assert Path(cmp["report"]).exists()
+    assert "max_users" in str(by_id[children[search_parent][0].info.run_id].data.params)
+    assert any("runs by val_acc" in ln for ln in lines) and any("runs by val_auc" in ln for ln in lines)
+    assert lines[-1].endswith(out["ui_command"]) and out["ui_command"].startswith("plexus ui")
