@@ -1,0 +1,62 @@
+"""EvolveGCN link prediction on the paper's temporal datasets, for an accelerator machine.
+
+Trains ``evolvegcn_h`` and ``evolvegcn_o`` (GRU cell, the reference code's variant) with the
+shared trainer and the ``dynlink`` task (MAP / MRR over all non-self pairs of each test step, scored
+in chunks), without MLflow so it runs on a bare GPU image:
+
+    PLEXUS_SHARED_DATA=<folder with bitcoin-otc/ bitcoin-alpha/ uci-messages/> \\
+        python -m plexus.evaluation.bench.evolvegcn_device --epochs 8 --out results.json
+
+Results accumulate in ``--out`` after every run, so a run stopped at its time limit keeps what finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+RUNS = [("uci-messages", "evolvegcn_o", {"cell": "gru"}), ("uci-messages", "evolvegcn_h", {}),
+        ("bitcoin-alpha", "evolvegcn_o", {"cell": "gru"}), ("bitcoin-alpha", "evolvegcn_h", {}),
+        ("bitcoin-otc", "evolvegcn_o", {"cell": "gru"}), ("bitcoin-otc", "evolvegcn_h", {})]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--out", default="evolvegcn_device.json")
+    args = ap.parse_args()
+    from plexus.evaluation.gpu_check import plugin_classes
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.data.datasets_graph import bitcoin_alpha, bitcoin_otc, uci_messages
+    from plexus.platform.training.tasks import make_task
+    from plexus.platform.training.trainer import Trainer, seed_everything
+
+    loaders = {"uci-messages": uci_messages, "bitcoin-alpha": bitcoin_alpha, "bitcoin-otc": bitcoin_otc}
+    classes = plugin_classes()
+    out = Path(args.out)
+    results = []
+    for dataset, model, hp in RUNS:
+        ds = loaders[dataset](task="dynlink")
+        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, patience=0, seed=0, deterministic=False, amp=True)
+        seed_everything(0, False)
+        net = classes[model](ds.spec, **hp)
+        t0 = time.perf_counter()
+        trainer = Trainer(net, make_task(ds, cfg), cfg, progress=False)
+        res = trainer.fit()
+        results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
+                        "device": str(trainer.device), "best_epoch": res["best_epoch"],
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "metrics": {k: round(v, 5) for k, v in res["metrics"].items()},
+                        "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                        if torch.cuda.is_available() else None})
+        out.write_text(json.dumps(results, indent=1))
+        print(json.dumps(results[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
