@@ -70,8 +70,8 @@ class _StaticGNN(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"model '{name}': dropout must be in [0, 1), got {dropout}")
         self.task, self.dropout = spec.task, dropout
-        if spec.task == "node" and spec.num_classes < 1:
-            raise ConfigError(f"model '{name}': node classification needs spec.num_classes >= 1")
+        if spec.task in ("node", "graph") and spec.num_classes < 1:
+            raise ConfigError(f"model '{name}': {spec.task} classification needs spec.num_classes >= 1")
         self.node_emb: nn.Embedding | None = None
         if spec.num_features > 0:
             self.in_dim = spec.num_features
@@ -81,6 +81,8 @@ class _StaticGNN(nn.Module):
             raise ConfigError(f"model '{name}': spec has neither node features nor num_nodes")
         self.out_dim = spec.num_classes if spec.task == "node" else hidden
         self.decoder = LinkDecoder(decoder, hidden, hidden, dropout) if spec.task == "link" else None
+        # graph task: ReLU, mean readout over each graph's nodes, then a linear classifier
+        self.graph_head = nn.Linear(hidden, spec.num_classes) if spec.task == "graph" else None
 
     def _x(self, batch: Any) -> Tensor:
         x = getattr(batch, "x", None)
@@ -95,12 +97,18 @@ class _StaticGNN(nn.Module):
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         h = self.encode(self._x(batch), batch.edge_index, getattr(batch, "edge_weight", None))
+        if self.graph_head is not None:
+            index = getattr(batch, "batch", None)
+            if index is None:
+                index = torch.zeros(h.size(0), dtype=torch.long, device=h.device)
+            size = int(getattr(batch, "num_graphs", int(index.max()) + 1 if index.numel() else 1))
+            return {"logit": self.graph_head(global_mean_pool(F.relu(h), index, size))}
         if self.decoder is None:
             return {"logit": h}
         return {"logit": self.decoder(h, batch.edge_label_index)}
 
 
-@register_model("gcn", task=("node", "link"), paper="Kipf & Welling, Semi-Supervised Classification with "
+@register_model("gcn", task=("node", "link", "graph"), paper="Kipf & Welling, Semi-Supervised Classification with "
                 "Graph Convolutional Networks, ICLR 2017", url="https://arxiv.org/abs/1609.02907",
                 summary="Graph convolutional network (symmetric-normalised propagation)")
 class GCN(_StaticGNN):
@@ -108,15 +116,19 @@ class GCN(_StaticGNN):
 
     Layer: ``H^{l+1} = σ(D̃^{-1/2} Ã D̃^{-1/2} H^l W^l)`` with ``Ã = A + I``, ``D̃_ii = Σ_j Ã_ij``;
     ReLU between layers, dropout on every layer's input, no activation after the last.
-    ``batch.edge_weight`` (if present) weights ``A``. x ``[N, F]`` → ``[N, C]`` (node) or pair logits ``[P]`` (link).
+    ``batch.edge_weight`` (if present) weights ``A``. x ``[N, F]`` → ``[N, C]`` (node), pair logits ``[P]``
+    (link) or, for graph classification, ``W · mean_{v∈G} ReLU(h_v)`` → ``[G, C]`` (the GCN baseline of the
+    TU benchmarks).
 
     Args:
-        spec: data spec; ``spec.task`` is ``node`` or ``link``.
-        hidden: hidden width (and embedding size for link prediction).
+        spec: data spec; ``spec.task`` is ``node``, ``link`` or ``graph``.
+        hidden: hidden width (and embedding size for link prediction and graph readout).
         num_layers: number of graph convolutions.
         dropout: dropout probability on each layer's input.
         decoder: link decoder, ``dot`` (inner product) or ``mlp`` (MLP on the Hadamard product).
     """
+
+    TASKS = ("node", "link", "graph")
 
     def __init__(self, spec: DataSpec, *, hidden: int = 64, num_layers: int = 2, dropout: float = 0.5,
                  decoder: Literal["dot", "mlp"] = "dot") -> None:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from plexus.nas.controllers import make_controller
+from plexus.nas.controllers import ALIASES, make_controller
 from plexus.nas.sharing import WeightSharing
 from plexus.nas.spaces import get_space
 from plexus.platform.config import apply_overrides, build_config, parse_set
 from plexus.platform.errors import CheckpointError, ConfigError
 
-__all__ = ["NAS_MODEL", "load_state", "run_nas"]
+__all__ = ["NAS_MODEL", "architecture_of", "describe", "load_state", "run_nas", "train_config"]
 
 NAS_MODEL = "graphnas_net"
 #: GraphNAS' child-training defaults (Adam lr 0.005, weight decay 5e-4, dropout 0.6)
@@ -59,15 +59,48 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_nas(*, space: str = "graphnas", controller: str = "rcnas", dataset: str = "cora", budget: int = 10,
+def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: str = "cora", budget: int = 10,
             epochs: int = 100, seed: int = 0, share: bool | None = None, sampler: str | None = None,
             pruner: str | None = None, choices: dict[str, list[Any]] | None = None, overrides: list[str] | None = None,
             tracking_uri: str | None = None, experiment: str | None = None, resume: str | None = None,
-            state_path: str | None = None, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+            state_path: str | None = None, workers: int = 0, storage: str | None = None, retrain_seeds: int = 3,
+            echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Search ``budget`` architectures of ``space`` on ``dataset`` with ``controller``; returns the best and history.
 
     ``overrides`` are ``--set key=value`` strings for the child runs (``train.lr=0.01``, ``dropout=0.5``).
+    With ``workers`` or ``storage`` the ``optuna`` and ``random`` controllers run as a study of the search
+    service (``plexus search graphnas_net``): trials fan out over worker processes sharing the Optuna storage,
+    and a re-run of the same command resumes the study. ``autognn`` is sequential by construction (each child
+    changes the current best in one class) and runs in this process. At the end the best architecture is
+    retrained from scratch with ``retrain_seeds`` seeds (nested runs, phase ``retrain``) and its test accuracy
+    reported as mean ± std.
     """
+    controller = ALIASES.get(controller, controller)
+    if retrain_seeds < 0:
+        raise ConfigError(f"--retrain-seeds must be >= 0, got {retrain_seeds}")
+    if workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    if workers or storage:
+        result = _run_as_study(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
+                               seed=seed, share=share, sampler=sampler, pruner=pruner, choices=choices,
+                               overrides=overrides, tracking_uri=tracking_uri, experiment=experiment, resume=resume,
+                               workers=workers, storage=storage, echo=echo)
+    else:
+        result = _run_in_process(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
+                                 seed=seed, share=share, sampler=sampler, pruner=pruner, choices=choices,
+                                 overrides=overrides, tracking_uri=tracking_uri, experiment=experiment,
+                                 resume=resume, state_path=state_path, echo=echo)
+    result["retrain"] = None
+    if retrain_seeds and result["best"] is not None:
+        result["retrain"] = _retrain(result, seeds=retrain_seeds, epochs=epochs, overrides=overrides, echo=echo)
+    return result
+
+
+def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, epochs: int, seed: int,
+                    share: bool | None, sampler: str | None, pruner: str | None, choices: dict[str, list[Any]] | None,
+                    overrides: list[str] | None, tracking_uri: str | None, experiment: str | None,
+                    resume: str | None, state_path: str | None,
+                    echo: Callable[[str], None] | None) -> dict[str, Any]:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
     from plexus.platform.catalog import get_catalog
@@ -83,7 +116,7 @@ def run_nas(*, space: str = "graphnas", controller: str = "rcnas", dataset: str 
     if "node" not in ds_entry.tasks:
         raise ConfigError(f"space '{space}' searches node classifiers; dataset '{dataset}' has tasks {ds_entry.tasks}")
     the_space = get_space(space, dataset, choices=choices)
-    options: dict[str, Any] = {"share": share} if controller == "rcnas" else {}
+    options: dict[str, Any] = {"share": share} if controller == "autognn" else {}
     if controller == "optuna":
         options.update(sampler=sampler, pruner=pruner)
     elif sampler or pruner:
@@ -99,6 +132,7 @@ def run_nas(*, space: str = "graphnas", controller: str = "rcnas", dataset: str 
     history: list[dict[str, Any]] = []
     if resume:
         state, state_file = load_state(resume, client)
+        state["controller_name"] = ALIASES.get(state["controller_name"], state["controller_name"])
         if (state["controller_name"], state["space"], state["dataset"]) != (controller, space, dataset):
             raise CheckpointError(f"state {state_file} is a {state['controller_name']}/{state['space']} search on "
                                   f"{state['dataset']}, not {controller}/{space} on {dataset}")
@@ -196,6 +230,131 @@ def run_nas(*, space: str = "graphnas", controller: str = "rcnas", dataset: str 
         hist.write_text(json.dumps(history, indent=1, default=str))
         client.log_artifact(parent_id, str(hist))
     client.set_terminated(parent_id, status="FINISHED")
-    return {"parent_run_id": parent_id, "controller": controller, "space": space, "dataset": dataset,
+    return {"parent_run_id": parent_id, "uri": uri, "controller": controller, "space": space, "dataset": dataset,
             "budget": budget, "evaluated": len(history), "best": best, "history": history,
             "state_path": str(state_file), "tracking_uri": mask_url(uri), "experiment": experiment}
+
+
+def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epochs: int, seed: int,
+                  share: bool | None, sampler: str | None, pruner: str | None, choices: dict[str, list[Any]] | None,
+                  overrides: list[str] | None, tracking_uri: str | None, experiment: str | None, resume: str | None,
+                  workers: int, storage: str | None, echo: Callable[[str], None] | None) -> dict[str, Any]:
+    """``optuna``/``random`` as a study of the search service: workers share the Optuna storage."""
+    from mlflow.tracking import MlflowClient
+    from plexus.platform.search import search
+    from plexus.platform.tracking import mask_url, resolve_tracking_uri
+
+    if controller not in ("optuna", "random"):
+        raise ConfigError(f"--workers/--storage: the '{controller}' controller is sequential (each child changes the "
+                          "current best in one action class); run it without them, or use --controller optuna|random")
+    if space != "graphnas":
+        raise ConfigError(f"--workers/--storage search the 'graphnas' space of the graphnas_net plugin, not '{space}'")
+    if choices or share is not None or resume:
+        raise ConfigError("--choices, --share and --resume apply to in-process searches; a study with --storage "
+                          "resumes when the same command runs again")
+    if budget < 1 or epochs < 1:
+        raise ConfigError(f"--budget and --epochs must be >= 1, got {budget} and {epochs}")
+    if controller == "random" and (sampler or pruner):
+        raise ConfigError("--sampler/--pruner apply to the optuna controller, not 'random'")
+    raw = apply_overrides({"hparams": {"dropout": 0.6}, "train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed}},
+                          parse_set(overrides))
+    experiment = experiment or "plexus-nas"
+    study = f"nas-{controller}-{dataset}-seed{seed}"
+    raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
+                       "checkpoints": False}
+    raw["search"] = {"trials": budget, "sampler": "random" if controller == "random" else (sampler or "tpe"),
+                     "pruner": "none" if controller == "random" else (pruner or "median"), "storage": storage or "",
+                     "study": study, "workers": workers, "seed": seed, "log_models": "none", "register": False}
+    cfg = build_config(raw, model=NAS_MODEL, dataset=dataset)
+    summary = search(cfg, tracking_uri=tracking_uri, task="node", echo=echo)
+    uri = resolve_tracking_uri(tracking_uri or cfg.tracking.get("uri"))
+    client = MlflowClient(uri)
+    parent_id = summary["parent_run_id"]
+    history = [{"step": t["number"], "arch": (t.get("params") or {}).get("arch"), "reward": t.get("value"),
+                "state": t.get("state"), "run_id": t.get("run_id"), "test_acc": None, "phase": "trial",
+                "action": None, "advantage": None, "inherited_layers": None, "best_reward": None}
+               for t in summary.get("trials", [])]
+    best = None
+    if summary.get("best"):
+        b = summary["best"]
+        arch = b["hparams"].get("arch") or b["params"].get("arch")
+        best = {"step": b["number"], "arch": arch, "reward": b["value"], "state": "COMPLETE", "run_id": b["run_id"],
+                "test_acc": (b.get("metrics") or {}).get("test_acc"), "phase": "trial", "action": None,
+                "inherited_layers": None}
+        client.set_tag(parent_id, "plexus.nas.best_arch", arch)
+        client.set_tag(parent_id, "plexus.nas.best_run_id", b["run_id"] or "")
+    for k, v in {"plexus.kind": "nas", "plexus.nas.controller": controller, "plexus.nas.space": space}.items():
+        client.set_tag(parent_id, k, v)
+    return {"parent_run_id": parent_id, "uri": uri, "controller": controller, "space": space, "dataset": dataset,
+            "budget": budget, "evaluated": len(history), "best": best, "history": history,
+            "state_path": f"optuna study '{study}' in {summary.get('storage')}", "tracking_uri": mask_url(uri),
+            "experiment": experiment, "workers": workers}
+
+
+def _retrain(result: dict[str, Any], *, seeds: int, epochs: int, overrides: list[str] | None,
+             echo: Callable[[str], None] | None) -> dict[str, Any]:
+    """Retrain the best architecture from scratch with seeds ``0..seeds-1`` as runs nested under the parent."""
+    import statistics
+
+    from mlflow.tracking import MlflowClient
+    from plexus.platform.training import train_model
+
+    best, parent_id, uri = result["best"], result["parent_run_id"], result["uri"]
+    client = MlflowClient(uri)
+    values, ids = [], []
+    for s in range(seeds):
+        raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": s}}, parse_set(overrides))
+        raw["hparams"] = {**(raw.get("hparams") or {}), "arch": best["arch"]}
+        raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": result["experiment"], "log_model": False,
+                           "checkpoints": False, "run_name": f"nas-{result['controller']}-retrain-seed{s}"}
+        cfg = build_config(raw, model=NAS_MODEL, dataset=result["dataset"])
+        tags = {"plexus.nas.controller": result["controller"], "plexus.nas.space": result["space"],
+                "plexus.nas.arch": best["arch"], "plexus.nas.phase": "retrain"}
+        res = train_model(cfg, task="node", tracking_uri=uri, progress=False, parent_run_id=parent_id,
+                          extra_tags=tags, log_model=False)
+        values.append(float(res["metrics"]["test_acc"]))
+        ids.append(res["run_id"])
+        if echo is not None:
+            echo(f"retrain seed {s}: test_acc={values[-1]:.4f} (run {res['run_id']})")
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    client.log_metric(parent_id, "retrain_test_acc_mean", mean)
+    client.log_metric(parent_id, "retrain_test_acc_std", std)
+    client.set_tag(parent_id, "plexus.nas.retrain_runs", ",".join(ids))
+    return {"seeds": list(range(seeds)), "test_acc": values, "mean": mean, "std": std, "run_ids": ids}
+
+
+def architecture_of(run_id: str, tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
+    """The architecture JSON of a NAS run: a search's best (parent run) or the one a child run trained."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+    from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    ensure_reachable(uri)
+    try:
+        run = MlflowClient(uri).get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"no run '{run_id}' in the tracking store") from None
+    tags = run.data.tags
+    arch = tags.get("plexus.nas.best_arch") or tags.get("plexus.nas.arch")
+    if not arch:
+        raise ConfigError(f"run '{run_id}' is not a NAS run (no plexus.nas.best_arch / plexus.nas.arch tag)")
+    get_space(tags.get("plexus.nas.space", "graphnas")).from_json(arch)  # raises on a malformed description
+    info = {k: v for k, v in tags.items() if k.startswith("plexus.")}
+    info.update({f"metric.{k}": f"{v:.4f}" for k, v in run.data.metrics.items()
+                 if k in ("best_val_acc", "best_test_acc", "retrain_test_acc_mean", "retrain_test_acc_std",
+                          "test_acc", "val_acc")})
+    return arch, info
+
+
+def describe(arch: str, space: str = "graphnas") -> list[dict[str, Any]]:
+    """One row per layer of an architecture description (for printing)."""
+    obj = json.loads(get_space(space).to_json(get_space(space).from_json(arch)))
+    return [{"layer": i, **layer} for i, layer in enumerate(obj["layers"])]
+
+
+def train_config(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The raw config section that retrains the architecture of NAS run ``run_id`` (``plexus train nas:RUN``)."""
+    arch, _ = architecture_of(run_id, tracking_uri)
+    return {"model": NAS_MODEL, "hparams": {"arch": arch}, "train": dict(CHILD_TRAIN)}

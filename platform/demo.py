@@ -3,7 +3,7 @@
 1. **Catalog**: lists every registered model, including a third-party plugin registered
    through an entry point (the example in ``tests/fixtures/thirdparty_plugin`` is
    pip-installed into the running environment when it is not there yet).
-2. **Search**: a small Auto-GNN architecture search (the NAS service, controller ``rcnas``)
+2. **Search**: a small Auto-GNN architecture search (the NAS service, controller ``autognn``)
    on ``cora`` and a small Optuna hyperparameter search of ``din`` on a user subset of
    ``amazon-beauty`` with median pruning; each is a parent MLflow run with one nested
    child run per architecture / trial, in ``./mlruns``.
@@ -153,14 +153,15 @@ def run_demo(progress: bool = True, echo: Callable[[str], None] | None = None, *
     say(plugin)
 
     # 2a. Auto-GNN architecture search on cora (nas/ is loaded by name: platform/ must not import it)
-    say(f"\n== 2a. Auto-GNN search (rcnas) on cora: {sizes.nas_budget} architectures, {sizes.nas_epochs} epochs each")
+    say(f"\n== 2a. Auto-GNN search (autognn) on cora: {sizes.nas_budget} architectures, {sizes.nas_epochs} epochs each")
     nas = importlib.import_module("plexus.nas.search")
-    nas_res = nas.run_nas(space="graphnas", controller="rcnas", dataset="cora", budget=sizes.nas_budget,
+    nas_res = nas.run_nas(space="graphnas", controller="autognn", dataset="cora", budget=sizes.nas_budget,
                           epochs=sizes.nas_epochs, seed=0, choices={k: list(v) for k, v in sizes.nas_choices},
-                          tracking_uri=uri, experiment=DEMO_EXPERIMENT, echo=say)
-    best = nas_res["best"] or {}
+                          tracking_uri=uri, experiment=DEMO_EXPERIMENT, retrain_seeds=2, echo=say)
+    best, again = nas_res["best"] or {}, nas_res["retrain"] or {}
     say(f"NAS parent run {nas_res['parent_run_id']}: best val_acc={best.get('reward')} "
-        f"test_acc={best.get('test_acc')}")
+        f"test_acc={best.get('test_acc')}; retrained from scratch: test_acc {again.get('mean', float('nan')):.4f} "
+        f"± {again.get('std', float('nan')):.4f} over {len(again.get('test_acc', []))} seeds")
 
     # 2b. hyperparameter search of DIN on amazon-beauty, with pruning
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
-from plexus.recsys._mtl_layers import FieldEmbedder, get_field
+from plexus.recsys.layers import FieldEmbedding
 
 __all__ = ["TaskInterestModule", "parse_behaviors"]
 
@@ -130,10 +130,11 @@ class TaskInterestModule(nn.Module):
         p = self.hyper(cond).view(T, nB, self.n_ln, 2, self.dim)
         return torch.stack([1.0 + p[..., 0, :], p[..., 1, :]], dim=-2)
 
-    def _tokens(self, batch: dict[str, Tensor], emb: FieldEmbedder) -> tuple[Tensor, Tensor]:
+    def _tokens(self, batch: dict[str, Tensor], emb: FieldEmbedding) -> tuple[Tensor, Tensor]:
         xs, ms = [], []
         for btype, slots in self.behaviors.items():
-            ids = {k: get_field(batch, n).long() for k, n in slots.items()}
+            emb.require(batch, list(slots.values()))
+            ids = {k: batch[n].long() for k, n in slots.items()}
             ref = next(iter(ids.values()))
             if ref.dim() != 2 or any(v.shape != ref.shape for v in ids.values()):
                 raise DataError(
@@ -142,9 +143,9 @@ class TaskInterestModule(nn.Module):
                     field=next(iter(slots.values())),
                 )
             parts = [
-                emb.lookup(k, ids[k])
+                emb.table(slots[k])(ids[k])
                 if k in ids
-                else ref.new_zeros(*ref.shape, emb.embed_dim, dtype=torch.float)
+                else ref.new_zeros(*ref.shape, emb.dim, dtype=torch.float)
                 for k in self.slots
             ]
             xs.append(torch.cat(parts, -1))
@@ -161,7 +162,7 @@ class TaskInterestModule(nn.Module):
         g, b = p[:, :, i, 0, None, None, :], p[:, :, i, 1, None, None, :]
         return g * F.layer_norm(x, (self.dim,)) + b
 
-    def forward(self, batch: dict[str, Tensor], emb: FieldEmbedder) -> Tensor:
+    def forward(self, batch: dict[str, Tensor], emb: FieldEmbedding) -> Tensor:
         """Interests ``[T, B, nB, D]``; ``emb`` owns the (shared) embedding tables."""
         x, m = self._tokens(batch, emb)
         nB, B, L, D = x.shape
@@ -181,11 +182,12 @@ class TaskInterestModule(nn.Module):
         if self.pooling == "mean":
             w = valid / valid.sum(-1, keepdim=True).clamp_min(1.0)
         else:
+            emb.require(batch, list(self.candidate.values()))
             c = torch.cat(
                 [
-                    emb.lookup(k, get_field(batch, self.candidate[k]).long())
+                    emb.table(self.candidate[k])(batch[self.candidate[k]].long())
                     if k in self.candidate
-                    else x.new_zeros(B, emb.embed_dim)
+                    else x.new_zeros(B, emb.dim)
                     for k in self.slots
                 ],
                 -1,

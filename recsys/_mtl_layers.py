@@ -1,9 +1,10 @@
 """Private building blocks of the multi-task models (MMoE, PLE, DTRN).
 
-* :class:`FieldEmbedder`: one embedding table per distinct ``embedding_key`` of the
-  spec; turns a field-dict batch into ``[B, F, d]`` (categorical: lookup; numeric:
-  ``x * e_f``; multi / sequence: masked mean of the lookups, 0 = padding).
-* :class:`MLP`: Linear → activation → dropout stacks.
+Field embeddings and MLPs come from :mod:`plexus.recsys.layers`
+(:class:`~plexus.recsys.layers.FieldEmbedding`, :class:`~plexus.recsys.layers.MLP`);
+this module holds only the multi-task blocks:
+
+* :class:`Towers`: one ``MLP → logit`` tower per task.
 * :class:`MMoEBlock`: shared experts with one softmax gate per task (Ma et al. 2018).
 * :class:`PLEBlock`: stacked CGC extraction layers (Tang et al. 2020).
 
@@ -18,10 +19,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from plexus.platform.errors import ConfigError, DataError
-from plexus.platform.spec import DataSpec, FieldSpec
+from plexus.platform.errors import ConfigError
+from plexus.recsys.layers import MLP
 
-__all__ = ["FieldEmbedder", "MLP", "Towers", "MMoEBlock", "PLEBlock", "check_hidden", "get_field"]
+__all__ = ["EMBED_INIT_STD", "MMoEBlock", "PLEBlock", "Towers", "check_hidden"]
+
+# embeddings of the multi-task models: N(0, 0.05²), padding row 0
+EMBED_INIT_STD = 0.05
 
 
 def check_hidden(name: str, hidden: Sequence[int]) -> tuple[int, ...]:
@@ -34,88 +38,14 @@ def check_hidden(name: str, hidden: Sequence[int]) -> tuple[int, ...]:
     return hidden
 
 
-def get_field(batch: dict[str, Tensor], name: str) -> Tensor:
-    """``batch[name]`` or a :class:`DataError` naming the missing field."""
-    try:
-        return batch[name]
-    except KeyError:
-        raise DataError(f"batch has no tensor for this field (has: {sorted(batch)})", field=name) from None
-
-
-class FieldEmbedder(nn.Module):
-    """Embeds the fields ``fields`` of ``spec`` into ``[B, F, d]``.
-
-    Tables are built for every ``embedding_key`` of the spec (so behaviour sequences
-    that share the candidate's vocabulary can use :meth:`lookup` on the same table).
-    Row 0 of every table is the padding row (kept at zero).
-    """
-
-    def __init__(self, spec: DataSpec, fields: list[FieldSpec], embed_dim: int):
-        super().__init__()
-        if embed_dim <= 0:
-            raise ConfigError(f"hyperparameter 'embed_dim' must be positive, got {embed_dim}")
-        self.fields = list(fields)
-        self.embed_dim = embed_dim
-        self.tables = nn.ModuleDict()
-        for key, size in spec.vocab_sizes().items():
-            if size < 2:
-                raise ConfigError(f"field(s) with embedding key '{key}' need vocab_size >= 2, got {size}")
-            self.tables[key] = nn.Embedding(size, embed_dim, padding_idx=0)
-            nn.init.normal_(self.tables[key].weight, std=0.05)
-            with torch.no_grad():
-                self.tables[key].weight[0].zero_()
-        numeric = [f.name for f in self.fields if f.kind == "numeric"]
-        self.numeric = nn.ParameterDict({n: nn.Parameter(torch.randn(embed_dim) * 0.05) for n in numeric})
-
-    @property
-    def num_fields(self) -> int:
-        return len(self.fields)
-
-    def lookup(self, key: str, ids: Tensor) -> Tensor:
-        """Embedding rows of table ``key`` for ``ids`` (any shape) → ``[*ids.shape, d]``."""
-        return self.tables[key](ids)
-
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        out = []
-        for f in self.fields:
-            x = get_field(batch, f.name)
-            if f.kind == "numeric":
-                out.append(x.float().unsqueeze(-1) * self.numeric[f.name])
-            elif f.kind == "categorical":
-                out.append(self.lookup(f.embedding_key, x.long()))
-            else:  # multi / sequence: masked mean over the non-padding positions
-                x = x.long()
-                mask = (x != 0).unsqueeze(-1).float()
-                e = self.lookup(f.embedding_key, x)
-                out.append((e * mask).sum(1) / mask.sum(1).clamp_min(1.0))
-        if not out:
-            raise ConfigError("the data spec has no input fields")
-        return torch.stack(out, dim=1)
-
-
-class MLP(nn.Sequential):
-    """``[Linear → ReLU → Dropout] * len(hidden)``; ``out_dim`` is ``hidden[-1]``."""
-
-    def __init__(self, in_dim: int, hidden: Sequence[int], dropout: float = 0.0):
-        layers: list[nn.Module] = []
-        for h in hidden:
-            layers += [nn.Linear(in_dim, h), nn.ReLU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            in_dim = h
-        super().__init__(*layers)
-        self.out_dim = in_dim
-
-
 class Towers(nn.Module):
     """One tower per task: ``MLP(hidden) → Linear(·, 1)``; ``[T, B, D]`` → ``[T, B]`` logits."""
 
     def __init__(self, num_tasks: int, in_dim: int, hidden: Sequence[int], dropout: float):
         super().__init__()
-        self.towers = nn.ModuleList()
-        for _ in range(num_tasks):
-            mlp = MLP(in_dim, hidden, dropout)
-            self.towers.append(nn.Sequential(mlp, nn.Linear(mlp.out_dim, 1)))
+        self.towers = nn.ModuleList(
+            MLP((in_dim, *hidden, 1), dropout=dropout, plain_last=True) for _ in range(num_tasks)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.stack([tower(x[t]).squeeze(-1) for t, tower in enumerate(self.towers)])
@@ -126,7 +56,7 @@ class _Experts(nn.Module):
 
     def __init__(self, n: int, in_dim: int, hidden: Sequence[int], dropout: float):
         super().__init__()
-        self.experts = nn.ModuleList(MLP(in_dim, hidden, dropout) for _ in range(n))
+        self.experts = nn.ModuleList(MLP((in_dim, *hidden), dropout=dropout) for _ in range(n))
         self.out_dim = hidden[-1]
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,7 +11,8 @@ from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec
 from plexus.recsys._dtrn_tim import TaskInterestModule, parse_behaviors
-from plexus.recsys._mtl_layers import FieldEmbedder, MMoEBlock, PLEBlock, Towers, check_hidden
+from plexus.recsys._mtl_layers import EMBED_INIT_STD, MMoEBlock, PLEBlock, Towers, check_hidden
+from plexus.recsys.layers import MLP, FieldEmbedding
 
 __all__ = ["DTRN", "FieldGate"]
 
@@ -39,7 +40,7 @@ class FieldGate(nn.Module):
             raise ConfigError(f"hyperparameter 'trm_reduction' must be >= 1, got {reduction}")
         in_dim = (num_fields if squeeze == "mean" else num_fields * embed_dim) + interest_dim
         hidden = max(2, -(-(num_fields + num_types) // reduction))
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_fields))
+        self.mlp = MLP((in_dim, hidden, num_fields), plain_last=True)
         self.squeeze, self.scale = squeeze, scale
 
     def forward(self, e: Tensor, interests: Tensor | None) -> Tensor:
@@ -147,8 +148,10 @@ class DTRN(nn.Module):
         T = len(self.tasks)
         behaviors = parse_behaviors(spec)
         in_tim = {n for slots in behaviors.values() for n in slots.values()}
-        self.embedder = FieldEmbedder(spec, [f for f in spec.fields if f.name not in in_tim], embed_dim)
-        F_ = self.embedder.num_fields
+        # one table per embedding key of the spec: the TIM reads the behaviour fields' tables
+        self.embedder = FieldEmbedding(spec, embed_dim, init_std=EMBED_INIT_STD)
+        self.field_names = [n for n in self.embedder.flat_names() if n not in in_tim]
+        F_ = len(self.field_names)
         self.tim: TaskInterestModule | None = None
         interest_dim = 0
         if behaviors:
@@ -192,8 +195,8 @@ class DTRN(nn.Module):
         )
 
     def field_weights(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """TRM weights per task ``{task: [B, F]}`` (field order: ``self.embedder.fields``)."""
-        e = self.embedder(batch)
+        """TRM weights per task ``{task: [B, F]}`` (field order: ``self.field_names``)."""
+        e = self.embedder.flat(batch, self.field_names)
         r = self.tim(batch, self.embedder) if self.tim is not None else None
         return {
             t: gate(e, None if r is None else r[i]) for i, (t, gate) in enumerate(zip(self.tasks, self.trm))
@@ -201,7 +204,7 @@ class DTRN(nn.Module):
 
     def bottoms(self, batch: dict[str, Tensor]) -> Tensor:
         """Task-specific bottom representations ``x_t``: ``[T, B, F·d + nB·D]``."""
-        e = self.embedder(batch)  # [B, F, d]
+        e = self.embedder.flat(batch, self.field_names)  # [B, F, d]
         r = self.tim(batch, self.embedder) if self.tim is not None else None  # [T, B, nB, D]
         out = []
         for i, gate in enumerate(self.trm):

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec
-from plexus.recsys._mtl_layers import FieldEmbedder, MMoEBlock, Towers, check_hidden
+from plexus.recsys._mtl_layers import EMBED_INIT_STD, MMoEBlock, Towers, check_hidden
+from plexus.recsys.layers import FieldEmbedding
 
 __all__ = ["MMoE"]
 
@@ -58,13 +59,13 @@ class MMoE(nn.Module):
         self.tasks = list(spec.tasks)
         expert_hidden = check_hidden("expert_hidden", expert_hidden)
         tower_hidden = check_hidden("tower_hidden", tower_hidden)
-        self.embedder = FieldEmbedder(spec, spec.fields, embed_dim)
-        in_dim = self.embedder.num_fields * embed_dim
+        self.embedder = FieldEmbedding(spec, embed_dim, init_std=EMBED_INIT_STD)
+        in_dim = len(self.embedder.flat_names()) * embed_dim
         self.mmoe = MMoEBlock(in_dim, len(self.tasks), num_experts, expert_hidden, dropout)
         self.towers = Towers(len(self.tasks), self.mmoe.out_dim, tower_hidden, dropout)
 
     def _mix(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        x = self.embedder(batch).flatten(1)  # [B, F*d]
+        x = self.embedder.flat(batch).flatten(1)  # [B, F*d]
         return self.mmoe(x)
 
     def gate_weights(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:

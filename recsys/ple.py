@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec
-from plexus.recsys._mtl_layers import FieldEmbedder, PLEBlock, Towers, check_hidden
+from plexus.recsys._mtl_layers import EMBED_INIT_STD, PLEBlock, Towers, check_hidden
+from plexus.recsys.layers import FieldEmbedding
 
 __all__ = ["PLE"]
 
@@ -66,8 +67,8 @@ class PLE(nn.Module):
         self.tasks = list(spec.tasks)
         expert_hidden = check_hidden("expert_hidden", expert_hidden)
         tower_hidden = check_hidden("tower_hidden", tower_hidden)
-        self.embedder = FieldEmbedder(spec, spec.fields, embed_dim)
-        in_dim = self.embedder.num_fields * embed_dim
+        self.embedder = FieldEmbedding(spec, embed_dim, init_std=EMBED_INIT_STD)
+        in_dim = len(self.embedder.flat_names()) * embed_dim
         self.ple = PLEBlock(
             in_dim, len(self.tasks), num_levels, specific_experts, shared_experts, expert_hidden, dropout
         )
@@ -75,11 +76,11 @@ class PLE(nn.Module):
 
     def gate_weights(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         """Per level, each task's gate ``{task: [B, m_t + m_s]}`` (rows sum to 1)."""
-        _, gates = self.ple(self.embedder(batch).flatten(1))
+        _, gates = self.ple(self.embedder.flat(batch).flatten(1))
         return [dict(zip(self.tasks, g.unbind(0))) for g in gates]
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        h, _ = self.ple(self.embedder(batch).flatten(1))  # [T, B, H]
+        h, _ = self.ple(self.embedder.flat(batch).flatten(1))  # [T, B, H]
         logits = self.towers(h)
         return dict(zip(self.tasks, logits.unbind(0)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,20 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture) -> Callable[[list[str]], tuple[int, str, str]]:
+    """Run the ``plexus`` CLI in this process: ``cli([...])`` -> (exit code, stdout, stderr)."""
+    from plexus.platform.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run

@@ -41,12 +41,13 @@ import yaml
 from plexus.evaluation.bench import CONFIGS, RESULTS
 from plexus.platform.errors import ConfigError
 
-__all__ = ["COLUMNS", "EXPERIMENT", "list_configs", "load_bench_config", "run_fidelity", "write_fidelity"]
+__all__ = ["COLUMNS", "EXPERIMENT", "describe_machine", "list_configs", "load_bench_config", "merge_fidelity",
+           "repetitions", "run_fidelity", "write_fidelity"]
 
 EXPERIMENT = "plexus-fidelity"
-COLUMNS = ["model", "dataset", "task", "metric", "paper", "paper_source", "paper_dataset", "ours_mean", "ours_std",
+COLUMNS = ["config", "model", "dataset", "task", "metric", "paper", "paper_source", "paper_dataset", "ours_mean", "ours_std",
            "seeds", "epochs", "epochs_run", "run_ids", "baselines", "protocol", "differences", "wall_s", "status",
-           "date"]
+           "date", "repeat", "machine", "extra", "values"]
 _REQUIRED = ("model", "dataset", "metric", "paper", "protocol", "config")
 
 
@@ -73,13 +74,18 @@ def load_bench_config(name: str, config_dir: Path = CONFIGS) -> dict[str, Any]:
         raise ConfigError(f"{path}: 'paper' must be a mapping with 'value' and 'source'")
     raw.setdefault("baselines", [])
     raw.setdefault("differences", [])
+    rep = raw.get("repeat")
+    if rep is not None and (not isinstance(rep, dict) or not isinstance(rep.get("option"), str)
+                            or not isinstance(rep.get("count"), int) or rep["count"] < 1):
+        raise ConfigError(f"{path}: 'repeat' must be a mapping {{option: <dataset option>, count: <int >= 1>}}")
+    raw["_name"] = name
     raw.setdefault("scale", 1)
     raw["_path"] = str(path)
     return raw
 
 
 def _experiment(model: str, dataset: str, section: dict[str, Any], *, seed: int, epochs_scale: float,
-                max_steps: int, tracking_uri: str | None):
+                max_steps: int, tracking_uri: str | None, options: dict[str, Any] | None = None):
     """Build the ExperimentConfig of one run (the model's schema filters foreign hparams)."""
     from plexus.platform.catalog import get_catalog
     from plexus.platform.config import build_config
@@ -89,6 +95,8 @@ def _experiment(model: str, dataset: str, section: dict[str, Any], *, seed: int,
     raw["hparams"] = {k: v for k, v in (raw.get("hparams") or {}).items() if k in known}
     train = raw.setdefault("train", {})
     train["seed"] = seed
+    if options:
+        raw["dataset_options"] = {**(raw.get("dataset_options") or {}), **options}
     epochs = int(train.get("epochs", 10))
     train["epochs"] = max(1, math.ceil(epochs * epochs_scale))
     if max_steps:
@@ -131,52 +139,64 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
     say = echo or (lambda _m: None)
     names = list(models) if models else list_configs(config_dir)
     configs = [load_bench_config(n, config_dir) for n in names]  # check them all before training anything
-    cache: dict[str, tuple[list[float], list[str]]] = {}
+    cache: dict[str, tuple[list[float], list[str], dict[str, list[float]]]] = {}
+    machine = describe_machine(threads)
     rows = []
     for bc in configs:
         model, dataset, metric, scale = bc["model"], bc["dataset"], bc["metric"], float(bc["scale"])
         task = bc.get("task")
+        runs = repetitions(bc, seeds)
         values, run_ids, status, epochs_run = [], [], "ok", []
+        extra_names = list(bc.get("extra_metrics") or [])
+        extra: dict[str, list[float]] = {k: [] for k in extra_names}
         t0 = time.perf_counter()
         try:
-            for seed in range(seeds):
+            for seed, options in runs:
                 cfg = _experiment(model, dataset, bc["config"], seed=seed, epochs_scale=epochs_scale,
-                                  max_steps=max_steps, tracking_uri=tracking_uri)
+                                  max_steps=max_steps, tracking_uri=tracking_uri, options=options)
                 res = train_model(cfg, task=task, progress=False, extra_tags={"plexus.bench": "fidelity"})
                 if metric not in res["metrics"]:
                     raise ConfigError(f"metric '{metric}' not in the results ({', '.join(sorted(res['metrics']))})")
                 values.append(float(res["metrics"][metric]) * scale)
+                for k in extra_names:
+                    extra[k].append(float(res["metrics"][k]) * scale)
                 run_ids.append(res["run_id"])
                 epochs_run.append(res["epochs_run"])
-                say(f"{model} on {dataset} seed {seed}: {metric} = {values[-1]:.4f} (run {res['run_id']})")
+                say(f"{model} on {dataset} seed {seed} {options or ''}: {metric} = {values[-1]:.4f} "
+                    f"(run {res['run_id']})")
         except Exception as exc:  # noqa: BLE001 - one failing model must not stop the table
             status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             say(f"{model} on {dataset}: {status}")
         baselines = []
         for base in bc["baselines"]:
             section = bc.get("baseline_config") or {}
-            key = json.dumps([base, dataset, task, section, seeds, epochs_scale, max_steps], sort_keys=True,
+            key = json.dumps([base, dataset, task, section, runs, epochs_scale, max_steps], sort_keys=True,
                              default=str)
             if key not in cache:
-                bvals, bids = [], []
+                bvals, bids, bextra = [], [], {k: [] for k in extra_names}
                 try:
-                    for seed in range(seeds):
+                    for seed, options in runs:
                         cfg = _experiment(base, dataset, section, seed=seed, epochs_scale=epochs_scale,
-                                          max_steps=max_steps, tracking_uri=tracking_uri)
+                                          max_steps=max_steps, tracking_uri=tracking_uri, options=options)
                         res = train_model(cfg, task=task, progress=False,
                                           extra_tags={"plexus.bench": "fidelity-baseline"})
                         bvals.append(float(res["metrics"][metric]) * scale)
+                        for k in extra_names:
+                            bextra[k].append(float(res["metrics"][k]) * scale)
                         bids.append(res["run_id"])
+                        say(f"baseline {base} on {dataset} seed {seed} {options or ''}: {bvals[-1]:.4f}")
                 except Exception as exc:  # noqa: BLE001
                     say(f"baseline {base} on {dataset}: failed: {type(exc).__name__}: {exc}")
-                cache[key] = (bvals, bids)
-            bvals, bids = cache[key]
+                cache[key] = (bvals, bids, bextra)
+            bvals, bids, bextra = cache[key]
             m, s = _stats(bvals)
-            baselines.append({"model": base, "mean": m, "std": s, "run_ids": bids})
+            baselines.append({"model": base, "mean": m, "std": s, "run_ids": bids, "values": bvals,
+                              "extra": {k: _stats(v) for k, v in bextra.items() if v}})
         mean, std = _stats(values)
         epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
+        rep = bc.get("repeat")
         rows.append({
-            "model": model, "dataset": dataset, "task": task or "", "metric": metric,
+            "config": bc["_name"], "model": model, "dataset": dataset, "task": task or "", "metric": metric,
             "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
             "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
             "ours_mean": "" if mean is None else round(mean, 6), "ours_std": "" if std is None else round(std, 6),
@@ -185,11 +205,44 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
             "baselines": json.dumps(baselines), "protocol": bc["protocol"],
             "differences": " | ".join(bc["differences"]), "wall_s": round(time.perf_counter() - t0, 1),
             "status": status, "date": time.strftime("%Y-%m-%d"),
+            "repeat": f"{rep['option']} 0..{rep['count'] - 1} (training seed = {rep['option']})" if rep
+            else f"seed 0..{len(runs) - 1}",
+            "machine": machine,
+            "extra": json.dumps({k: _stats(v) for k, v in extra.items() if v}),
+            "values": json.dumps(values),
         })
         if out is not None:  # after every model, so an interrupted benchmark keeps what it measured
-            write_fidelity(rows[-1:], out, epochs_scale=epochs_scale, seeds=seeds, max_steps=max_steps,
-                           threads=threads, config_dir=config_dir)
+            write_fidelity(rows[-1:], out, config_dir=config_dir)
     return rows
+
+
+def repetitions(bc: dict[str, Any], seeds: int) -> list[tuple[int, dict[str, Any]]]:
+    """The runs of a config: ``seeds`` training seeds, or the config's ``repeat`` (fold/split i with seed i)."""
+    rep = bc.get("repeat")
+    if rep:
+        return [(i, {rep["option"]: i}) for i in range(int(rep["count"]))]
+    return [(s, {}) for s in range(seeds)]
+
+
+def describe_machine(threads: int) -> str:
+    """Where the rows were measured: the CUDA device name, else the CPU count and torch threads."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPUs"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, {threads} torch thread(s)"
+
+
+def merge_fidelity(paths: Iterable[Path], out: Path = RESULTS, config_dir: Path = CONFIGS) -> tuple[Path, Path]:
+    """Merge the rows of other ``fidelity.csv`` files (e.g. produced on an accelerator machine) into ``out``."""
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        p = Path(p)
+        found = _read_csv(p / "fidelity.csv" if p.is_dir() else p)
+        if not found:
+            raise ConfigError(f"{p}: no fidelity rows to merge")
+        rows += [r for r in found if r.get("status") != "not run yet"]
+    return write_fidelity(rows, out, config_dir=config_dir)
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
@@ -199,21 +252,24 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(fh))
 
 
-def write_fidelity(rows: list[dict[str, Any]], out: Path, *, epochs_scale: float, seeds: int, max_steps: int,
-                   threads: int, config_dir: Path = CONFIGS) -> tuple[Path, Path]:
-    """Merge ``rows`` into ``out/fidelity.csv`` (by model) and render ``out/fidelity.md``."""
+def _key(row: dict[str, Any]) -> str:
+    return row.get("config") or row["model"]
+
+
+def write_fidelity(rows: list[dict[str, Any]], out: Path, *, config_dir: Path = CONFIGS) -> tuple[Path, Path]:
+    """Merge ``rows`` into ``out/fidelity.csv`` (by config) and render ``out/fidelity.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "fidelity.csv", out / "fidelity.md"
-    merged = {r["model"]: r for r in _read_csv(csv_path)}
+    merged = {_key(r): r | {"config": _key(r)} for r in _read_csv(csv_path)}
     for r in rows:
-        merged[r["model"]] = {k: r.get(k, "") for k in COLUMNS}
+        merged[_key(r)] = {k: r.get(k, "") for k in COLUMNS} | {"config": _key(r)}
     if Path(config_dir) == CONFIGS:  # every committed config gets a row, "not run" until it is
         for name in list_configs(config_dir):
             if name not in merged:
                 bc = load_bench_config(name, config_dir)
                 merged[name] = {k: "" for k in COLUMNS} | {
-                    "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
+                    "config": name, "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
                     "metric": bc["metric"], "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
                     "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
                     "seeds": 0, "baselines": "[]", "protocol": bc["protocol"],
@@ -223,37 +279,34 @@ def write_fidelity(rows: list[dict[str, Any]], out: Path, *, epochs_scale: float
         w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(ordered)
-    md_path.write_text(render_markdown(ordered, epochs_scale=epochs_scale, seeds=seeds, max_steps=max_steps,
-                                       threads=threads), encoding="utf-8")
+    md_path.write_text(render_markdown(ordered), encoding="utf-8")
     return csv_path, md_path
 
 
-def render_markdown(rows: list[dict[str, Any]], *, epochs_scale: float, seeds: int, max_steps: int,
-                    threads: int) -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+def _reduced(r: dict[str, Any]) -> bool:
+    return str(r.get("seeds")) not in ("", "0") and int(r["seeds"]) < 3 or "max" in str(r.get("epochs", ""))
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "# Fidelity: our numbers against the papers'", "",
-        "Generated by `plexus bench fidelity` (evaluation/bench/fidelity.py, configs in evaluation/bench/configs/). "
-        "Ours = mean ± std over training seeds on the config's split; baselines on the same split. Run ids are "
-        f"MLflow runs in the experiment `{EXPERIMENT}`.", "",
-        f"Last invocation: seeds {seeds}, epochs scale {epochs_scale}"
-        + (f", at most {max_steps} steps per run" if max_steps else "")
-        + f", {threads} torch thread(s), {platform.machine()} with {os.cpu_count()} CPUs, load average "
-        f"{load[0]:.1f} (shared machine). Rows keep the budget they were run with (columns seeds / epochs).", "",
+        "Generated by `plexus bench fidelity` (evaluation/bench/fidelity.py, configs in evaluation/bench/configs/; "
+        "rows measured elsewhere are merged with `plexus bench fidelity --merge`). Ours = mean ± std over the runs "
+        "of the row (training seeds on the config's split, or the folds/splits named in the runs column, training "
+        "seed = fold); baselines run on exactly the same splits and seeds. Run ids are MLflow runs in the "
+        f"experiment `{EXPERIMENT}` of the store where the row was measured (machine column).", "",
     ]
-    if any(str(r.get("seeds")) not in ("", "0") and int(r["seeds"]) < 3 for r in rows) or epochs_scale < 1:
+    if any(_reduced(r) for r in rows):
         lines += [
-            "**Reduced protocol.** Rows here were produced with reduced budgets (fewer seeds than the 3 of the "
-            "full run, a fraction of each config's epochs, some with a step cap: see the seeds and epochs columns) "
-            "on a shared, heavily loaded 2-core CPU machine. Those models are not trained to convergence, and the "
-            "std over one seed is 0 by construction: read the numbers as a smoke-level fidelity check (does the "
-            "model learn, how does it compare with its baselines on the same split), not as a reproduction of "
-            "the papers' tables. The full protocol is `plexus bench fidelity` with its defaults (3 seeds, full "
-            "epochs). Rows 'not run yet' have a committed config but no result in this table yet.", "",
+            "**Reduced rows** (marked *reduced* in the status column) ran with fewer than 3 runs or a step cap on a "
+            "shared, loaded 2-core CPU: their models are not trained to convergence and a single run's std is 0 by "
+            "construction. Read them as a smoke-level check, not as a reproduction. Rows 'not run yet' have a "
+            "committed config and no result yet.", "",
         ]
     lines += [
-        "| model | dataset | metric | paper (source) | ours | baselines (same split) | seeds | epochs (run) | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| config | model | dataset | metric | paper (source) | ours | baselines (same splits) | runs | epochs (run) "
+        "| machine | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mean = float(r["ours_mean"]) if r.get("ours_mean") not in ("", None) else None
@@ -264,14 +317,24 @@ def render_markdown(rows: list[dict[str, Any]], *, epochs_scale: float, seeds: i
         for b in json.loads(r.get("baselines") or "[]"):
             bm = b.get("mean")
             bases.append(f"{b['model']} {_fmt(bm, b.get('std'), digits) if bm is not None else 'failed'}")
-        lines.append(f"| {r['model']} | {r['dataset']} | {r['metric']} | {paper} | {_fmt(mean, std, digits)} | "
-                     f"{'; '.join(bases) or '–'} | {r['seeds']} | {r['epochs']} ({r.get('epochs_run', '')}) | "
-                     f"{r['status']} |")
-    lines += ["", "## Protocol, sources and differences per model", ""]
+        runs = f"{r['seeds']} ({r['repeat']})" if r.get("repeat") else str(r["seeds"])
+        status = r["status"] + (" (reduced)" if r["status"] == "ok" and _reduced(r) else "")
+        lines.append(f"| {_key(r)} | {r['model']} | {r['dataset']} | {r['metric']} | {paper} | "
+                     f"{_fmt(mean, std, digits)} | {'; '.join(bases) or '–'} | {runs} | {r['epochs']} "
+                     f"({r.get('epochs_run', '')}) | {r.get('machine') or '2-core CPU (shared)'} | {status} |")
+    lines += ["", "## Protocol, sources and differences per row", ""]
     for r in rows:
-        lines.append(f"- **{r['model']}** on {r['dataset']}: {r['protocol']}. Paper number: {r['paper_source']}.")
+        lines.append(f"- **{_key(r)}** ({r['model']} on {r['dataset']}): {r['protocol']}. "
+                     f"Paper number: {r['paper_source']}.")
         for d in filter(None, (r.get("differences") or "").split(" | ")):
             lines.append(f"  - Difference: {d}.")
+        extra = json.loads(r.get("extra") or "{}")
+        if extra:
+            parts = [f"{k} {_fmt(*v)}" for k, v in extra.items()]
+            for b in json.loads(r.get("baselines") or "[]"):
+                parts += [f"{b['model']} {k} {_fmt(*v)}" for k, v in (b.get("extra") or {}).items()]
+            lines.append(f"  - Per metric: {'; '.join(parts)}")
+        lines.append(f"  - Per run ({r.get('repeat') or 'seeds'}): {r.get('values') or '–'}")
         lines.append(f"  - MLflow runs: {r.get('run_ids') or '–'}")
         for b in json.loads(r.get("baselines") or "[]"):
             lines.append(f"  - Baseline {b['model']} runs: {' '.join(b.get('run_ids') or []) or '–'}")

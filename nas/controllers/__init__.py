@@ -1,4 +1,4 @@
-"""NAS controllers by name: ``rcnas`` (Auto-GNN), ``optuna``, ``random``."""
+"""NAS controllers by name: ``autognn`` (Auto-GNN's RCNAS; alias ``rcnas``), ``optuna``, ``random``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from plexus.nas.controllers.rcnas import ClassController, RCNASController
 from plexus.platform.errors import ConfigError
 
 __all__ = [
+    "ALIASES",
     "CONTROLLERS",
     "ClassController",
     "Controller",
@@ -22,11 +23,14 @@ __all__ = [
 ]
 
 CONTROLLERS: dict[str, type[Controller]] = {
-    "rcnas": RCNASController, "optuna": OptunaController, "random": RandomController}
+    "autognn": RCNASController, "optuna": OptunaController, "random": RandomController}
+#: other names accepted for a controller (the paper calls its controller RCNAS)
+ALIASES = {"rcnas": "autognn", "auto-gnn": "autognn"}
 
 
 def make_controller(name: str, space: Any, seed: int = 0, **options: Any) -> Controller:
     """Build controller ``name``; ``options`` are its keyword arguments (``share``, ``sampler``, ...)."""
+    name = ALIASES.get(name, name)
     if name not in CONTROLLERS:
         raise ConfigError(f"unknown NAS controller {name!r}; choose from {sorted(CONTROLLERS)}")
     cls = CONTROLLERS[name]

@@ -99,7 +99,7 @@ class RCNASController(Controller):
         entropy_coeff: entropy bonus in the policy loss.
     """
 
-    name = "rcnas"
+    name = "autognn"
 
     def __init__(self, space: SearchSpace, seed: int = 0, *, share: bool = True, lstm_size: int = 100,
                  temperature: float = 5.0, tanh_constant: float = 2.5, lr: float = 3.5e-4,

@@ -20,11 +20,18 @@ def fidelity(
     threads: int = typer.Option(1, "--threads", help="torch threads."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default evaluation/results)."),
+    merge: list[Path] | None = typer.Option(None, "--merge", help="Merge rows of other fidelity.csv files "
+                                            "(or folders) into --out instead of training (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Train every hosted model with its committed config; write fidelity.md and fidelity.csv."""
     from plexus.evaluation.bench import RESULTS
-    from plexus.evaluation.bench.fidelity import run_fidelity
+    from plexus.evaluation.bench.fidelity import merge_fidelity, run_fidelity
+
+    if merge:
+        csv_path, md_path = merge_fidelity(merge, out or RESULTS)
+        console.print(f"merged {len(merge)} file(s) into {md_path} and {csv_path.name}")
+        return
 
     names = [n for m in models or [] for n in m.split(",") if n]
     rows = run_fidelity(names or None, seeds=seeds, epochs_scale=epochs_scale, max_steps=max_steps,

@@ -12,8 +12,12 @@ from plexus.platform.errors import ConfigError
 NAS_SERVICE = "plexus.nas.search"  # platform/ never imports nas/ statically (design §10)
 
 
+nas_app = typer.Typer(invoke_without_command=True, help="Neural architecture search; 'plexus nas show RUN' prints "
+                      "an architecture.")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("nas")(nas)
+    app.add_typer(nas_app, name="nas")
 
 
 def _parse_choices(items: list[str] | None) -> dict[str, list[Any]] | None:
@@ -28,14 +32,16 @@ def _parse_choices(items: list[str] | None) -> dict[str, list[Any]] | None:
     return out
 
 
+@nas_app.callback()
 def nas(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (node classification)."),
+    ctx: typer.Context,
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name (node classification)."),
     space: str = typer.Option("graphnas", "--space", help="Search space."),
-    controller: str = typer.Option("rcnas", "--controller", help="rcnas | optuna | random."),
+    controller: str = typer.Option("autognn", "--controller", help="autognn | optuna | random."),
     budget: int = typer.Option(10, "--budget", help="Number of architectures to evaluate."),
     epochs: int = typer.Option(100, "--epochs", help="Training epochs per architecture."),
     seed: int = typer.Option(0, "--seed", help="Seed of the controller and of child training."),
-    share: bool | None = typer.Option(None, "--share/--no-share", help="rcnas: constrained parameter sharing."),
+    share: bool | None = typer.Option(None, "--share/--no-share", help="autognn: constrained parameter sharing."),
     sampler: str | None = typer.Option(None, "--sampler", help="optuna: tpe | random | nsga2 | qmc."),
     pruner: str | None = typer.Option(None, "--pruner", help="optuna: median | hyperband | none."),
     choices: list[str] | None = typer.Option(None, "--choices", help="Restrict a class: hidden=8,16 (repeatable)."),
@@ -43,13 +49,24 @@ def nas(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default plexus-nas)."),
     resume: str | None = typer.Option(None, "--resume", help="NAS state file or parent run id to resume."),
+    workers: int = typer.Option(0, "--workers", help="optuna/random: worker processes sharing the study "
+                                "(one GPU each when several are visible)."),
+    storage: str | None = typer.Option(None, "--storage", help="optuna/random: Optuna storage URL of the study "
+                                       "(SQLite file or PostgreSQL for shared studies)."),
+    retrain_seeds: int = typer.Option(3, "--retrain-seeds", help="Retrain the best architecture from scratch "
+                                      "with this many seeds (0: skip)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search neural architectures: a parent MLflow run with one child run per architecture."""
+    if ctx.invoked_subcommand:
+        return
+    if not dataset:
+        raise ConfigError("plexus nas: --dataset is required (a node-classification dataset, e.g. cora)")
     service = importlib.import_module(NAS_SERVICE)
     result = service.run_nas(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                              seed=seed, share=share, sampler=sampler, pruner=pruner, choices=_parse_choices(choices),
                              overrides=set_, tracking_uri=tracking_uri, experiment=experiment, resume=resume,
+                             workers=workers, storage=storage, retrain_seeds=retrain_seeds,
                              echo=None if as_json else console.print)
     if as_json:
         emit_json(result)
@@ -62,4 +79,30 @@ def nas(
     if best is not None:
         console.print(f"best val_acc {best['reward']:.4f} (test {best['test_acc']:.4f}) run {best['run_id']}")
         console.print(f"arch {best['arch']}")
+    again = result.get("retrain")
+    if again:
+        console.print(f"best architecture retrained from scratch: test_acc {again['mean']:.4f} ± {again['std']:.4f} "
+                      f"over seeds {again['seeds']}")
     console.print(f"parent run {result['parent_run_id']} in {result['tracking_uri']}; state {result['state_path']}")
+
+
+@nas_app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="A NAS parent run (its best architecture) or child run."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    as_json: bool = typer.Option(False, "--json", help="Print the architecture as JSON."),
+) -> None:
+    """Print the architecture of a NAS run, layer by layer."""
+    service = importlib.import_module(NAS_SERVICE)
+    arch, info = service.architecture_of(run_id, tracking_uri)
+    rows = service.describe(arch, info.get("plexus.nas.space", "graphnas"))
+    if as_json:
+        emit_json({"run_id": run_id, "arch": arch, "layers": rows, "info": info})
+        return
+    cols = list(rows[0])
+    table(f"architecture of run {run_id}", cols, [[r[c] for c in cols] for r in rows])
+    for k in ("plexus.nas.controller", "plexus.dataset", "metric.best_val_acc", "metric.best_test_acc",
+              "metric.retrain_test_acc_mean", "metric.retrain_test_acc_std", "metric.val_acc", "metric.test_acc"):
+        if k in info:
+            console.print(f"{k.split('.', 1)[1] if k.startswith('metric.') else k}: {info[k]}")
+    console.print(f"retrain it: plexus train nas:{run_id} --dataset {info.get('plexus.dataset', 'DATASET')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    model: str = typer.Argument(..., help="Model name (see 'plexus models list')."),
+    model: str = typer.Argument(..., help="Model name (see 'plexus models list'), or nas:RUN_ID for an "
+                                "architecture found by 'plexus nas'."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset name."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Experiment YAML file."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: key=value (dotted keys allowed)."),
@@ -31,6 +34,11 @@ def train(
     from plexus.platform.training import train_model
 
     raw = load_yaml(config) if config else {}
+    if model.startswith("nas:"):  # nas/ is loaded by name: platform/ never imports it statically
+        found = importlib.import_module("plexus.nas.search").train_config(model[4:], tracking_uri)
+        model = found.pop("model")
+        raw = {**raw, "hparams": {**found["hparams"], **(raw.get("hparams") or {})},
+               "train": {**found["train"], **(raw.get("train") or {})}}
     raw = apply_overrides(raw, parse_set(set_))
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment

@@ -17,6 +17,8 @@ from plexus.evaluation.bench.fidelity import (
     EXPERIMENT,
     list_configs,
     load_bench_config,
+    merge_fidelity,
+    repetitions,
     run_fidelity,
 )
 from plexus.evaluation.bench.speed import render_markdown, summarize
@@ -89,8 +91,38 @@ def test_fidelity_runs_a_tiny_config_tracked(tmp_path: Path, tracking_uri: str) 
     assert [r["model"] for r in written] == ["lr", "zz_kept"]  # merged, sorted, old row kept
     assert list(written[0]) == COLUMNS
     md = (out / "fidelity.md").read_text()
-    assert "| lr | criteo-10k | test_auc | 0.782 (Criteo) |" in md and row["run_ids"] in md
+    assert "| lr | lr | criteo-10k | test_auc | 0.782 (Criteo) |" in md and row["run_ids"] in md
     assert "Difference: one epoch." in md and base["run_ids"][0] in md
+    assert row["machine"] in md and row["config"] == "lr" and row["repeat"] == "seed 0..0"
+
+    # rows measured elsewhere (another machine's fidelity.csv) merge in by config name, replacing older rows
+    other = tmp_path / "elsewhere.csv"
+    moved = dict(written[0]) | {"ours_mean": "0.5", "machine": "NVIDIA H100 (CUDA), 16 CPUs"}
+    with other.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerow(moved)
+    merge_fidelity([other], out, config_dir=tmp_path)
+    with (out / "fidelity.csv").open(newline="") as fh:
+        merged = {r["config"]: r for r in csv.DictReader(fh)}
+    assert set(merged) == {"lr", "zz_kept"} and merged["lr"]["ours_mean"] == "0.5"
+    assert "NVIDIA H100 (CUDA)" in (out / "fidelity.md").read_text()
+    with pytest.raises(ConfigError, match="no fidelity rows"):
+        merge_fidelity([tmp_path / "missing.csv"], out, config_dir=tmp_path)
+
+
+def test_repeat_runs_folds_with_matching_seeds(tmp_path: Path) -> None:
+    """A ``repeat`` config runs fold/split i with training seed i (baselines the same); otherwise seeds 0..n-1."""
+    base = {"model": "gin", "dataset": "tu-mutag", "metric": "test_acc", "paper": {"source": "s"}, "protocol": "p",
+            "config": {}}
+    (tmp_path / "cv.yaml").write_text(yaml.safe_dump(base | {"repeat": {"option": "fold", "count": 10}}))
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(base | {"repeat": {"option": "fold", "count": 0}}))
+    runs = repetitions(load_bench_config("cv", tmp_path), seeds=3)
+    assert runs == [(i, {"fold": i}) for i in range(10)]
+    assert repetitions(load_bench_config("plain", tmp_path), seeds=3) == [(0, {}), (1, {}), (2, {})]
+    with pytest.raises(ConfigError, match="'repeat' must be"):
+        load_bench_config("bad", tmp_path)
 
 
 def test_fidelity_records_a_failing_model_and_goes_on(tmp_path: Path, tracking_uri: str) -> None:

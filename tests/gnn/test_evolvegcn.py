@@ -16,15 +16,6 @@ VARIANTS = [(EvolveGCNH, {}), (EvolveGCNO, {"cell": "lstm"}), (EvolveGCNO, {"cel
 IDS = ["H", "O-lstm", "O-gru"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _make(cls: type, kind: str = "dynlink", **kw: object) -> tuple[torch.nn.Module, SnapshotBatch]:
     spec, batch = tiny_problem(kind)
     torch.manual_seed(0)

@@ -343,7 +343,6 @@ def test_colour_counting_hybrid_counts_transformer_without_pe_cannot() -> None:
     recurrent (SSM) path of the hybrid breaks this symmetry and counts.
     Measured (1 thread, seeds 0-2): hybrid 0.98-1.0, gsm_ssm 0.99-1.0, Transformer 0.45-0.48.
     """
-    torch.set_num_threads(1)
     common = {"hidden": 16, "local_mpnn": "none", "tokenization": "node", "use_pe": False, "dropout": 0.0}
     acc_tr, gap_tr = _train_colour_counter(lambda s: GSMTransformer(s, num_layers=2, heads=2, **common), seed=0)
     acc_hy, gap_hy = _train_colour_counter(

@@ -14,15 +14,6 @@ from sklearn.metrics import roc_auc_score
 from torch_geometric.data import Data
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny sparse ops run ~30x faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _random_graph(n: int = 30, p: float = 0.2, seed: int = 0, f: int = 5) -> Data:
     g = torch.Generator().manual_seed(seed)
     a = torch.rand(n, n, generator=g) < p

@@ -91,7 +91,7 @@ def test_observe_uses_best_initialised_baseline_and_positive_advantage_raises_pr
     assert ctl.best_arch == p.arch and ctl.best_reward == 0.8
 
 
-@pytest.mark.parametrize("name", ["rcnas", "random", "optuna"])
+@pytest.mark.parametrize("name", ["autognn", "random", "optuna"])
 def test_state_dict_resumes_the_same_search(name: str) -> None:
     space = GraphNASSpace(2)
     a = make_controller(name, space, seed=7)

@@ -11,15 +11,6 @@ from plexus.recsys.armnet import ARMNet, ARMNetPlus, ExponentialNeurons
 from plexus.recsys.baselines import LR
 from sklearn.metrics import roc_auc_score
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"num_heads": 2, "num_neurons": 8, "mlp_hidden": (32,)}
 
 

@@ -11,14 +11,6 @@ from plexus.recsys.baselines import LR
 from sklearn.metrics import roc_auc_score
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("code_variant", [False, True])
 def test_field_permutation_equivariance(code_variant):
     spec, batch = tiny_problem("ctr")

@@ -21,14 +21,6 @@ CTR_MODELS = {"lr": LR, "fm": FM, "dnn": DNN, "din": DIN, "din_base": DINBase, "
 ALL = {**CTR_MODELS, "shared_bottom": SharedBottom}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_lr_is_a_sum_of_per_value_weights():
     spec, batch = tiny_problem("ctr")
     m = LR(spec)

@@ -11,14 +11,6 @@ from plexus.recsys.din import DIN, DINBase
 from sklearn.metrics import roc_auc_score
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the shared CI box is oversubscribed; one thread is much faster here
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def tiny():
     spec, batch = tiny_problem("ctr", seed=1)

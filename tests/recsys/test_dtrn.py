@@ -139,7 +139,7 @@ def test_padding_does_not_change_outputs():
 def test_trm_weights_rescale_fields():
     spec, batch = tiny_problem("multitask")
     model = make(spec)
-    names = [f.name for f in model.embedder.fields]
+    names = model.field_names
     assert "hist_item" not in names and "ctx" in names
     w = model.field_weights(batch)
     assert w["click"].shape == (16, len(names))
@@ -246,7 +246,7 @@ def test_learns_two_conflicting_tasks():
     aucs = {t: roc_auc_score(y[n_tr:].numpy(), out[t].numpy()) for t, y in labels.items()}
     assert aucs["a"] > 0.6 and aucs["b"] > 0.6, aucs
     # the TRM gates specialise: task 'a' (driven by f1) weighs f1 more than task 'b' does
-    f1 = [f.name for f in model.embedder.fields].index("f1")
+    f1 = model.field_names.index("f1")
     assert w["a"][:, f1].mean() > w["b"][:, f1].mean() + 0.2
 
 
@@ -324,7 +324,7 @@ def test_conflicting_tasks_matches_shared_bottom_and_gates_specialise():
         sb_auc.append(fit_and_score(SharedBottom(spec), feats, labels, n_tr, seed))
         with torch.no_grad():
             w = {t: v.mean(0) for t, v in dtrn.field_weights({k: v[n_tr:] for k, v in feats.items()}).items()}
-        names = [f.name for f in dtrn.embedder.fields]
+        names = dtrn.field_names
         f1, f2 = names.index("f1"), names.index("f2")
         gap = (float(w["a"][f1] - w["b"][f1]), float(w["b"][f2] - w["a"][f2]))
         # task a's gate weighs f1 above task b's gate, and task b's gate weighs f2 above task a's

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from plexus.platform.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def run_inproc(args: list[str], capfd: pytest.CaptureFixture) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capfd.readouterr()
-    return code, out, err
+CLI = Callable[[list[str]], tuple[int, str, str]]  # the ``cli`` fixture of tests/conftest.py
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
@@ -61,28 +54,28 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_cli_input(case: str, workdir: Path, capfd: pytest.CaptureFixture) -> None:
+def test_bad_cli_input(case: str, workdir: Path, cli: CLI) -> None:
     args, needles = CASES[case]
-    code, _, err = run_inproc(args, capfd)
+    code, _, err = cli(args)
     assert_one_line_error(code, err, *needles)
     # nothing was trained: no checkpoint folders, no runs
     assert not (workdir / "mlruns" / "checkpoints").exists()
 
 
-def test_malformed_yaml_and_python_tags(workdir: Path, capfd: pytest.CaptureFixture) -> None:
+def test_malformed_yaml_and_python_tags(workdir: Path, cli: CLI) -> None:
     bad = workdir / "bad.yaml"
     bad.write_text("model: lr\ntrain: {epochs: 2\n")
-    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(bad)], capfd)
+    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(bad)])
     assert_one_line_error(code, err, "bad.yaml", "malformed YAML")
     evil = workdir / "evil.yaml"
     marker = workdir / "pwned"
     evil.write_text(f"train: !!python/object/apply:os.system ['touch {marker}']\n")
-    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(evil)], capfd)
+    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(evil)])
     assert_one_line_error(code, err, "evil.yaml")
     assert not marker.exists()
     wrong = workdir / "wrong.yaml"
     wrong.write_text("- just\n- a list\n")
-    code, _, err = run_inproc(["train", "lr", "--dataset", "criteo-10k", "--config", str(wrong)], capfd)
+    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(wrong)])
     assert_one_line_error(code, err, "expected a mapping")
 
 
@@ -95,16 +88,16 @@ def test_debug_shows_traceback(workdir: Path) -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
 
 
-def test_models_list_json(capfd: pytest.CaptureFixture) -> None:
-    code, out, _ = run_inproc(["models", "list", "--json"], capfd)
+def test_models_list_json(cli: CLI) -> None:
+    code, out, _ = cli(["models", "list", "--json"])
     assert code == 0
     rows = json.loads(out)
     assert all({"name", "task", "source", "status"} <= set(r) for r in rows)
     assert {"lr", "fm", "dnn", "shared_bottom"} <= {r["name"] for r in rows}
 
 
-def test_datasets_list_json(capfd: pytest.CaptureFixture) -> None:
-    code, out, _ = run_inproc(["datasets", "list", "--json"], capfd)
+def test_datasets_list_json(cli: CLI) -> None:
+    code, out, _ = cli(["datasets", "list", "--json"])
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     expected = {"cora", "bitcoin-otc", "bitcoin-alpha", "uci-messages", "tu-mutag", "tu-proteins", "tu-nci109",
