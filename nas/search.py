@@ -80,6 +80,7 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
         raise ConfigError(f"--retrain-seeds must be >= 0, got {retrain_seeds}")
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
+    t0 = time.perf_counter()
     if workers or storage:
         result = _run_as_study(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                                seed=seed, share=share, sampler=sampler, pruner=pruner, choices=choices,
@@ -90,9 +91,13 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
                                  seed=seed, share=share, sampler=sampler, pruner=pruner, choices=choices,
                                  overrides=overrides, tracking_uri=tracking_uri, experiment=experiment,
                                  resume=resume, state_path=state_path, echo=echo)
+    uri = result.pop("uri")  # unmasked: it may hold a password, so it never leaves this function
+    result["search_wall_s"] = round(time.perf_counter() - t0, 1)
     result["retrain"] = None
     if retrain_seeds and result["best"] is not None:
-        result["retrain"] = _retrain(result, seeds=retrain_seeds, epochs=epochs, overrides=overrides, echo=echo)
+        t1 = time.perf_counter()
+        result["retrain"] = _retrain(result, uri, seeds=retrain_seeds, epochs=epochs, overrides=overrides, echo=echo)
+        result["retrain"]["wall_s"] = round(time.perf_counter() - t1, 1)
     return result
 
 
@@ -155,6 +160,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
         state_file = Path(state_path) if state_path else Path.cwd() / "mlruns" / "nas" / parent_id / "state.pt"
         client.set_tag(parent_id, "plexus.nas.state", str(state_file.resolve()))
     monitor = "val_acc"
+    started = time.perf_counter() - (history[-1].get("elapsed_s", 0.0) if history else 0.0)
     try:
         while len(history) < budget:
             step = len(history)
@@ -195,7 +201,9 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
                       "action": proposal.info.get("action"), "advantage": proposal.info.get("advantage"),
                       "inherited_layers": (sharing.report.inherited_layers
                                            if proposal.parent is not None and ctl.shares_weights else None),
-                      "best_reward": ctl.best_reward if ctl.best_arch is not None else None}
+                      "best_reward": ctl.best_reward if ctl.best_arch is not None else None,
+                      "epochs_run": result.get("epochs_run"),
+                      "elapsed_s": round(time.perf_counter() - started, 2)}
             history.append(record)
             if run_ids and proposal.parent is not None and ctl.shares_weights:
                 client.set_tag(run_ids[0], "plexus.nas.inherited_layers",
@@ -291,7 +299,7 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
             "experiment": experiment, "workers": workers}
 
 
-def _retrain(result: dict[str, Any], *, seeds: int, epochs: int, overrides: list[str] | None,
+def _retrain(result: dict[str, Any], uri: str, *, seeds: int, epochs: int, overrides: list[str] | None,
              echo: Callable[[str], None] | None) -> dict[str, Any]:
     """Retrain the best architecture from scratch with seeds ``0..seeds-1`` as runs nested under the parent."""
     import statistics
@@ -299,7 +307,7 @@ def _retrain(result: dict[str, Any], *, seeds: int, epochs: int, overrides: list
     from mlflow.tracking import MlflowClient
     from plexus.platform.training import train_model
 
-    best, parent_id, uri = result["best"], result["parent_run_id"], result["uri"]
+    best, parent_id = result["best"], result["parent_run_id"]
     client = MlflowClient(uri)
     values, ids = [], []
     for s in range(seeds):

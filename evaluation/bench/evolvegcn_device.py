@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--out", default="evolvegcn_device.json")
+    ap.add_argument("--datasets", nargs="*", default=None, help="only these datasets (default: all three)")
+    ap.add_argument("--models", nargs="*", default=None, help="only these models (default: both)")
     args = ap.parse_args()
     from plexus.evaluation.gpu_check import plugin_classes
     from plexus.platform.config import TrainConfig
@@ -41,6 +43,8 @@ def main() -> None:
     out = Path(args.out)
     results = []
     for dataset, model, hp in RUNS:
+        if (args.datasets and dataset not in args.datasets) or (args.models and model not in args.models):
+            continue
         ds = loaders[dataset](task="dynlink")
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, patience=0, seed=0, deterministic=False, amp=True)
         seed_everything(0, False)

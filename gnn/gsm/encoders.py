@@ -118,10 +118,11 @@ def selective_scan(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor, chunk_s
         s = torch.cat([s[:, :, :off], torch.addcmul(s[:, :, off:], a[:, :, off:], s[:, :, :-off])], 2)
         a = torch.cat([a[:, :, :off], a[:, :, off:] * a[:, :, :-off]], 2)
         off *= 2
-    # carry across chunks: h_t = a_t h_start + s_t
+    # carry across chunks: h_t = a_t h_start + s_t. unbind, not a[:, i]: the backward of each
+    # select would allocate a zero tensor of the full size, quadratic in the number of chunks
     outs, h0 = [], dBx.new_zeros(b, 1, d, n)
-    for i in range(nc):
-        h = a[:, i] * h0 + s[:, i]
+    for a_i, s_i in zip(a.unbind(1), s.unbind(1)):
+        h = a_i * h0 + s_i
         outs.append(h)
         h0 = h[:, -1:]
     h = torch.cat(outs, 1)[:, :L]

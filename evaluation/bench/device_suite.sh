@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The accelerator-machine part of the benchmarks (one GPU, 16 CPU cores, no network), run through the
+# session's device tool:
+#   * NAS on cora (issue 10): autognn with and without constrained parameter sharing, optuna (TPE) and random,
+#     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds;
+#   * the fidelity rows whose models need a GPU to finish in minutes (GSM++ on TU/heterophilous sets,
+#     NCN/NCNC, ARM-Net(+), DIN), each job merged back with `plexus bench fidelity --merge`.
+# Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel with a time limit
+# and write their results as they go (NAS: state.pt after every architecture; fidelity: a row after every run).
+# Inputs carried by the tool: .whl/ (mlflow-skinny, optuna and their pure-Python dependencies, missing on the
+# image) and .gpu_data/data.tar.xz (the public datasets from ../shared/data). Usage: bash device_suite.sh SECONDS
+set -u
+LIMIT=${1:-470}
+REPO=$(pwd)
+OUTDIR=${OUT:-/tmp/out}
+W=/tmp/w
+mkdir -p "$W" /tmp/shared
+PY=${PY:-python3}  # PY, NAS_BUDGET, NAS_EPOCHS, FID_SCALE, SKIP_INSTALL: for a local dry run of the plumbing
+NAS_BUDGET=${NAS_BUDGET:-100}; NAS_EPOCHS=${NAS_EPOCHS:-100}; FID_SCALE=${FID_SCALE:-1}
+[ -n "${SKIP_INSTALL:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  --target /tmp/site .whl/*.whl || exit 3
+tar -C /tmp/shared -xJf .gpu_data/data.tar.xz || exit 3
+export PYTHONPATH="$REPO:/tmp/site" PLEXUS_SHARED_DATA=/tmp/shared PLEXUS_DATA=/tmp/pd PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=false
+$PY -c "import torch, mlflow, optuna; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"cpu\", 'mlflow', mlflow.__version__, 'optuna', optuna.__version__)"
+$PY -m plexus models list --json > "$W/models.json" 2> "$W/models.err" || { cat "$W/models.err"; exit 3; }
+
+nas() {  # name seed plexus-nas-options...
+  local d="$W/nas-$1-$2"; mkdir -p "$d"
+  (cd "$d" && timeout "$LIMIT" $PY -m plexus nas --dataset cora --budget "$NAS_BUDGET" --epochs "$NAS_EPOCHS" --seed "$2" \
+     --tracking-uri "sqlite:///$d/mlflow.db" --experiment plexus-nas-bench --retrain-seeds 3 --json "${@:3}" \
+     > result.json 2> log.txt; echo "exit $?" >> log.txt)
+}
+fid() {  # name configs
+  local d="$W/fid-$1"; mkdir -p "$d"
+  (cd "$d" && timeout "$LIMIT" $PY -m plexus bench fidelity --models "$2" --seeds 3 --epochs-scale "$FID_SCALE" --out "$d/res" \
+     --tracking-uri "sqlite:///$d/mlflow.db" > log.txt 2>&1; echo "exit $?" >> log.txt)
+}
+T0=$(date +%s)
+for s in 0 1 2; do
+  nas autognn-share "$s" --controller autognn --share &
+  nas autognn-noshare "$s" --controller autognn --no-share &
+  nas optuna-tpe "$s" --controller optuna --sampler tpe &
+  nas random "$s" --controller random &
+done
+fid ctr armnet_plus,armnet,din &
+fid link ncn,ncnc &
+fid tu gsmpp,gin,gsmpp-proteins &
+fid nci gsmpp-nci109 &
+fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
+for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
+  (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
+     --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
+done
+wait
+echo "all jobs ended after $(( $(date +%s) - T0 )) s"
+# NAS histories survive a time limit in state.pt: export them as JSON beside result.json
+for d in "$W"/nas-*; do
+  $PY - "$d" <<'PY'
+import json, sys, glob, torch
+d = sys.argv[1]
+for p in glob.glob(f"{d}/mlruns/nas/*/state.pt"):
+    st = torch.load(p, map_location="cpu", weights_only=True)
+    json.dump({"history": st["history"], "parent_run_id": st["parent_run_id"]}, open(f"{d}/state.json", "w"),
+              default=str)
+PY
+done
+cd "$W" && tar -czf "$OUTDIR/nas.tar.gz" nas-*/result.json nas-*/state.json nas-*/log.txt egcn-* 2>/dev/null
+tar -czf "$OUTDIR/fid.tar.gz" fid-*/res fid-*/log.txt 2>/dev/null
+tar -czf "$OUTDIR/stores.tar.gz" fid-*/mlflow.db 2>/dev/null
+ls -la "$OUTDIR"
