@@ -64,10 +64,11 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
             pruner: str | None = None, choices: dict[str, list[Any]] | None = None, overrides: list[str] | None = None,
             tracking_uri: str | None = None, experiment: str | None = None, resume: str | None = None,
             state_path: str | None = None, workers: int = 0, storage: str | None = None, retrain_seeds: int = 3,
-            echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+            shared_epochs: int = 20, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Search ``budget`` architectures of ``space`` on ``dataset`` with ``controller``; returns the best and history.
 
     ``overrides`` are ``--set key=value`` strings for the child runs (``train.lr=0.01``, ``dropout=0.5``).
+    With sharing, a child that inherited trained layers trains ``shared_epochs`` epochs instead of ``epochs``.
     With ``workers`` or ``storage`` the ``optuna`` and ``random`` controllers run as a study of the search
     service (``plexus search graphnas_net``): trials fan out over worker processes sharing the Optuna storage,
     and a re-run of the same command resumes the study. ``autognn`` is sequential by construction (each child
@@ -80,6 +81,8 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
         raise ConfigError(f"--retrain-seeds must be >= 0, got {retrain_seeds}")
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
+    if shared_epochs < 0:
+        raise ConfigError(f"--shared-epochs must be >= 0, got {shared_epochs}")
     t0 = time.perf_counter()
     if workers or storage:
         result = _run_as_study(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
@@ -90,7 +93,7 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
         result = _run_in_process(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                                  seed=seed, share=share, sampler=sampler, pruner=pruner, choices=choices,
                                  overrides=overrides, tracking_uri=tracking_uri, experiment=experiment,
-                                 resume=resume, state_path=state_path, echo=echo)
+                                 resume=resume, state_path=state_path, shared_epochs=shared_epochs, echo=echo)
     uri = result.pop("uri")  # unmasked: it may hold a password, so it never leaves this function
     result["search_wall_s"] = round(time.perf_counter() - t0, 1)
     result["retrain"] = None
@@ -104,7 +107,7 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
 def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, epochs: int, seed: int,
                     share: bool | None, sampler: str | None, pruner: str | None, choices: dict[str, list[Any]] | None,
                     overrides: list[str] | None, tracking_uri: str | None, experiment: str | None,
-                    resume: str | None, state_path: str | None,
+                    resume: str | None, state_path: str | None, shared_epochs: int,
                     echo: Callable[[str], None] | None) -> dict[str, Any]:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
@@ -153,7 +156,8 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
                                          "plexus.model": NAS_MODEL, "plexus.seed": str(seed)})
         parent_id = parent.info.run_id
         params = {"budget": budget, "epochs": epochs, "controller": controller, "space": space, "seed": seed,
-                  "share": ctl.shares_weights, "num_layers": getattr(the_space, "num_layers", ""),
+                  "share": ctl.shares_weights, "shared_epochs": shared_epochs if ctl.shares_weights else "",
+                  "num_layers": getattr(the_space, "num_layers", ""),
                   "space_size": the_space.size(), "sampler": sampler or "", "pruner": pruner or "",
                   "choices": json.dumps(choices or {}, sort_keys=True), "overrides": " ".join(overrides or [])}
         client.log_batch(parent_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -174,7 +178,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
             }, model=NAS_MODEL, dataset=dataset)
             sharing = WeightSharing(proposal.arch,
                                     proposal.parent if ctl.shares_weights else None,
-                                    ctl.best_weights if ctl.shares_weights else None)
+                                    ctl.best_weights if ctl.shares_weights else None, shared_epochs=shared_epochs)
             tags = {"plexus.nas.controller": controller, "plexus.nas.space": space, "plexus.nas.arch": arch_json,
                     "plexus.nas.step": str(step), "plexus.nas.phase": str(proposal.info.get("phase", ""))}
             if "action" in proposal.info:

@@ -12,7 +12,9 @@ Homogeneity (Auto-GNN, as spelled out in docs/models/autognn.md) means the layer
 A homogeneous layer copies every tensor whose name and shape match the parent's
 (the core above plus, when both have them, the aggregator's pooling MLP, the
 generalised-linear attention vector and the residual map). A non-homogeneous
-layer keeps its fresh initialisation. The child is then trained as usual.
+layer keeps its fresh initialisation. A child that inherited at least one layer is then
+trained for ``shared_epochs`` epochs only ("trained for a few epochs instead of from
+scratch"); a child that inherited nothing trains the full budget.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import torch
 from plexus.nas.spaces.graphnas import Architecture
-from plexus.platform.training.callbacks import Callback
+from plexus.platform.training.callbacks import Callback, StopTraining
 from torch import Tensor, nn
 
 __all__ = ["CORE_TENSORS", "SharingReport", "WeightSharing", "homogeneous", "inherit_weights"]
@@ -94,17 +96,24 @@ class WeightSharing(Callback):
         child_arch: the architecture being trained.
         parent_arch: the parent to inherit from (None: train from scratch).
         parent_state: the parent's trained ``state_dict`` (CPU tensors).
+        shared_epochs: epochs a child that inherited weights is trained for (0: the full budget).
     """
 
     def __init__(self, child_arch: Architecture, parent_arch: Architecture | None = None,
-                 parent_state: dict[str, Tensor] | None = None) -> None:
+                 parent_state: dict[str, Tensor] | None = None, shared_epochs: int = 0) -> None:
         self.child_arch, self.parent_arch, self.parent_state = child_arch, parent_arch, parent_state
+        self.shared_epochs = shared_epochs
         self.report = SharingReport()
         self.trained_state: dict[str, Tensor] | None = None
 
     def on_fit_start(self, trainer: Any) -> None:
         if self.parent_arch is not None and self.parent_state is not None and trainer.epoch == 0:
             self.report = inherit_weights(trainer.model, self.child_arch, self.parent_arch, self.parent_state)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
+        if self.shared_epochs and self.report.inherited_layers and epoch >= self.shared_epochs:
+            raise StopTraining(f"inherited layers {self.report.inherited_layers}: trained {epoch} epochs "
+                               "(constrained parameter sharing)")
 
     def on_fit_end(self, trainer: Any, result: dict[str, Any]) -> None:
         # fit() has restored the best epoch's weights before this hook

@@ -37,21 +37,31 @@ fid() {  # name configs
      --tracking-uri "sqlite:///$d/mlflow.db" > log.txt 2>&1; echo "exit $?" >> log.txt)
 }
 T0=$(date +%s)
-for s in 0 1 2; do
-  nas autognn-share "$s" --controller autognn --share &
-  nas autognn-noshare "$s" --controller autognn --no-share &
-  nas optuna-tpe "$s" --controller optuna --sampler tpe &
-  nas random "$s" --controller random &
-done
-fid ctr armnet_plus,armnet,din &
-fid link ncn,ncnc &
-fid tu gsmpp,gin,gsmpp-proteins &
-fid nci gsmpp-nci109 &
-fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
-for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
-  (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
-     --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
-done
+case "${SUITE:-full}" in
+full)  # first device session: 12 searches + the GPU fidelity rows, all at once
+  for s in 0 1 2; do
+    nas autognn-share "$s" --controller autognn --share &
+    nas autognn-noshare "$s" --controller autognn --no-share &
+    nas optuna-tpe "$s" --controller optuna --sampler tpe &
+    nas random "$s" --controller random &
+  done
+  fid ctr armnet_plus,armnet,din &
+  fid link ncn,ncnc &
+  fid tu gsmpp,gin,gsmpp-proteins &
+  fid nci gsmpp-nci109 &
+  fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
+  for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
+    (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
+       --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
+  done ;;
+seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
+  nas autognn-share 0 --controller autognn --share &
+  nas autognn-noshare 0 --controller autognn --no-share &
+  nas optuna-tpe 0 --controller optuna --sampler tpe &
+  nas random 0 --controller random &
+  fid link ncnc &
+  fid tu gsmpp &;;
+esac
 wait
 echo "all jobs ended after $(( $(date +%s) - T0 )) s"
 # NAS histories survive a time limit in state.pt: export them as JSON beside result.json

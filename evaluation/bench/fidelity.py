@@ -139,81 +139,91 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
     say = echo or (lambda _m: None)
     names = list(models) if models else list_configs(config_dir)
     configs = [load_bench_config(n, config_dir) for n in names]  # check them all before training anything
-    cache: dict[str, tuple[list[float], list[str], dict[str, list[float]]]] = {}
+    cache: dict[str, dict[str, Any]] = {}  # baseline results per (baseline, split, budget): shared by configs
     machine = describe_machine(threads)
     rows = []
     for bc in configs:
         model, dataset, metric, scale = bc["model"], bc["dataset"], bc["metric"], float(bc["scale"])
         task = bc.get("task")
         runs = repetitions(bc, seeds)
-        values, run_ids, status, epochs_run = [], [], "ok", []
         extra_names = list(bc.get("extra_metrics") or [])
-        extra: dict[str, list[float]] = {k: [] for k in extra_names}
-        t0 = time.perf_counter()
-        try:
-            for seed, options in runs:
-                cfg = _experiment(model, dataset, bc["config"], seed=seed, epochs_scale=epochs_scale,
-                                  max_steps=max_steps, tracking_uri=tracking_uri, options=options)
-                res = train_model(cfg, task=task, progress=False, extra_tags={"plexus.bench": "fidelity"})
-                if metric not in res["metrics"]:
-                    raise ConfigError(f"metric '{metric}' not in the results ({', '.join(sorted(res['metrics']))})")
-                values.append(float(res["metrics"][metric]) * scale)
-                for k in extra_names:
-                    extra[k].append(float(res["metrics"][k]) * scale)
-                run_ids.append(res["run_id"])
-                epochs_run.append(res["epochs_run"])
-                say(f"{model} on {dataset} seed {seed} {options or ''}: {metric} = {values[-1]:.4f} "
-                    f"(run {res['run_id']})")
-        except Exception as exc:  # noqa: BLE001 - one failing model must not stop the table
-            status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            say(f"{model} on {dataset}: {status}")
-        baselines = []
+        mine: dict[str, Any] = {"values": [], "run_ids": [], "epochs_run": [], "extra": {k: [] for k in extra_names}}
+        section = bc.get("baseline_config") or {}
+        bases = {}
         for base in bc["baselines"]:
-            section = bc.get("baseline_config") or {}
-            key = json.dumps([base, dataset, task, section, runs, epochs_scale, max_steps], sort_keys=True,
-                             default=str)
-            if key not in cache:
-                bvals, bids, bextra = [], [], {k: [] for k in extra_names}
+            key = json.dumps([base, dataset, task, section, runs, epochs_scale, max_steps, extra_names],
+                             sort_keys=True, default=str)
+            bases[base] = cache.setdefault(key, {"values": [], "run_ids": [], "epochs_run": [],
+                                                 "extra": {k: [] for k in extra_names}, "error": ""})
+        status, t0 = "ok", time.perf_counter()
+
+        def one(name: str, sec: dict[str, Any], seed: int, options: dict[str, Any], into: dict[str, Any],
+                tag: str) -> None:
+            cfg = _experiment(name, dataset, sec, seed=seed, epochs_scale=epochs_scale, max_steps=max_steps,
+                              tracking_uri=tracking_uri, options=options)
+            res = train_model(cfg, task=task, progress=False, extra_tags={"plexus.bench": tag})
+            if metric not in res["metrics"]:
+                raise ConfigError(f"metric '{metric}' not in the results ({', '.join(sorted(res['metrics']))})")
+            into["values"].append(float(res["metrics"][metric]) * scale)
+            for k in extra_names:
+                into["extra"][k].append(float(res["metrics"][k]) * scale)
+            into["run_ids"].append(res["run_id"])
+            into["epochs_run"].append(res["epochs_run"])
+            say(f"{name} on {dataset} seed {seed} {options or ''}: {metric} = {into['values'][-1]:.4f} "
+                f"(run {res['run_id']})")
+
+        for i, (seed, options) in enumerate(runs):  # model and baselines interleaved: partial rows stay paired
+            try:
+                one(model, bc["config"], seed, options, mine, "fidelity")
+            except Exception as exc:  # noqa: BLE001 - one failing model must not stop the table
+                status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                say(f"{model} on {dataset}: {status}")
+                break
+            for base, got in bases.items():
+                if len(got["values"]) > i or got["error"]:
+                    continue  # measured already for an earlier config on the same splits
                 try:
-                    for seed, options in runs:
-                        cfg = _experiment(base, dataset, section, seed=seed, epochs_scale=epochs_scale,
-                                          max_steps=max_steps, tracking_uri=tracking_uri, options=options)
-                        res = train_model(cfg, task=task, progress=False,
-                                          extra_tags={"plexus.bench": "fidelity-baseline"})
-                        bvals.append(float(res["metrics"][metric]) * scale)
-                        for k in extra_names:
-                            bextra[k].append(float(res["metrics"][k]) * scale)
-                        bids.append(res["run_id"])
-                        say(f"baseline {base} on {dataset} seed {seed} {options or ''}: {bvals[-1]:.4f}")
+                    one(base, section, seed, options, got, "fidelity-baseline")
                 except Exception as exc:  # noqa: BLE001
-                    say(f"baseline {base} on {dataset}: failed: {type(exc).__name__}: {exc}")
-                cache[key] = (bvals, bids, bextra)
-            bvals, bids, bextra = cache[key]
-            m, s = _stats(bvals)
-            baselines.append({"model": base, "mean": m, "std": s, "run_ids": bids, "values": bvals,
-                              "extra": {k: _stats(v) for k, v in bextra.items() if v}})
-        mean, std = _stats(values)
-        epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
-        rep = bc.get("repeat")
-        rows.append({
-            "config": bc["_name"], "model": model, "dataset": dataset, "task": task or "", "metric": metric,
-            "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
-            "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
-            "ours_mean": "" if mean is None else round(mean, 6), "ours_std": "" if std is None else round(std, 6),
-            "seeds": len(values), "epochs": max(1, epochs) if not max_steps else f"{max(1, epochs)} (max {max_steps} steps)",
-            "epochs_run": " ".join(map(str, epochs_run)), "run_ids": " ".join(run_ids),
-            "baselines": json.dumps(baselines), "protocol": bc["protocol"],
-            "differences": " | ".join(bc["differences"]), "wall_s": round(time.perf_counter() - t0, 1),
-            "status": status, "date": time.strftime("%Y-%m-%d"),
-            "repeat": f"{rep['option']} 0..{rep['count'] - 1} (training seed = {rep['option']})" if rep
-            else f"seed 0..{len(runs) - 1}",
-            "machine": machine,
-            "extra": json.dumps({k: _stats(v) for k, v in extra.items() if v}),
-            "values": json.dumps(values),
-        })
-        if out is not None:  # after every model, so an interrupted benchmark keeps what it measured
+                    got["error"] = f"{type(exc).__name__}: {exc}"
+                    say(f"baseline {base} on {dataset}: failed: {got['error']}")
+            if out is not None and i < len(runs) - 1:  # an interrupted benchmark keeps what it measured
+                write_fidelity([_row(bc, mine, bases, runs, f"partial: {i + 1} of {len(runs)} runs", epochs_scale,
+                                     max_steps, machine, time.perf_counter() - t0)], out, config_dir=config_dir)
+        rows.append(_row(bc, mine, bases, runs, status, epochs_scale, max_steps, machine, time.perf_counter() - t0))
+        if out is not None:
             write_fidelity(rows[-1:], out, config_dir=config_dir)
     return rows
+
+
+def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, Any]], runs: list[Any], status: str,
+         epochs_scale: float, max_steps: int, machine: str, wall: float) -> dict[str, Any]:
+    n = len(mine["values"])
+    baselines = []
+    for base, got in bases.items():
+        m, s = _stats(got["values"][:n])
+        baselines.append({"model": base, "mean": m, "std": s, "run_ids": got["run_ids"][:n],
+                          "values": got["values"][:n], "error": got["error"],
+                          "extra": {k: _stats(v[:n]) for k, v in got["extra"].items() if v}})
+    mean, std = _stats(mine["values"])
+    epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
+    rep = bc.get("repeat")
+    return {
+        "config": bc["_name"], "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
+        "metric": bc["metric"], "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
+        "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
+        "ours_mean": "" if mean is None else round(mean, 6), "ours_std": "" if std is None else round(std, 6),
+        "seeds": n, "epochs": max(1, epochs) if not max_steps else f"{max(1, epochs)} (max {max_steps} steps)",
+        "epochs_run": " ".join(map(str, mine["epochs_run"])), "run_ids": " ".join(mine["run_ids"]),
+        "baselines": json.dumps(baselines), "protocol": bc["protocol"],
+        "differences": " | ".join(bc["differences"]), "wall_s": round(wall, 1),
+        "status": status, "date": time.strftime("%Y-%m-%d"),
+        "repeat": f"{rep['option']} 0..{rep['count'] - 1} (training seed = {rep['option']})" if rep
+        else f"seed 0..{len(runs) - 1}",
+        "machine": machine,
+        "extra": json.dumps({k: _stats(v) for k, v in mine["extra"].items() if v}),
+        "values": json.dumps(mine["values"]),
+    }
 
 
 def repetitions(bc: dict[str, Any], seeds: int) -> list[tuple[int, dict[str, Any]]]:

@@ -53,6 +53,8 @@ def nas(
                                 "(one GPU each when several are visible)."),
     storage: str | None = typer.Option(None, "--storage", help="optuna/random: Optuna storage URL of the study "
                                        "(SQLite file or PostgreSQL for shared studies)."),
+    shared_epochs: int = typer.Option(20, "--shared-epochs", help="autognn with sharing: epochs of a child that "
+                                      "inherited trained layers (0: the full --epochs)."),
     retrain_seeds: int = typer.Option(3, "--retrain-seeds", help="Retrain the best architecture from scratch "
                                       "with this many seeds (0: skip)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -66,7 +68,7 @@ def nas(
     result = service.run_nas(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                              seed=seed, share=share, sampler=sampler, pruner=pruner, choices=_parse_choices(choices),
                              overrides=set_, tracking_uri=tracking_uri, experiment=experiment, resume=resume,
-                             workers=workers, storage=storage, retrain_seeds=retrain_seeds,
+                             workers=workers, storage=storage, retrain_seeds=retrain_seeds, shared_epochs=shared_epochs,
                              echo=None if as_json else console.print)
     if as_json:
         emit_json(result)

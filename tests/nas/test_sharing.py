@@ -97,3 +97,22 @@ def test_callback_inherits_at_fit_start_and_keeps_trained_weights() -> None:
     none = WeightSharing(arch)  # no parent: nothing is inherited
     none.on_fit_start(SimpleNamespace(model=child_of(spec, arch)[0], epoch=0))
     assert none.report.inherited_layers == []
+
+
+def test_a_child_that_inherited_trains_only_shared_epochs() -> None:
+    """CPS: an inheriting child stops after ``shared_epochs``; one that inherited nothing trains its full budget."""
+    from plexus.platform.training.callbacks import StopTraining
+
+    spec, parent_state = trained_parent()
+    arch = with_layer(PARENT, 1, attention="gat")
+    cb = WeightSharing(arch, PARENT, parent_state, shared_epochs=3)
+    cb.on_fit_start(SimpleNamespace(model=child_of(spec, arch)[0], epoch=0))
+    cb.on_epoch_end(None, 2, {})
+    with pytest.raises(StopTraining, match="inherited layers"):
+        cb.on_epoch_end(None, 3, {})
+    fresh = with_layer(with_layer(PARENT, 0, activation="tanh"), 1, attention="gat")  # no homogeneous layer
+    cold = WeightSharing(fresh, PARENT, parent_state, shared_epochs=3)
+    cold.on_fit_start(SimpleNamespace(model=child_of(spec, fresh)[0], epoch=0))
+    assert cold.report.inherited_layers == []
+    for epoch in range(1, 10):
+        cold.on_epoch_end(None, epoch, {})  # never stops early
