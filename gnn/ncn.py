@@ -132,6 +132,7 @@ class _CNLinkModel(nn.Module):
         offset: float,
         train_res_deg: int,
         test_res_deg: int,
+        input_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if num_layers < 1 or hidden_dim < 1:
@@ -142,7 +143,10 @@ class _CNLinkModel(nn.Module):
             self.emb, d_in = nn.Embedding(spec.num_nodes, hidden_dim), hidden_dim
         else:
             raise ConfigError("NCN needs node features (spec.num_features) or spec.num_nodes for embeddings")
+        if not 0.0 <= input_dropout < 1.0:
+            raise ConfigError(f"input_dropout must be in [0, 1), got {input_dropout}")
         h = hidden_dim
+        self.input_dropout = nn.Dropout(input_dropout)
         self.mpnn = _MPNN(d_in, h, num_layers, mpnn, dropout, layer_norm)
         self.xlin = MLP([h, h, h], dropout=pred_dropout) if use_xlin else None
         self.combine, self.check_tlr, self.depth = combine, check_tlr, depth
@@ -162,7 +166,7 @@ class _CNLinkModel(nn.Module):
         n = int(batch.num_nodes)
         x = self.emb.weight if self.emb is not None else batch.x.float()
         ei, w = gcn_norm(to_undirected_simple(batch.edge_index, n), n)
-        return self.mpnn(x, ei, w)
+        return self.mpnn(self.input_dropout(x), ei, w)
 
     def calibrate(self, logit: Tensor) -> Tensor:
         """P̂ = α·pt·p0 / (pt·p0 + 1 − p0), p0 = σ(scale·(logit − offset))."""
@@ -221,6 +225,7 @@ def _space(trial: Any) -> dict[str, Any]:
         "mpnn": trial.suggest_categorical("mpnn", ["gcn", "puregcn"]),
         "dropout": trial.suggest_float("dropout", 0.0, 0.6),
         "pred_dropout": trial.suggest_float("pred_dropout", 0.0, 0.6),
+        "input_dropout": trial.suggest_float("input_dropout", 0.0, 0.8),
         "layer_norm": trial.suggest_categorical("layer_norm", [False, True]),
         "use_xlin": trial.suggest_categorical("use_xlin", [False, True]),
     }
@@ -235,6 +240,7 @@ _ARGS = """
         mpnn: ``gcn`` (GCN layers) or ``puregcn`` (input Linear + weight-free Â propagations).
         dropout: dropout between MPNN layers.
         pred_dropout: dropout inside the predictor MLPs.
+        input_dropout: dropout on the node features before the MPNN (reference ``xdp``; Cora: 0.7).
         layer_norm: LayerNorm in the MPNN and the common-neighbour MLP.
         combine: ``concat`` (paper: MLP on [h_i⊙h_j ‖ Σ_cn h_u]) or ``sum`` (reference code:
             lin(xcnlin(xcn)·β + xijlin(h_i⊙h_j)), learnable β).
@@ -269,6 +275,7 @@ class NCN(_CNLinkModel):
         combine: Literal["concat", "sum"] = "concat",
         use_xlin: bool = False,
         check_tlr: bool = False,
+        input_dropout: float = 0.0,
     ) -> None:
         super().__init__(
             spec,
@@ -288,6 +295,7 @@ class NCN(_CNLinkModel):
             3.0,
             8,
             128,
+            input_dropout,
         )
 
     search_space = staticmethod(_space)
@@ -336,6 +344,7 @@ class NCNC(_CNLinkModel):
         offset: float = 3.0,
         train_res_deg: int = 8,
         test_res_deg: int = 128,
+        input_dropout: float = 0.0,
     ) -> None:
         if depth < 0:
             raise ConfigError(f"depth must be >= 0, got {depth}")
@@ -357,6 +366,7 @@ class NCNC(_CNLinkModel):
             offset,
             train_res_deg,
             test_res_deg,
+            input_dropout,
         )
 
     @staticmethod

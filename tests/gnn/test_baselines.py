@@ -47,6 +47,17 @@ def test_mlp_decoder_and_wrong_task(cls):
         GIN(tiny_problem("node")[0])
 
 
+def relabeled(batch, seed: int = 0):
+    """The same graphs with their nodes in a random order (features, graph ids and edges moved along)."""
+    perm = torch.randperm(batch.num_nodes, generator=torch.Generator().manual_seed(seed))
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(perm.numel())
+    moved = batch.clone()
+    moved.x, moved.batch = batch.x[perm], batch.batch[perm]
+    moved.edge_index = inv[batch.edge_index]
+    return moved
+
+
 def test_gcn_graph_readout_is_invariant_to_node_order():
     """Graph classification with GCN: [G, C] logits that do not change when each graph's nodes are relabeled."""
     spec, batch = tiny_problem("graph")
@@ -54,13 +65,7 @@ def test_gcn_graph_readout_is_invariant_to_node_order():
     model = GCN(spec, hidden=8).eval()
     out = model(batch)["logit"]
     assert out.shape == (int(batch.num_graphs), spec.num_classes)
-    perm = torch.randperm(batch.num_nodes)
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel())
-    moved = batch.clone()
-    moved.x, moved.batch = batch.x[perm], batch.batch[perm]
-    moved.edge_index = inv[batch.edge_index]
-    torch.testing.assert_close(model(moved)["logit"], out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model(relabeled(batch))["logit"], out, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(out[0], out[1])  # the readout does depend on the graph
 
 
@@ -129,13 +134,7 @@ def test_gin_is_permutation_invariant():
     model(batch)  # one train-mode pass so BN running statistics are non-trivial
     model.eval()
     ref = model(batch)["logit"]
-    perm = torch.randperm(batch.num_nodes, generator=torch.Generator().manual_seed(0))
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel())
-    pb = batch.clone()
-    pb.x, pb.batch = batch.x[perm], batch.batch[perm]
-    pb.edge_index = inv[batch.edge_index]
-    torch.testing.assert_close(model(pb)["logit"], ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model(relabeled(batch))["logit"], ref, atol=1e-5, rtol=1e-5)
     # sum readout: the graph-level output is not size-normalised (a disconnected copy changes it)
     assert not torch.allclose(ref[0], ref[1])
 
