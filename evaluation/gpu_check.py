@@ -22,9 +22,9 @@ import importlib
 import json
 import sys
 import time
-import tomllib
 from pathlib import Path
 
+import tomllib
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -158,7 +158,8 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
         status, t0 = "ok", time.perf_counter()
 
         def one(name: str, sec: dict[str, Any], seed: int, options: dict[str, Any], into: dict[str, Any],
-                tag: str) -> None:
+                tag: str, dataset: str = dataset, task: str | None = task, metric: str = metric,
+                scale: float = scale, extra_names: list[str] = extra_names) -> None:
             cfg = _experiment(name, dataset, sec, seed=seed, epochs_scale=epochs_scale, max_steps=max_steps,
                               tracking_uri=tracking_uri, options=options)
             res = train_model(cfg, task=task, progress=False, extra_tags={"plexus.bench": tag})

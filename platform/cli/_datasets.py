@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from plexus.platform.catalog import get_catalog
 from plexus.platform.cli._output import console, emit_json, table
 
@@ -30,8 +28,8 @@ def list_datasets(as_json: bool = JSON) -> None:
 @app.command("show")
 def show_dataset(
     name: str = typer.Argument(..., help="Dataset name."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task kind to load it for."),
-    path: Optional[Path] = typer.Option(None, "--path", help="Local copy of the raw files."),
+    task: str | None = typer.Option(None, "--task", help="Task kind to load it for."),
+    path: Path | None = typer.Option(None, "--path", help="Local copy of the raw files."),
     as_json: bool = JSON,
 ) -> None:
     """Statistics of one dataset (rows, fields, vocabularies, class balance; nodes, edges, snapshots)."""
@@ -56,9 +54,9 @@ def show_dataset(
 def import_dataset(
     path: Path = typer.Argument(..., help="CSV/TSV/Parquet/libFM file, or an edge list."),
     name: str = typer.Option(..., "--name", help="Name to use the dataset under."),
-    schema: Optional[Path] = typer.Option(None, "--schema", help="YAML schema (tabular data)."),
+    schema: Path | None = typer.Option(None, "--schema", help="YAML schema (tabular data)."),
     kind: str = typer.Option("tabular", "--kind", help="tabular | graph | temporal"),
-    node_file: Optional[Path] = typer.Option(None, "--node-file", help="Graph: node table (node[,label][,features])."),
+    node_file: Path | None = typer.Option(None, "--node-file", help="Graph: node table (node[,label][,features])."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset of that name."),
     as_json: bool = JSON,
 ) -> None:

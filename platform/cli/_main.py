@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Optional
 
 import click
 import typer
-
 from plexus.platform.cli import _bench, _compare, _datasets, _models, _nas, _search, _train
 from plexus.platform.errors import PlexusError
 
@@ -54,7 +52,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
         os.environ["PLEXUS_DEBUG"] = "1"
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line on stderr and exit with code 2."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # stderr is for our one-line errors

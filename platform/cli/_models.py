@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from plexus.platform.catalog import get_catalog
 from plexus.platform.cli._output import console, emit_json, table
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["console", "err_console", "emit_json", "table"]
+__all__ = ["console", "emit_json", "err_console", "table"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

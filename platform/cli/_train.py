@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import importlib
-
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from plexus.platform.cli._output import console, emit_json, table
 
 
@@ -20,13 +17,13 @@ def register(app: typer.Typer) -> None:
 def train(
     model: str = typer.Argument(..., help="Model name (see 'plexus models list'), or nas:RUN_ID for an "
                                 "architecture found by 'plexus nas'."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset name."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Experiment YAML file."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: key=value (dotted keys allowed)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment name."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Checkpoint path or MLflow run id to resume."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML file."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override: key=value (dotted keys allowed)."),
+    task: str | None = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    resume: str | None = typer.Option(None, "--resume", help="Checkpoint path or MLflow run id to resume."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bars)."),
 ) -> None:
     """Train MODEL on a dataset, tracked in MLflow; prints the final metrics."""
