@@ -56,6 +56,14 @@ def _search_common(trial: Any) -> dict[str, Any]:
     }
 
 
+def _graph_index(batch: Any, h: Tensor) -> tuple[Tensor, int]:
+    """The graph id of each node row of ``h`` (``batch.batch``; all zeros for a single graph) and the graph count."""
+    index = getattr(batch, "batch", None)
+    if index is None:
+        index = torch.zeros(h.size(0), dtype=torch.long, device=h.device)
+    return index, int(getattr(batch, "num_graphs", int(index.max()) + 1 if index.numel() else 1))
+
+
 class _StaticGNN(nn.Module):
     """Input handling and task heads shared by the node/link baselines."""
 
@@ -98,10 +106,7 @@ class _StaticGNN(nn.Module):
     def forward(self, batch: Any) -> dict[str, Tensor]:
         h = self.encode(self._x(batch), batch.edge_index, getattr(batch, "edge_weight", None))
         if self.graph_head is not None:
-            index = getattr(batch, "batch", None)
-            if index is None:
-                index = torch.zeros(h.size(0), dtype=torch.long, device=h.device)
-            size = int(getattr(batch, "num_graphs", int(index.max()) + 1 if index.numel() else 1))
+            index, size = _graph_index(batch, h)
             return {"logit": self.graph_head(global_mean_pool(F.relu(h), index, size))}
         if self.decoder is None:
             return {"logit": h}
@@ -369,10 +374,7 @@ class GIN(nn.Module):
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         x, edge_index = batch.x.float(), batch.edge_index
-        index = getattr(batch, "batch", None)
-        if index is None:
-            index = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-        size = int(getattr(batch, "num_graphs", int(index.max()) + 1 if index.numel() else 1))
+        index, size = _graph_index(batch, x)
         hs = [x]
         for conv, norm in zip(self.convs, self.norms):
             x = F.relu(norm(conv(x, edge_index)))

@@ -25,7 +25,8 @@ from plexus.nas.spaces import get_space
 from plexus.platform.config import apply_overrides, build_config, parse_set
 from plexus.platform.errors import CheckpointError, ConfigError
 
-__all__ = ["NAS_MODEL", "architecture_of", "describe", "load_state", "run_nas", "train_config"]
+__all__ = ["NAS_MODEL", "architecture_of", "describe", "load_state", "retrain_architecture", "run_nas",
+           "train_config"]
 
 NAS_MODEL = "graphnas_net"
 #: GraphNAS' child-training defaults (Adam lr 0.005, weight decay 5e-4, dropout 0.6)
@@ -303,26 +304,29 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
             "experiment": experiment, "workers": workers}
 
 
-def _retrain(result: dict[str, Any], uri: str, *, seeds: int, epochs: int, overrides: list[str] | None,
-             echo: Callable[[str], None] | None) -> dict[str, Any]:
-    """Retrain the best architecture from scratch with seeds ``0..seeds-1`` as runs nested under the parent."""
+def retrain_architecture(arch: str, *, dataset: str, seeds: int, epochs: int, tracking_uri: str | None,
+                         experiment: str, controller: str = "", space: str = "graphnas",
+                         parent_run_id: str | None = None, overrides: list[str] | None = None,
+                         echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train ``arch`` from scratch with seeds ``0..seeds-1`` and the NAS child-training settings.
+
+    Each seed is an MLflow run tagged ``plexus.nas.phase=retrain`` (nested under ``parent_run_id`` when given).
+    Returns the seeds, the test accuracies, their mean and standard deviation, and the run ids.
+    """
     import statistics
 
-    from mlflow.tracking import MlflowClient
     from plexus.platform.training import train_model
 
-    best, parent_id = result["best"], result["parent_run_id"]
-    client = MlflowClient(uri)
     values, ids = [], []
     for s in range(seeds):
         raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": s}}, parse_set(overrides))
-        raw["hparams"] = {**(raw.get("hparams") or {}), "arch": best["arch"]}
-        raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": result["experiment"], "log_model": False,
-                           "checkpoints": False, "run_name": f"nas-{result['controller']}-retrain-seed{s}"}
-        cfg = build_config(raw, model=NAS_MODEL, dataset=result["dataset"])
-        tags = {"plexus.nas.controller": result["controller"], "plexus.nas.space": result["space"],
-                "plexus.nas.arch": best["arch"], "plexus.nas.phase": "retrain"}
-        res = train_model(cfg, task="node", tracking_uri=uri, progress=False, parent_run_id=parent_id,
+        raw["hparams"] = {**(raw.get("hparams") or {}), "arch": arch}
+        raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
+                           "checkpoints": False, "run_name": f"nas-{controller}-retrain-seed{s}"}
+        cfg = build_config(raw, model=NAS_MODEL, dataset=dataset)
+        tags = {"plexus.nas.controller": controller, "plexus.nas.space": space, "plexus.nas.arch": arch,
+                "plexus.nas.phase": "retrain"}
+        res = train_model(cfg, task="node", tracking_uri=tracking_uri, progress=False, parent_run_id=parent_run_id,
                           extra_tags=tags, log_model=False)
         values.append(float(res["metrics"]["test_acc"]))
         ids.append(res["run_id"])
@@ -330,10 +334,23 @@ def _retrain(result: dict[str, Any], uri: str, *, seeds: int, epochs: int, overr
             echo(f"retrain seed {s}: test_acc={values[-1]:.4f} (run {res['run_id']})")
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    client.log_metric(parent_id, "retrain_test_acc_mean", mean)
-    client.log_metric(parent_id, "retrain_test_acc_std", std)
-    client.set_tag(parent_id, "plexus.nas.retrain_runs", ",".join(ids))
     return {"seeds": list(range(seeds)), "test_acc": values, "mean": mean, "std": std, "run_ids": ids}
+
+
+def _retrain(result: dict[str, Any], uri: str, *, seeds: int, epochs: int, overrides: list[str] | None,
+             echo: Callable[[str], None] | None) -> dict[str, Any]:
+    """Retrain the search's best architecture as runs nested under its parent; log the summary on the parent."""
+    from mlflow.tracking import MlflowClient
+
+    parent_id = result["parent_run_id"]
+    out = retrain_architecture(result["best"]["arch"], dataset=result["dataset"], seeds=seeds, epochs=epochs,
+                               tracking_uri=uri, experiment=result["experiment"], controller=result["controller"],
+                               space=result["space"], parent_run_id=parent_id, overrides=overrides, echo=echo)
+    client = MlflowClient(uri)
+    client.log_metric(parent_id, "retrain_test_acc_mean", out["mean"])
+    client.log_metric(parent_id, "retrain_test_acc_std", out["std"])
+    client.set_tag(parent_id, "plexus.nas.retrain_runs", ",".join(out["run_ids"]))
+    return out
 
 
 def architecture_of(run_id: str, tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:

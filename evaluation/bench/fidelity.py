@@ -41,8 +41,8 @@ import yaml
 from plexus.evaluation.bench import CONFIGS, RESULTS
 from plexus.platform.errors import ConfigError
 
-__all__ = ["COLUMNS", "EXPERIMENT", "describe_machine", "list_configs", "load_bench_config", "merge_fidelity",
-           "repetitions", "run_fidelity", "write_fidelity"]
+__all__ = ["COLUMNS", "EXPERIMENT", "describe_machine", "list_configs", "load_bench_config", "mean_std",
+           "merge_fidelity", "repetitions", "run_fidelity", "write_fidelity"]
 
 EXPERIMENT = "plexus-fidelity"
 COLUMNS = ["config", "model", "dataset", "task", "metric", "paper", "paper_source", "paper_dataset", "ours_mean", "ours_std",
@@ -114,7 +114,8 @@ def _fmt(mean: float | None, std: float | None, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
 
 
-def _stats(values: list[float]) -> tuple[float | None, float | None]:
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value; None, None for none)."""
     if not values:
         return None, None
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -202,11 +203,11 @@ def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, An
     n = len(mine["values"])
     baselines = []
     for base, got in bases.items():
-        m, s = _stats(got["values"][:n])
+        m, s = mean_std(got["values"][:n])
         baselines.append({"model": base, "mean": m, "std": s, "run_ids": got["run_ids"][:n],
                           "values": got["values"][:n], "error": got["error"],
-                          "extra": {k: _stats(v[:n]) for k, v in got["extra"].items() if v}})
-    mean, std = _stats(mine["values"])
+                          "extra": {k: mean_std(v[:n]) for k, v in got["extra"].items() if v}})
+    mean, std = mean_std(mine["values"])
     epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
     rep = bc.get("repeat")
     return {
@@ -222,7 +223,7 @@ def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, An
         "repeat": f"{rep['option']} 0..{rep['count'] - 1} (training seed = {rep['option']})" if rep
         else f"seed 0..{len(runs) - 1}",
         "machine": machine,
-        "extra": json.dumps({k: _stats(v) for k, v in mine["extra"].items() if v}),
+        "extra": json.dumps({k: mean_std(v) for k, v in mine["extra"].items() if v}),
         "values": json.dumps(mine["values"]),
     }
 

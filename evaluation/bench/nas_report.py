@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 from pathlib import Path
 from typing import Any
 
 from plexus.evaluation.bench import RESULTS
+from plexus.evaluation.bench.fidelity import mean_std
 
 __all__ = ["best_within", "load_searches", "render", "summarise"]
 
@@ -62,12 +62,6 @@ def best_within(history: list[dict[str, Any]], *, steps: int | None = None,
     return max(done, key=lambda h: h["reward"]) if done else None
 
 
-def _ms(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def summarise(searches: list[dict[str, Any]]) -> dict[str, Any]:
     """Per search and per variant (mean ± std over seeds): budget reached, best val/test, retrain, time curves."""
     common = min(len(s["history"]) for s in searches)
@@ -95,8 +89,8 @@ def summarise(searches: list[dict[str, Any]]) -> dict[str, Any]:
         agg: dict[str, Any] = {"seeds": sorted(r["seed"] for r in mine),
                                "evaluated": [r["evaluated"] for r in mine]}
         for k in ("best_val", "best_test", "best_val_at_common", "best_test_at_common", "wall_s", "retrain_mean"):
-            agg[k] = _ms([r[k] for r in mine if r[k] is not None])
-        agg["best_val_by_s"] = {t: _ms([r["best_val_by_s"][t] for r in mine if r["best_val_by_s"][t] is not None])
+            agg[k] = mean_std([r[k] for r in mine if r[k] is not None])
+        agg["best_val_by_s"] = {t: mean_std([r["best_val_by_s"][t] for r in mine if r["best_val_by_s"][t] is not None])
                                 for t in CHECKPOINTS_S}
         variants[v] = agg
     return {"common_budget": common, "searches": rows, "variants": variants}
@@ -149,29 +143,19 @@ def retrain_missing(searches: list[dict[str, Any]], seeds: int, tracking_uri: st
     """Retrain the best architecture of each search that has no retraining yet; writes ``retrain.json``."""
     import torch
     from plexus.evaluation.bench.fidelity import describe_machine
-    from plexus.nas.search import CHILD_TRAIN, NAS_MODEL
-    from plexus.platform.config import build_config
-    from plexus.platform.training import train_model
+    from plexus.nas.search import retrain_architecture
 
     for s in searches:
         best = best_within(s["history"])
         if s.get("retrain") or best is None:
             continue
-        values, ids = [], []
-        for seed in range(seeds):
-            cfg = build_config({"hparams": {"arch": best["arch"]},
-                                "train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed},
-                                "tracking": {"experiment": "plexus-nas-retrain", "log_model": False,
-                                             "checkpoints": False}}, model=NAS_MODEL, dataset="cora")
-            res = train_model(cfg, task="node", tracking_uri=tracking_uri, progress=False,
-                              extra_tags={"plexus.nas.phase": "retrain", "plexus.nas.arch": best["arch"]})
-            values.append(float(res["metrics"]["test_acc"]))
-            ids.append(res["run_id"])
-        mean, std = _ms(values)
-        s["retrain"] = {"seeds": list(range(seeds)), "test_acc": values, "mean": mean, "std": std, "run_ids": ids,
-                        "machine": describe_machine(torch.get_num_threads())}
+        s["retrain"] = retrain_architecture(best["arch"], dataset="cora", seeds=seeds, epochs=epochs,
+                                            tracking_uri=tracking_uri, experiment="plexus-nas-retrain",
+                                            controller=s["variant"])
+        s["retrain"]["machine"] = describe_machine(torch.get_num_threads())
         Path(s["folder"], "retrain.json").write_text(json.dumps(s["retrain"], indent=1))
-        print(f"{s['variant']} seed {s['seed']}: retrained {mean:.4f} ± {std:.4f}", flush=True)
+        print(f"{s['variant']} seed {s['seed']}: retrained {s['retrain']['mean']:.4f} ± {s['retrain']['std']:.4f}",
+              flush=True)
 
 
 def main() -> None:

@@ -90,6 +90,31 @@ def dump_ctr(model: str, path: Path, rows: int = 0) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ workers
+def _timed_epochs(net: Any, task: Any, opt: Any, epochs: int) -> float:
+    """One warm-up epoch of the Trainer's inner loop (task batches, task loss plus any ``aux_loss``), then
+    ``epochs`` timed epochs; returns their wall time in seconds."""
+    import torch
+
+    dev = torch.device("cpu")
+
+    def one_epoch(ep: int) -> None:
+        net.train()
+        for batch, target in task.train_batches(ep, dev):
+            out = net(batch)
+            loss = task.loss(out, target)
+            if "aux_loss" in out:
+                loss = loss + out["aux_loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    one_epoch(0)
+    t0 = time.perf_counter()
+    for ep in range(1, epochs + 1):
+        one_epoch(ep)
+    return time.perf_counter() - t0
+
+
 def worker_plexus_ctr(model: str, epochs: int = 2, rows: int = 0) -> dict[str, Any]:
     import torch
     from plexus.platform.catalog import get_catalog
@@ -103,25 +128,7 @@ def worker_plexus_ctr(model: str, epochs: int = 2, rows: int = 0) -> dict[str, A
     net = get_catalog().model(model).build(ds.spec, **hp)
     task = make_task(ds, TrainConfig(batch_size=1024, lr=1e-3))
     task.bind(net)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    dev = torch.device("cpu")
-
-    def one_epoch(ep: int) -> None:
-        net.train()
-        for feats, target in task.train_batches(ep, dev):
-            out = net(feats)
-            loss = task.loss(out, target)
-            if "aux_loss" in out:
-                loss = loss + out["aux_loss"]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    one_epoch(0)  # warm-up
-    t0 = time.perf_counter()
-    for ep in range(1, epochs + 1):
-        one_epoch(ep)
-    dt = time.perf_counter() - t0
+    dt = _timed_epochs(net, task, torch.optim.Adam(net.parameters(), lr=1e-3), epochs)
     n = ds.num_rows("train")
     return {"samples_per_s": epochs * n / dt, "seconds": dt, "rows": n, "peak_rss_mb": _rss_mb(),
             "params": sum(p.numel() for p in net.parameters())}
@@ -144,22 +151,7 @@ def worker_plexus_gnn(model: str, epochs: int = 200) -> dict[str, Any]:
     task = make_task(ds, TrainConfig(batch_size=bs, lr=lr))
     task.bind(net)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=5e-4 if model == "gcn" else 0.0)
-    dev = torch.device("cpu")
-
-    def one_epoch(ep: int) -> None:
-        net.train()
-        for batch, target in task.train_batches(ep, dev):
-            out = net(batch)
-            loss = task.loss(out, target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    one_epoch(0)
-    t0 = time.perf_counter()
-    for ep in range(1, epochs + 1):
-        one_epoch(ep)
-    dt = time.perf_counter() - t0
+    dt = _timed_epochs(net, task, opt, epochs)
     return {"epochs_per_s": epochs / dt, "epoch_ms": 1000 * dt / epochs, "peak_rss_mb": _rss_mb(),
             "params": sum(p.numel() for p in net.parameters())}
 

@@ -7,11 +7,10 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import tiny_problem, tiny_tabular_spec
+from plexus.platform.testing import fit_multitask, tiny_problem, tiny_tabular_spec
 from plexus.recsys.dtrn import DTRN
 
 
@@ -228,22 +227,12 @@ def test_search_space_builds():
 
 def test_learns_two_conflicting_tasks():
     spec, feats, labels = synthetic()
-    model = make(spec).train()
-    n_tr, g = 3000, torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(300):
-        idx = torch.randint(0, n_tr, (128,), generator=g)
-        out = model({k: v[idx] for k, v in feats.items()})
-        loss = sum(F.binary_cross_entropy_with_logits(out[t], y[idx]) for t, y in labels.items())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    model = make(spec)
+    n_tr = 3000
+    aucs = fit_multitask(model, feats, labels, n_tr, seed=0, steps=300, lr=3e-3)
     test = {k: v[n_tr:] for k, v in feats.items()}
     with torch.no_grad():
-        out = model(test)
         w = model.field_weights(test)
-    aucs = {t: roc_auc_score(y[n_tr:].numpy(), out[t].numpy()) for t, y in labels.items()}
     assert aucs["a"] > 0.6 and aucs["b"] > 0.6, aucs
     # the TRM gates specialise: task 'a' (driven by f1) weighs f1 more than task 'b' does
     f1 = model.field_names.index("f1")
@@ -282,32 +271,6 @@ def conflicting_tasks(
     return DataSpec("multitask", fields=fields, tasks=["a", "b"]), feats, labels
 
 
-def fit_and_score(
-    model: torch.nn.Module,
-    feats: dict[str, torch.Tensor],
-    labels: dict[str, torch.Tensor],
-    n_tr: int,
-    seed: int,
-    steps: int = 300,
-) -> dict[str, float]:
-    """Adam(lr 1e-2), ``steps`` batches of 128 from the first ``n_tr`` rows, summed BCE;
-    returns the held-out AUC per task (rows ``n_tr:``)."""
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, n_tr, (128,), generator=g)
-        out = model({k: v[idx] for k, v in feats.items()})
-        loss = sum(F.binary_cross_entropy_with_logits(out[t], y[idx]) for t, y in labels.items())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        out = model({k: v[n_tr:] for k, v in feats.items()})
-    return {t: roc_auc_score(y[n_tr:].numpy(), out[t].numpy()) for t, y in labels.items()}
-
-
 def test_conflicting_tasks_matches_shared_bottom_and_gates_specialise():
     """Spec 8(e).3: per-task AUC >= shared-bottom's (same budget) and TRM gates pick each task's field."""
     from plexus.recsys.baselines import SharedBottom
@@ -319,9 +282,9 @@ def test_conflicting_tasks_matches_shared_bottom_and_gates_specialise():
         corr = torch.corrcoef(torch.stack([labels["a"], labels["b"]]))[0, 1]
         assert corr < -0.1  # the tasks conflict (about -0.15)
         dtrn = make(spec, seed)
-        dtrn_auc.append(fit_and_score(dtrn, feats, labels, n_tr, seed))
+        dtrn_auc.append(fit_multitask(dtrn, feats, labels, n_tr, seed=seed))
         torch.manual_seed(seed)
-        sb_auc.append(fit_and_score(SharedBottom(spec), feats, labels, n_tr, seed))
+        sb_auc.append(fit_multitask(SharedBottom(spec), feats, labels, n_tr, seed=seed))
         with torch.no_grad():
             w = {t: v.mean(0) for t, v in dtrn.field_weights({k: v[n_tr:] for k, v in feats.items()}).items()}
         names = dtrn.field_names

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 from plexus.platform.data.paths import find_raw
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import tiny_problem
+from plexus.platform.testing import fit_multitask, tiny_problem
 from plexus.recsys.mmoe import MMoE
 from plexus.recsys.ple import PLE
 
@@ -62,23 +61,7 @@ def census(n: int = 8000) -> tuple[DataSpec, dict[str, torch.Tensor], dict[str, 
 
 def train_eval(model: torch.nn.Module, feats, labels, steps: int = 100, bs: int = 256) -> dict[str, float]:
     n = next(iter(labels.values())).shape[0]
-    n_tr = int(0.8 * n)
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, n_tr, (bs,), generator=g)
-        out = model({k: v[idx] for k, v in feats.items()})
-        loss = sum(
-            torch.nn.functional.binary_cross_entropy_with_logits(out[t], y[idx]) for t, y in labels.items()
-        )
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        out = model({k: v[n_tr:] for k, v in feats.items()})
-    return {t: roc_auc_score(y[n_tr:].numpy(), out[t].numpy()) for t, y in labels.items()}
+    return fit_multitask(model, feats, labels, int(0.8 * n), seed=0, steps=steps, lr=3e-3, batch_size=bs)
 
 
 @pytest.mark.parametrize("cls", [MMoE, PLE])
