@@ -63,7 +63,7 @@ class GSMPP(nn.Module):
         d_state: SSM state size.
         d_conv: SSM causal convolution width.
         expand: SSM inner width factor.
-        chunk_size: chunk of the parallel selective scan.
+        chunk_size: chunk of the parallel selective scan (0: 1 on CPU, 16 on GPU).
         k_hops: hops of the k-hop tokenizer.
         walk_length: length of the random-walk tokenizer.
         hac_linkage: HAC cluster affinity: ``single`` (max edge) or ``average`` (mean encoding).
@@ -85,7 +85,7 @@ class GSMPP(nn.Module):
         tokenizers: tuple[str, ...] = ("node", "khop", "hac_dfs", "hac_bfs"), top_k: int = 2,
         backbone: Literal["hybrid", "transformer", "ssm"] = "hybrid", num_ssm_layers: int = 2,
         num_attn_layers: int = 1, heads: int = 4, d_state: int = 16, d_conv: int = 4, expand: int = 2,
-        chunk_size: int = 16, k_hops: int = 3, walk_length: int = 8,
+        chunk_size: int = 0, k_hops: int = 3, walk_length: int = 8,
         hac_linkage: Literal["single", "average"] = "single", affinity_hops: int = 1, use_pe: bool = True,
         pe_max_dist: int = 8, pe_max_nodes: int = 2048, dropout: float = 0.1,
         readout: Literal["mean", "sum"] = "mean", cache_size: int = 4096,
@@ -240,7 +240,7 @@ class GSMSSM(GSMPP):
         top_k: tokenizers kept per node by the MoT router.
         num_layers: selective-SSM layers.
         d_state: SSM state size.
-        chunk_size: chunk of the parallel selective scan.
+        chunk_size: chunk of the parallel selective scan (0: 1 on CPU, 16 on GPU).
         k_hops: hops of the k-hop tokenizer.
         walk_length: length of the random-walk tokenizer.
         use_pe: add the hierarchical absolute PE.
@@ -252,7 +252,7 @@ class GSMSSM(GSMPP):
         self, spec: DataSpec, *, hidden: int = 64, local_mpnn: Literal["gatedgcn", "gine", "none"] = "gatedgcn",
         local_layers: int = 2, tokenization: Tokenization = "hac_dfs",
         tokenizers: tuple[str, ...] = ("node", "khop", "hac_dfs", "hac_bfs"), top_k: int = 2, num_layers: int = 3,
-        d_state: int = 16, chunk_size: int = 16, k_hops: int = 3, walk_length: int = 8, use_pe: bool = True,
+        d_state: int = 16, chunk_size: int = 0, k_hops: int = 3, walk_length: int = 8, use_pe: bool = True,
         dropout: float = 0.1, readout: Literal["mean", "sum"] = "mean",
     ) -> None:
         super().__init__(spec, hidden=hidden, local_mpnn=local_mpnn, local_layers=local_layers,

@@ -7,6 +7,7 @@ from plexus.gnn.gsm.encoders import (
     SequenceEncoder,
     TransformerLayer,
     selective_scan,
+    selective_scan_fused,
     selective_scan_ref,
 )
 from plexus.gnn.gsm.hac import HACTree, affinity_encoding, hac_tree
@@ -32,5 +33,6 @@ __all__ = [
     "hac_tree",
     "make_tokenizer",
     "selective_scan",
+    "selective_scan_fused",
     "selective_scan_ref",
 ]

@@ -12,7 +12,8 @@ with ``φ_Local`` an MPNN and the global encoder a sequence model.
   ``h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t h_t + D x_t``;
   ``out = W_out (y ⊙ SiLU(z))``. ``A = -exp(A_log)`` (S4D-real init).
   The scan is chunked: a log-depth (Hillis-Steele) parallel scan inside chunks of
-  ``chunk_size`` and a carry between chunks; :func:`selective_scan_ref` is the
+  ``chunk_size`` and a carry between chunks, with a hand-written backward (the same
+  scan run backwards in time on the adjoint); :func:`selective_scan_ref` is the
   sequential reference. ``mamba_ssm`` CUDA kernels are not required.
 * :class:`TransformerLayer`: pre-norm multi-head self-attention with an optional
   additive per-head bias (hierarchical PE) and key padding mask, then an FFN.
@@ -29,7 +30,7 @@ and right padding are exact).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,7 @@ __all__ = [
     "SequenceEncoder",
     "TransformerLayer",
     "selective_scan",
+    "selective_scan_fused",
     "selective_scan_ref",
 ]
 
@@ -97,36 +99,139 @@ def selective_scan_ref(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor) -> 
     return torch.stack(ys, 1)
 
 
-def selective_scan(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
-    """Chunked parallel scan, same contract as :func:`selective_scan_ref`.
+def _recurrence(a: torch.Tensor, s: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``h_t = a_t ⊙ h_{t-1} + s_t`` (``h_{-1} = 0``) over dim 1 of ``[B, L, ...]``, no autograd.
 
-    Inside a chunk of length ``c`` the affine maps ``h -> a_t h + b_t`` are composed
-    with a Hillis-Steele scan (``ceil(log2 c)`` elementwise steps, numerically stable:
-    only products of decays in (0, 1]); chunks are chained by carrying the last state.
+    ``chunk_size`` 1 is a plain loop writing in place into one buffer (least memory
+    traffic: the CPU path). Larger chunks compose the affine maps ``h -> a_t h + s_t``
+    inside each chunk with a Hillis-Steele scan (``ceil(log2 c)`` elementwise steps,
+    numerically stable: only products of decays in (0, 1]) and carry the last state
+    from chunk to chunk (fewer, larger steps: the GPU path).
     """
-    b, L, d, n = dA.shape
+    b, L = a.shape[:2]
+    rest = a.shape[2:]
     c = max(1, min(chunk_size, L))
     pad = (-L) % c
     if pad:
-        dA = torch.cat([dA, dA.new_ones(b, pad, d, n)], 1)
-        dBx = torch.cat([dBx, dBx.new_zeros(b, pad, d, n)], 1)
-    nc = dA.size(1) // c
-    a = dA.reshape(b, nc, c, d, n)
-    s = dBx.reshape(b, nc, c, d, n)
+        a = torch.cat([a, a.new_ones(b, pad, *rest)], 1)
+        s = torch.cat([s, s.new_zeros(b, pad, *rest)], 1)
+    nc = a.size(1) // c
+    a = a.reshape(b, nc, c, *rest)
+    s = s.reshape(b, nc, c, *rest)
     off = 1
     while off < c:  # position t absorbs the composite ending at t - off
         s = torch.cat([s[:, :, :off], torch.addcmul(s[:, :, off:], a[:, :, off:], s[:, :, :-off])], 2)
         a = torch.cat([a[:, :, :off], a[:, :, off:] * a[:, :, :-off]], 2)
         off *= 2
-    # carry across chunks: h_t = a_t h_start + s_t. unbind, not a[:, i]: the backward of each
-    # select would allocate a zero tensor of the full size, quadratic in the number of chunks
-    outs, h0 = [], dBx.new_zeros(b, 1, d, n)
-    for a_i, s_i in zip(a.unbind(1), s.unbind(1)):
-        h = a_i * h0 + s_i
-        outs.append(h)
-        h0 = h[:, -1:]
-    h = torch.cat(outs, 1)[:, :L]
-    return torch.einsum("bldn,bln->bld", h, C)
+    out = torch.empty_like(s)
+    h0 = s.new_zeros(b, 1, *rest)
+    for i in range(nc):
+        h0 = torch.addcmul(s[:, i], a[:, i], h0, out=out[:, i])[:, -1:]
+    return out.reshape(b, nc * c, *rest)[:, :L]
+
+
+def _contract_n(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``Σ_n h[b,l,d,n] v[b,l,n]`` -> ``[B, L, d]`` (batched mat-vec; einsum picks a copying bmm)."""
+    return torch.matmul(h, v.unsqueeze(-1)).squeeze(-1)
+
+
+def _contract_d(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``Σ_d h[b,l,d,n] v[b,l,d]`` -> ``[B, L, n]``."""
+    return torch.matmul(v.unsqueeze(-2), h).squeeze(-2)
+
+
+def _adjoint(a: torch.Tensor, g: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``g_t <- g_t + a_{t+1} ⊙ g_{t+1}`` backwards in time (in place when ``chunk_size`` is 1)."""
+    L = g.size(1)
+    if chunk_size <= 1 or L == 1:
+        for t in range(L - 2, -1, -1):
+            torch.addcmul(g[:, t], a[:, t + 1], g[:, t + 1], out=g[:, t])
+        return g
+    a_next = torch.cat([a[:, 1:], a.new_ones(a[:, :1].shape)], 1)
+    return _recurrence(a_next.flip(1), g.flip(1), chunk_size).flip(1)
+
+
+def _times_prev(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``g_t ⊙ h_{t-1}`` with ``h_{-1} = 0``: the gradient of the decays."""
+    out = torch.empty_like(g)
+    out[:, 0] = 0
+    torch.mul(g[:, 1:], h[:, :-1], out=out[:, 1:])
+    return out
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """``y_t = <h_t, C_t>`` with ``h`` from :func:`_recurrence`; the backward written by hand.
+
+    Left to autograd, the scan's slices and concatenations each cost a zero-filled
+    tensor of the full state size in the backward. The adjoint is the same recurrence
+    backwards in time: ``g_t = C_t ∂L/∂y_t + a_{t+1} ⊙ g_{t+1}``, then
+    ``∂L/∂a_t = g_t ⊙ h_{t-1}``, ``∂L/∂s_t = g_t``, ``∂L/∂C_t = Σ_d h_t ∂L/∂y_t``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, s: torch.Tensor, C: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        h = _recurrence(a, s, chunk_size)
+        ctx.save_for_backward(a, h, C)
+        ctx.chunk_size = chunk_size
+        return _contract_n(h, C)
+
+    @staticmethod
+    def backward(ctx: Any, gy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
+        a, h, C = ctx.saved_tensors
+        g = _adjoint(a, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.chunk_size)
+        return _times_prev(g, h), g, _contract_d(h, gy), None
+
+
+def selective_scan(dA: torch.Tensor, dBx: torch.Tensor, C: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
+    """Chunked parallel scan, same contract as :func:`selective_scan_ref`.
+
+    ``chunk_size`` 1 runs the recurrence as an in-place loop, larger values as a chunked
+    parallel scan (:func:`_recurrence`); either way the backward is the reverse-time
+    scan of the adjoint (:class:`_SelectiveScan`), not autograd's trace of the scan.
+    """
+    return _SelectiveScan.apply(dA, dBx, C, chunk_size)
+
+
+class _FusedSelectiveScan(torch.autograd.Function):
+    """Discretization + scan + readout of the selective SSM in one autograd node.
+
+    ``dA = exp(Δ ⊗ A)`` and ``dBx = (Δ x) ⊗ B`` are ``[B, L, d, n]``: built inside the
+    forward and rebuilt in the backward instead of being kept, so the only saved
+    full-size tensor is the state ``h``. Gradients (``g`` the state adjoint as in
+    :class:`_SelectiveScan`, ``z = Δ ⊗ A``): ``∂L/∂z = g_t ⊙ h_{t-1} ⊙ dA``,
+    ``∂L/∂Δ = Σ_n ∂L/∂z A + x Σ_n g B``, ``∂L/∂A = Σ_{b,l} ∂L/∂z Δ``,
+    ``∂L/∂x = Δ Σ_n g B``, ``∂L/∂B = Σ_d g Δ x``, ``∂L/∂C = Σ_d h ∂L/∂y``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                chunk_size: int) -> torch.Tensor:
+        dA = torch.exp(dt.unsqueeze(-1) * A)
+        h = _recurrence(dA, (dt * x).unsqueeze(-1) * B.unsqueeze(2), chunk_size)
+        ctx.save_for_backward(x, dt, A, B, C, h)
+        ctx.chunk_size = chunk_size
+        return _contract_n(h, C)
+
+    @staticmethod
+    def backward(ctx: Any, gy: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, dt, A, B, C, h = ctx.saved_tensors
+        dA = torch.exp(dt.unsqueeze(-1) * A)
+        g = _adjoint(dA, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.chunk_size)
+        grad_u = _contract_n(g, B)
+        grad_B = _contract_d(g, dt * x)
+        grad_z = _times_prev(g, h).mul_(dA)
+        grad_dt = (grad_z * A).sum(-1).addcmul_(grad_u, x)
+        grad_A = (grad_z * dt.unsqueeze(-1)).sum((0, 1))
+        return grad_u * dt, grad_dt, grad_A, grad_B, _contract_d(h, gy), None
+
+
+def selective_scan_fused(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                         chunk_size: int = 1) -> torch.Tensor:
+    """``y`` of :func:`selective_scan` with ``dA = exp(Δ ⊗ A)``, ``dBx = (Δ x) ⊗ B``, fused.
+
+    ``x, dt: [B, L, d]``, ``A: [d, n]``, ``B, C: [B, L, n]`` -> ``y [B, L, d]``.
+    """
+    return _FusedSelectiveScan.apply(x, dt, A, B, C, chunk_size)
 
 
 class SelectiveSSM(nn.Module):
@@ -134,12 +239,14 @@ class SelectiveSSM(nn.Module):
 
     Args:
         dim: model width. d_state: SSM state size ``n``. d_conv: causal conv width.
-        expand: inner width factor. chunk_size: scan chunk. scan: ``chunked`` | ``sequential``.
+        expand: inner width factor. chunk_size: scan chunk (0: by device, 1 on CPU where
+        the scan is memory-bound, 16 on GPU where it is launch-bound).
+        scan: ``chunked`` (:func:`selective_scan`) | ``sequential`` (autograd reference).
     Shapes: ``[B, L, dim]`` (+ ``mask [B, L]``) -> ``[B, L, dim]``.
     """
 
     def __init__(
-        self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 16,
+        self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 0,
         scan: Literal["chunked", "sequential"] = "chunked",
     ) -> None:
         super().__init__()
@@ -169,12 +276,10 @@ class SelectiveSSM(nn.Module):
             dt = dt * mask.unsqueeze(-1)
             x = x * mask.unsqueeze(-1)
         A = -torch.exp(self.A_log)  # [inner, n]
-        dA = torch.exp(dt.unsqueeze(-1) * A)
-        dBx = (dt * x).unsqueeze(-1) * B.unsqueeze(2)
         if self.scan == "sequential":
-            y = selective_scan_ref(dA, dBx, C)
+            y = selective_scan_ref(torch.exp(dt.unsqueeze(-1) * A), (dt * x).unsqueeze(-1) * B.unsqueeze(2), C)
         else:
-            y = selective_scan(dA, dBx, C, self.chunk_size)
+            y = selective_scan_fused(x, dt, A, B, C, self.chunk_size or (16 if x.is_cuda else 1))
         y = y + x * self.D
         return self.out_proj(y * F.silu(z))
 
@@ -217,7 +322,7 @@ class SequenceEncoder(nn.Module):
 
     def __init__(
         self, dim: int, backbone: str = "hybrid", num_ssm: int = 2, num_attn: int = 1, heads: int = 4,
-        d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 16, dropout: float = 0.0,
+        d_state: int = 16, d_conv: int = 4, expand: int = 2, chunk_size: int = 0, dropout: float = 0.0,
     ) -> None:
         super().__init__()
         total = num_ssm + num_attn
