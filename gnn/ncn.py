@@ -18,6 +18,16 @@ before ``forward`` (reference flag ``--maskinput``); that is the link task's job
 (``plexus.platform.data.graphs.link.remove_target_edges``). The model removes nothing itself;
 with ``check_tlr=True`` it raises :class:`DataError` when, in training mode, a target pair is an edge
 of the graph it receives (negatives never are, so a hit means TLR was skipped).
+
+**Reference regularisers** (all off by default): ``tail_dropout`` (``--tdp``: dropout on the MPNN's
+output embeddings), ``pred_edge_dropout`` (``--preedp``: in training, each directed adjacency entry
+the predictor reads is dropped at random before the common/residual neighbour sets are taken; the
+MPNN graph is untouched), ``jk`` (``--jk``: H = Σ_k w_k H^(k) over the MPNN layers with learnable
+w ~ N(0, 1) at init), ``tail_act`` (``--tailact``: with ``combine="sum"`` the xcnlin/xijlin MLPs end
+in their hidden activation instead of a final Linear). The optimiser is the trainer's; the
+reference's separate MPNN/predictor learning rates (``--gnnlr``/``--prelr``) are the train option
+``lr_groups`` (e.g. ``lr: 0.0024, lr_groups: {mpnn: 0.0043}``): the MPNN, its input Linear and
+the jk weights live under ``mpnn``, the predictor is everything else.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
-__all__ = ["NCN", "NCNC", "neighbor_sets", "targets_in_graph"]
+__all__ = ["NCN", "NCNC", "neighbor_sets", "targets_in_graph", "drop_csr_entries"]
 
 Pairs = tuple[Tensor, Tensor]  # (target-pair index [M], node [M])
 
@@ -79,12 +89,41 @@ def _cap(sel: Pairs, cap: int, num_pairs: int) -> Pairs:
     return owner[keep], node[keep]
 
 
-class _MPNN(nn.Module):
-    """``gcn``: stacked GCN layers; ``puregcn``: an input Linear, then weight-free Â propagations."""
+def drop_csr_entries(rowptr: Tensor, col: Tensor, p: float) -> tuple[Tensor, Tensor]:
+    """Keep each CSR entry (a directed edge) independently with probability 1 − p (reference ``DropAdj``)."""
+    n = rowptr.numel() - 1
+    keep = torch.rand(col.numel(), device=col.device) >= p
+    row = torch.repeat_interleave(torch.arange(n, device=col.device), rowptr[1:] - rowptr[:-1])
+    out = torch.zeros_like(rowptr)
+    out[1:] = torch.cumsum(torch.bincount(row[keep], minlength=n), 0)
+    return out, col[keep]
 
-    def __init__(self, d_in: int, hidden: int, num_layers: int, kind: str, dropout: float, layer_norm: bool):
+
+def _tail(h: int, dropout: float, layer_norm: bool) -> list[nn.Module]:
+    """``LayerNorm? → ReLU → Dropout?``: a hidden activation block of the reference predictor."""
+    return [*([nn.LayerNorm(h)] if layer_norm else []), nn.ReLU(), *([nn.Dropout(dropout)] if dropout > 0 else [])]
+
+
+class _MPNN(nn.Module):
+    """``gcn``: stacked GCN layers; ``puregcn``: an input Linear (then ``dropout``), then weight-free Â
+    propagations. ``tail_dropout`` acts on the last layer's output; ``jk`` returns Σ_k w_k H^(k)."""
+
+    def __init__(
+        self,
+        d_in: int,
+        hidden: int,
+        num_layers: int,
+        kind: str,
+        dropout: float,
+        layer_norm: bool,
+        tail_dropout: float = 0.0,
+        jk: bool = False,
+    ):
         super().__init__()
         self.kind, self.dropout = kind, nn.Dropout(dropout)
+        self.tail_dropout = nn.Dropout(tail_dropout)
+        # reference: jkparams = randn(num_layers), used without softmax
+        self.jk_weights = nn.Parameter(torch.randn(num_layers)) if jk else None
         dims = [d_in] + [hidden] * num_layers
         self.lins = (
             nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
@@ -96,13 +135,19 @@ class _MPNN(nn.Module):
 
     def forward(self, x: Tensor, ei: Tensor, w: Tensor) -> Tensor:
         if self.kind == "puregcn":
-            x = self.lins[0](x)
+            x = self.dropout(self.lins[0](x))  # reference: xemb = Dropout(xdp), Linear, Dropout(gnndp)
+        layers = []
         for k in range(self.num_layers):
             x = propagate(ei, w, self.lins[k](x) if self.kind == "gcn" else x)
             if k < self.num_layers - 1:
                 if self.norms is not None:
                     x = self.norms[k](x)
                 x = self.dropout(torch.relu(x))
+            else:
+                x = self.tail_dropout(x)
+            layers.append(x)
+        if self.jk_weights is not None:
+            return (torch.stack(layers) * self.jk_weights.view(-1, 1, 1)).sum(0)
         return x
 
 
@@ -133,6 +178,10 @@ class _CNLinkModel(nn.Module):
         train_res_deg: int,
         test_res_deg: int,
         input_dropout: float = 0.0,
+        tail_dropout: float = 0.0,
+        pred_edge_dropout: float = 0.0,
+        jk: bool = False,
+        tail_act: bool = False,
     ) -> None:
         super().__init__()
         if num_layers < 1 or hidden_dim < 1:
@@ -143,17 +192,27 @@ class _CNLinkModel(nn.Module):
             self.emb, d_in = nn.Embedding(spec.num_nodes, hidden_dim), hidden_dim
         else:
             raise ConfigError("NCN needs node features (spec.num_features) or spec.num_nodes for embeddings")
-        if not 0.0 <= input_dropout < 1.0:
-            raise ConfigError(f"input_dropout must be in [0, 1), got {input_dropout}")
-        h = hidden_dim
+        for name, v in (
+            ("input_dropout", input_dropout),
+            ("tail_dropout", tail_dropout),
+            ("pred_edge_dropout", pred_edge_dropout),
+        ):
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {v}")
+        if tail_act and combine != "sum":
+            raise ConfigError("tail_act (reference --tailact) applies to combine='sum' only")
+        h, pd, ln = hidden_dim, pred_dropout, layer_norm
         self.input_dropout = nn.Dropout(input_dropout)
-        self.mpnn = _MPNN(d_in, h, num_layers, mpnn, dropout, layer_norm)
-        self.xlin = MLP([h, h, h], dropout=pred_dropout) if use_xlin else None
+        self.mpnn = _MPNN(d_in, h, num_layers, mpnn, dropout, layer_norm, tail_dropout, jk)
+        self.pred_edge_dropout = pred_edge_dropout
+        # reference xlin: Linear → ReLU → Dropout → Linear → LayerNorm? → ReLU → Dropout; h' = h + xlin(h)
+        self.xlin = nn.Sequential(MLP([h, h, h], dropout=pd), *_tail(h, pd, ln)) if use_xlin else None
         self.combine, self.check_tlr, self.depth = combine, check_tlr, depth
-        if combine == "sum":
-            self.xcnlin = MLP([h, h, h, h], dropout=pred_dropout, layer_norm=layer_norm)
-            self.xijlin = MLP([h, h, h], dropout=pred_dropout)
-            self.lin = MLP([h, h, 1], dropout=pred_dropout)
+        if combine == "sum":  # the reference CNLinkPredictor's three MLPs (tail_act drops the last Linears)
+            last = [] if tail_act else [nn.Linear(h, h)]
+            self.xcnlin = nn.Sequential(MLP([h, h, h], dropout=pd), *_tail(h, pd, ln), *last)
+            self.xijlin = nn.Sequential(nn.Linear(h, h), *_tail(h, pd, ln), *last)
+            self.lin = MLP([h, h, 1], dropout=pd, layer_norm=ln)
             self.beta = nn.Parameter(torch.ones(1))
         else:
             self.lin = MLP([2 * h, h, h, 1], dropout=pred_dropout, layer_norm=layer_norm)
@@ -175,18 +234,23 @@ class _CNLinkModel(nn.Module):
 
     def _score(self, h: Tensor, rowptr: Tensor, col: Tensor, pairs: Tensor, depth: int) -> Tensor:
         n, num_p = h.size(0), pairs.size(1)
+        if self.training and self.pred_edge_dropout > 0:  # reference: every predictor call drops anew
+            rowptr, col = drop_csr_entries(rowptr, col, self.pred_edge_dropout)
         hx = h + self.xlin(h) if self.xlin is not None else h
         cn, only_i, only_j = neighbor_sets(rowptr, col, pairs, n)
         xcn = hx.new_zeros(num_p, hx.size(1)).index_add_(0, cn[0], hx[cn[1]])
         if depth > 0:
             cap = self.train_res_deg if self.training else self.test_res_deg
-            only_i, only_j = _cap(only_i, cap, num_p), _cap(only_j, cap, num_p)
-            with torch.no_grad():  # u ∈ N(i)\N(j) completes with P̂(u, j); u ∈ N(j)\N(i) with P̂(i, u)
+            if cap > 0:  # -1: no sampling (reference trndeg/tstdeg -1)
+                only_i, only_j = _cap(only_i, cap, num_p), _cap(only_j, cap, num_p)
+            # u ∈ N(i)\N(j) completes with P̂(u, j); u ∈ N(j)\N(i) with P̂(i, u). As in the reference, the
+            # inner NCN pass receives h' = h + xlin(h) and this call's (edge-dropped) graph.
+            with torch.no_grad():
                 p_i = self.calibrate(
-                    self._score(h, rowptr, col, torch.stack([only_i[1], pairs[1][only_i[0]]]), depth - 1)
+                    self._score(hx, rowptr, col, torch.stack([only_i[1], pairs[1][only_i[0]]]), depth - 1)
                 )
                 p_j = self.calibrate(
-                    self._score(h, rowptr, col, torch.stack([pairs[0][only_j[0]], only_j[1]]), depth - 1)
+                    self._score(hx, rowptr, col, torch.stack([pairs[0][only_j[0]], only_j[1]]), depth - 1)
                 )
             xcn = (
                 xcn
@@ -226,6 +290,8 @@ def _space(trial: Any) -> dict[str, Any]:
         "dropout": trial.suggest_float("dropout", 0.0, 0.6),
         "pred_dropout": trial.suggest_float("pred_dropout", 0.0, 0.6),
         "input_dropout": trial.suggest_float("input_dropout", 0.0, 0.8),
+        "tail_dropout": trial.suggest_float("tail_dropout", 0.0, 0.5),
+        "pred_edge_dropout": trial.suggest_float("pred_edge_dropout", 0.0, 0.5),
         "layer_norm": trial.suggest_categorical("layer_norm", [False, True]),
         "use_xlin": trial.suggest_categorical("use_xlin", [False, True]),
     }
@@ -238,13 +304,25 @@ _ARGS = """
         hidden_dim: width of the MPNN and of the predictor MLPs (reference Cora: 256).
         num_layers: MPNN layers (reference Cora: 1).
         mpnn: ``gcn`` (GCN layers) or ``puregcn`` (input Linear + weight-free Â propagations).
-        dropout: dropout between MPNN layers.
-        pred_dropout: dropout inside the predictor MLPs.
+        dropout: dropout between MPNN layers, and after the input Linear of ``puregcn`` (reference
+            ``gnndp``; Cora: 0.05).
+        pred_dropout: dropout inside the predictor MLPs (reference ``predp``; Cora: 0.05).
         input_dropout: dropout on the node features before the MPNN (reference ``xdp``; Cora: 0.7).
-        layer_norm: LayerNorm in the MPNN and the common-neighbour MLP.
-        combine: ``concat`` (paper: MLP on [h_i⊙h_j ‖ Σ_cn h_u]) or ``sum`` (reference code:
-            lin(xcnlin(xcn)·β + xijlin(h_i⊙h_j)), learnable β).
-        use_xlin: reference ``use_xlin``: h' = h + MLP(h) for the common-neighbour sum.
+        tail_dropout: dropout on the MPNN's output embeddings, after the last propagation (reference
+            ``tdp``, which the reference applies to its ``pure*`` MPNNs; Cora: 0.3).
+        pred_edge_dropout: training only: each directed entry of the adjacency the predictor reads is
+            dropped with this probability, anew in every predictor call, before the common (and
+            residual) neighbour sets are taken; the MPNN's graph is untouched; evaluation never drops
+            (reference ``preedp``; Cora: 0.4).
+        jk: jumping knowledge (reference ``jk``): H = Σ_k w_k H^(k) over the outputs of the MPNN layers,
+            w a learnable [num_layers] vector drawn from N(0, 1) at init, no softmax (as the reference).
+        layer_norm: LayerNorm in the MPNN and the predictor MLPs (reference ``ln`` and ``lnnn``).
+        combine: ``concat`` (paper: MLP on [h_i⊙h_j ‖ Σ_cn h_u]) or ``sum`` (reference code's
+            ``CNLinkPredictor``: lin(xcnlin(xcn)·β + xijlin(h_i⊙h_j)), learnable β).
+        tail_act: ``combine="sum"`` only (reference ``tailact``): xcnlin and xijlin end in their hidden
+            activation (LayerNorm → ReLU → dropout) instead of a final Linear.
+        use_xlin: reference ``use_xlin``: h' = h + xlin(h) for the common-neighbour sum, xlin =
+            Linear → ReLU → Linear → LayerNorm → ReLU (with dropout).
         check_tlr: raise DataError in training when a target pair is an edge of the input graph
             (target link removal is the task's job; this only checks it).
 """
@@ -276,6 +354,10 @@ class NCN(_CNLinkModel):
         use_xlin: bool = False,
         check_tlr: bool = False,
         input_dropout: float = 0.0,
+        tail_dropout: float = 0.0,
+        pred_edge_dropout: float = 0.0,
+        jk: bool = False,
+        tail_act: bool = False,
     ) -> None:
         super().__init__(
             spec,
@@ -296,6 +378,10 @@ class NCN(_CNLinkModel):
             8,
             128,
             input_dropout,
+            tail_dropout=tail_dropout,
+            pred_edge_dropout=pred_edge_dropout,
+            jk=jk,
+            tail_act=tail_act,
         )
 
     search_space = staticmethod(_space)
@@ -319,8 +405,10 @@ class NCNC(_CNLinkModel):
         pt: calibration prior pt (reference Cora: 0.75).
         scale: calibration slope on the NCN logit (reference Cora: 4.3).
         offset: calibration offset on the NCN logit (reference Cora: 2.8).
-        train_res_deg: completion candidates sampled per target and side in training.
-        test_res_deg: completion candidates sampled per target and side at evaluation.
+        train_res_deg: completion candidates sampled per target and side in training; <= 0: all
+            (reference ``trndeg``; -1 in the reference's Cora command).
+        test_res_deg: completion candidates sampled per target and side at evaluation; <= 0: all
+            (reference ``tstdeg``; -1 in the reference's Cora command).
 """
     )
 
@@ -345,6 +433,10 @@ class NCNC(_CNLinkModel):
         train_res_deg: int = 8,
         test_res_deg: int = 128,
         input_dropout: float = 0.0,
+        tail_dropout: float = 0.0,
+        pred_edge_dropout: float = 0.0,
+        jk: bool = False,
+        tail_act: bool = False,
     ) -> None:
         if depth < 0:
             raise ConfigError(f"depth must be >= 0, got {depth}")
@@ -367,6 +459,10 @@ class NCNC(_CNLinkModel):
             train_res_deg,
             test_res_deg,
             input_dropout,
+            tail_dropout=tail_dropout,
+            pred_edge_dropout=pred_edge_dropout,
+            jk=jk,
+            tail_act=tail_act,
         )
 
     @staticmethod

@@ -38,6 +38,10 @@ class TrainConfig:
         epochs: maximum number of epochs (>= 1).
         batch_size: rows (or graphs / edges) per optimisation step.
         lr: learning rate of Adam(W).
+        lr_groups: per-submodule learning rates, ``{name prefix: lr}``: a parameter whose dotted name
+            is the prefix or starts with ``prefix.`` gets that lr (the longest matching prefix wins),
+            every other parameter gets ``lr``; e.g. ``{mpnn: 0.0043}`` (NCN's ``gnnlr``). A prefix
+            matching no parameter is a ConfigError when the optimizer is built.
         weight_decay: L2 weight decay.
         no_decay_embeddings: exclude embedding tables and biases from weight decay.
         optimizer: ``adam`` | ``adamw`` | ``sgd``.
@@ -59,6 +63,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 1024
     lr: float = 1e-3
+    lr_groups: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0
     no_decay_embeddings: bool = True
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -88,6 +93,10 @@ class TrainConfig:
             (self.max_steps >= 0, "max_steps", "a non-negative integer"),
             (self.num_neg >= 1, "num_neg", "a positive integer"),
         ]
+        bad = [k for k, v in self.lr_groups.items() if not k or not isinstance(v, (int, float)) or v <= 0]
+        if bad:
+            raise ConfigError(f"train.lr_groups: '{bad[0]}' needs a non-empty name prefix and a positive "
+                              f"learning rate, got {self.lr_groups[bad[0]]!r}")
         for ok, key, expected in checks:
             if not ok:
                 raise ConfigError(f"train.{key} must be {expected}, got {getattr(self, key)!r}")

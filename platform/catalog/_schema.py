@@ -58,6 +58,9 @@ def _type_name(tp: Any) -> str:
     if origin in (list, tuple):
         args = get_args(tp)
         return f"{origin.__name__}[{', '.join(_type_name(a) for a in args if a is not Ellipsis)}]"
+    if origin is dict:
+        k, v = (get_args(tp) + (Any, Any))[:2]
+        return f"dict[{_type_name(k)}, {_type_name(v)}]"
     if tp is type(None):
         return "None"
     return getattr(tp, "__name__", str(tp))
@@ -129,6 +132,16 @@ def _coerce(value: Any, tp: Any) -> Any:
         item_tp = args[0] if args else Any
         items = [_coerce(v.strip() if isinstance(v, str) else v, item_tp) for v in value]
         return tuple(items) if origin is tuple else items
+    if origin is dict:  # a mapping, or "key: value, key: value" from the command line
+        if isinstance(value, str):
+            pairs = [kv.split(":", 1) for kv in value.strip("{} ").split(",") if kv.strip()]
+            if any(len(kv) != 2 for kv in pairs):
+                raise ValueError("expected key: value pairs")
+            value = {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(value, dict):
+            raise TypeError("expected a mapping")
+        k_tp, v_tp = (get_args(tp) + (Any, Any))[:2]
+        return {_coerce(k, k_tp): _coerce(v, v_tp) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value

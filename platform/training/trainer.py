@@ -28,7 +28,7 @@ from plexus.platform.training.callbacks import Callback, EarlyStopping, StopTrai
 from plexus.platform.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from plexus.platform.training.tasks import Task
 
-__all__ = ["Trainer", "seed_everything", "pick_device", "param_groups", "dist_info"]
+__all__ = ["Trainer", "seed_everything", "pick_device", "param_groups", "lr_group_of", "dist_info"]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -60,7 +60,7 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def param_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: bool) -> list[dict[str, Any]]:
+def _decay_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: bool) -> list[dict[str, Any]]:
     """Two groups: decayed weights, and embeddings/biases/norm scales without decay (when asked)."""
     if not no_decay_embeddings or weight_decay == 0:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
@@ -76,6 +76,39 @@ def param_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: boo
         {"params": [p for p in params if id(p) not in no_decay], "weight_decay": weight_decay},
         {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0},
     ]
+
+
+def lr_group_of(name: str, prefixes: Iterable[str]) -> str | None:
+    """The longest prefix in ``prefixes`` that is ``name`` or a dotted ancestor of it, else None."""
+    hits = [p for p in prefixes if name == p or name.startswith(p + ".")]
+    return max(hits, key=len) if hits else None
+
+
+def param_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: bool,
+                 lr_groups: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Optimizer groups: decayed weights, and embeddings/biases/norm scales without decay (when asked),
+    each split further by ``lr_groups`` (``{parameter-name prefix: lr}``, longest prefix wins). Groups of
+    an ``lr_groups`` prefix carry ``"lr"`` and ``"lr_group"`` (the prefix); the others use the optimizer's
+    default lr. Every trainable parameter is in exactly one group; empty groups are dropped when
+    ``lr_groups`` is given. A prefix that matches no trainable parameter is a ConfigError."""
+    groups = _decay_groups(model, weight_decay, no_decay_embeddings)
+    if not lr_groups:
+        return groups
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    owner = {pid: lr_group_of(n, lr_groups) for pid, n in names.items()}
+    unused = [k for k in lr_groups if k not in owner.values()]
+    if unused:
+        tops = sorted({n.split(".")[0] for n in names.values()})
+        raise ConfigError(f"train.lr_groups: prefix '{unused[0]}' matches no trainable parameter of "
+                          f"{type(model).__name__}; top-level names: {', '.join(tops)}")
+    out: list[dict[str, Any]] = []
+    for g in groups:
+        for prefix in [None, *lr_groups]:
+            params = [p for p in g["params"] if owner[id(p)] == prefix]
+            if params:
+                extra = {} if prefix is None else {"lr": float(lr_groups[prefix]), "lr_group": prefix}
+                out.append({**g, "params": params, **extra})
+    return out
 
 
 def _progress(enabled: bool):
@@ -136,7 +169,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        groups = param_groups(self.model, self.cfg.weight_decay, self.cfg.no_decay_embeddings)
+        groups = param_groups(self.model, self.cfg.weight_decay, self.cfg.no_decay_embeddings,
+                              self.cfg.lr_groups)
         if self.cfg.optimizer == "adamw":
             return torch.optim.AdamW(groups, lr=self.cfg.lr)
         if self.cfg.optimizer == "sgd":

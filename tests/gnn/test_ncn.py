@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from plexus.gnn.layers import csr, to_undirected_simple
-from plexus.gnn.ncn import NCN, NCNC, _cap, neighbor_sets, targets_in_graph
+from plexus.gnn.ncn import NCN, NCNC, _cap, drop_csr_entries, neighbor_sets, targets_in_graph
 from plexus.platform.data.graphs.link import remove_target_edges
-from plexus.platform.errors import DataError
+from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
 from plexus.platform.testing import tiny_problem
 from sklearn.metrics import roc_auc_score
@@ -237,3 +237,118 @@ def test_ncn_learns_community_links() -> None:
         opt.step()
     after = auc()
     assert after > max(0.7, before + 0.05), (before, after)  # untrained: ~0.6
+
+
+# --- the reference's regularisers (tdp, preedp, jk, tailact, trndeg/tstdeg -1) -------------------------
+
+_REF_OPTS = {"tail_dropout": 0.3, "pred_edge_dropout": 0.4, "jk": True, "use_xlin": True, "layer_norm": True,
+             "dropout": 0.05, "pred_dropout": 0.05, "input_dropout": 0.7}
+
+
+def test_drop_csr_entries_keeps_a_consistent_subset() -> None:
+    d = _random_graph(seed=5)
+    rowptr, col = csr(to_undirected_simple(d.edge_index, 30), 30)
+    r0, c0 = drop_csr_entries(rowptr, col, 0.0)
+    assert torch.equal(r0, rowptr) and torch.equal(c0, col)
+    torch.manual_seed(0)
+    r, c = drop_csr_entries(rowptr, col, 0.5)
+    assert r[0] == 0 and r[-1] == c.numel() and bool((r[1:] >= r[:-1]).all())
+    rows = torch.repeat_interleave(torch.arange(30), r[1:] - r[:-1])
+    full_rows = torch.repeat_interleave(torch.arange(30), rowptr[1:] - rowptr[:-1])
+    kept, full = set(zip(rows.tolist(), c.tolist())), set(zip(full_rows.tolist(), col.tolist()))
+    assert kept < full and 0.3 < len(kept) / len(full) < 0.7
+
+
+def test_pred_edge_dropout_uses_the_dropped_graph_in_training_only() -> None:
+    d = _random_graph(seed=6)
+    d.edge_label_index = torch.randint(0, 30, (2, 60), generator=torch.Generator().manual_seed(6))
+    base, m = _model(NCN), _model(NCN, pred_edge_dropout=0.5)
+    assert torch.equal(m(d)["logit"], base(d)["logit"])  # eval: never drops
+    m.train()
+    with torch.no_grad():
+        h = m.node_embeddings(d)  # the MPNN graph is untouched
+        assert torch.equal(h, base.node_embeddings(d))
+        torch.manual_seed(7)
+        got = m.score_pairs(h, d.edge_index, d.edge_label_index)
+        torch.manual_seed(7)  # the same draw, by hand: CN sets of the entry-wise dropped adjacency
+        r, c = drop_csr_entries(*csr(to_undirected_simple(d.edge_index, 30), 30), 0.5)
+        a = torch.zeros(30, 30)
+        a[torch.repeat_interleave(torch.arange(30), r[1:] - r[:-1]), c] = 1.0
+        assert not torch.equal(a, a.t())  # entries (directions) drop independently
+        i, j = d.edge_label_index
+        ref = m.lin(torch.cat([h[i] * h[j], (a[i] * a[j]) @ h], -1)).view(-1)
+        assert torch.allclose(got, ref, atol=1e-5)
+        assert not torch.allclose(got, base.score_pairs(h, d.edge_index, d.edge_label_index), atol=1e-4)
+
+
+def test_tail_dropout_acts_on_embeddings_in_training_only() -> None:
+    d = _random_graph(seed=8)
+    base, m = _model(NCN), _model(NCN, tail_dropout=0.5)
+    assert torch.equal(m.node_embeddings(d), base.node_embeddings(d))
+    m.train()
+    torch.manual_seed(0)
+    h = m.node_embeddings(d)
+    zero = (h == 0).float().mean()
+    assert 0.35 < float(zero) < 0.65 and float((base.node_embeddings(d) == 0).float().mean()) < 0.35
+    kept = h != 0
+    assert torch.allclose(h[kept], 2 * base.node_embeddings(d)[kept], atol=1e-5)  # inverted dropout scaling
+
+
+def test_jk_is_a_learned_weighting_of_layer_outputs() -> None:
+    from plexus.gnn.layers import gcn_norm, propagate
+
+    d = _random_graph(seed=9)
+    m = _model(NCN, jk=True)
+    assert m.mpnn.jk_weights.shape == (2,)
+    with torch.no_grad():
+        ei, w = gcn_norm(to_undirected_simple(d.edge_index, 30), 30)
+        h1 = torch.relu(propagate(ei, w, m.mpnn.lins[0](d.x)))
+        h2 = propagate(ei, w, m.mpnn.lins[1](h1))
+        m.mpnn.jk_weights.copy_(torch.tensor([0.3, -2.0]))
+        h = m.node_embeddings(d)
+        assert h.shape == (30, 16)
+        assert torch.allclose(h, 0.3 * h1 - 2.0 * h2, atol=1e-5)
+        m.mpnn.jk_weights.copy_(torch.tensor([0.0, 1.0]))
+        assert torch.allclose(m.node_embeddings(d), h2, atol=1e-6)
+    d.edge_label_index = torch.randint(0, 30, (2, 20), generator=torch.Generator().manual_seed(9))
+    m.train()(d)["logit"].sum().backward()
+    assert m.mpnn.jk_weights.grad is not None and bool(m.mpnn.jk_weights.grad.abs().sum() > 0)
+
+
+def test_tail_act_ends_the_sum_heads_in_an_activation() -> None:
+    m = _model(NCN, "sum", tail_act=True, layer_norm=True)
+    assert not isinstance(m.xcnlin[-1], torch.nn.Linear) and not isinstance(m.xijlin[-1], torch.nn.Linear)
+    assert isinstance(_model(NCN, "sum").xcnlin[-1], torch.nn.Linear)
+    z = torch.randn(50, 16)
+    assert bool((m.xcnlin(z) >= 0).all()) and bool((m.xijlin(z) >= 0).all())
+    with pytest.raises(ConfigError, match="tail_act"):
+        _model(NCN, "concat", tail_act=True)
+    with pytest.raises(ConfigError, match="pred_edge_dropout"):
+        _model(NCN, pred_edge_dropout=1.0)
+
+
+@pytest.mark.parametrize("cls", [NCN, NCNC])
+def test_reference_options_keep_symmetry_and_ncnc_alpha0_equals_ncn(cls: type) -> None:
+    d = _random_graph(seed=10)
+    d.edge_label_index = torch.randint(0, 30, (2, 50), generator=torch.Generator().manual_seed(10))
+    opts = {**_REF_OPTS, "tail_act": True}
+    m = _model(cls, "sum", **opts)
+    s1 = m(d)["logit"]
+    d.edge_label_index = d.edge_label_index.flip(0)
+    assert torch.equal(s1, m(d)["logit"])
+    if cls is NCNC:
+        base = _model(NCN, "sum", **opts)(d)["logit"]
+        assert torch.equal(_model(NCNC, "sum", alpha=0.0, **opts)(d)["logit"], base)
+        assert not torch.allclose(_model(NCNC, "sum", offset=0.0, **opts)(d)["logit"], base)
+
+
+def test_res_deg_minus_one_means_no_sampling() -> None:
+    d = _random_graph(p=0.5, seed=11)  # degree ~15: residual sets exceed 8
+    d.edge_label_index = torch.randint(0, 30, (2, 40), generator=torch.Generator().manual_seed(11))
+    full = _model(NCNC, offset=0.0, train_res_deg=-1, test_res_deg=-1)
+    ev = full(d)["logit"]
+    assert not torch.allclose(ev, _model(NCNC, alpha=0.0)(d)["logit"], atol=1e-4)  # -1 completes with all
+    assert torch.allclose(full.train()(d)["logit"], ev, atol=1e-6)  # no dropout: train == eval without sampling
+    capped = _model(NCNC, offset=0.0, train_res_deg=2, test_res_deg=-1)
+    assert torch.allclose(capped(d)["logit"], ev, atol=1e-6)
+    assert not torch.allclose(capped.train()(d)["logit"], ev, atol=1e-4)
