@@ -196,8 +196,8 @@ class _FusedSelectiveScan(torch.autograd.Function):
     """Discretization + scan + readout of the selective SSM in one autograd node.
 
     ``dA = exp(Δ ⊗ A)`` and ``dBx = (Δ x) ⊗ B`` are ``[B, L, d, n]``: built inside the
-    forward and rebuilt in the backward instead of being kept, so the only saved
-    full-size tensor is the state ``h``. Gradients (``g`` the state adjoint as in
+    forward; the saved full-size tensors are the state ``h`` and ``dA`` (``dBx`` and
+    autograd's intermediates of both products are never kept). Gradients (``g`` the state adjoint as in
     :class:`_SelectiveScan`, ``z = Δ ⊗ A``): ``∂L/∂z = g_t ⊙ h_{t-1} ⊙ dA``,
     ``∂L/∂Δ = Σ_n ∂L/∂z A + x Σ_n g B``, ``∂L/∂A = Σ_{b,l} ∂L/∂z Δ``,
     ``∂L/∂x = Δ Σ_n g B``, ``∂L/∂B = Σ_d g Δ x``, ``∂L/∂C = Σ_d h ∂L/∂y``.
@@ -208,14 +208,13 @@ class _FusedSelectiveScan(torch.autograd.Function):
                 chunk_size: int) -> torch.Tensor:
         dA = torch.exp(dt.unsqueeze(-1) * A)
         h = _recurrence(dA, (dt * x).unsqueeze(-1) * B.unsqueeze(2), chunk_size)
-        ctx.save_for_backward(x, dt, A, B, C, h)
+        ctx.save_for_backward(x, dt, A, B, C, h, dA)
         ctx.chunk_size = chunk_size
         return _contract_n(h, C)
 
     @staticmethod
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, dt, A, B, C, h = ctx.saved_tensors
-        dA = torch.exp(dt.unsqueeze(-1) * A)
+        x, dt, A, B, C, h, dA = ctx.saved_tensors
         g = _adjoint(dA, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.chunk_size)
         grad_u = _contract_n(g, B)
         grad_B = _contract_d(g, dt * x)
@@ -264,12 +263,26 @@ class SelectiveSSM(nn.Module):
         self.D = nn.Parameter(torch.ones(inner))
         self.out_proj = nn.Linear(inner, dim, bias=False)
 
+    def _causal_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """Depthwise causal conv of ``self.conv``'s weights as ``d_conv`` shifted products.
+
+        Same result as ``conv(x)[..., :L]``; on CPU the depthwise ``Conv1d`` backward costs
+        more than the whole scan for GSM's many short sequences.
+        """
+        w = self.conv.weight[:, 0]  # [inner, d_conv]
+        k, L = w.size(1), x.size(1)
+        xp = F.pad(x, (0, 0, k - 1, 0))
+        y = xp[:, :L] * w[:, 0] + self.conv.bias
+        for j in range(1, k):
+            y = torch.addcmul(y, xp[:, j: j + L], w[:, j])
+        return y
+
     def forward(self, u: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         L = u.size(1)
         if mask is not None:
             u = u * mask.unsqueeze(-1)
         x, z = self.in_proj(u).chunk(2, -1)
-        x = F.silu(self.conv(x.transpose(1, 2))[..., :L].transpose(1, 2))
+        x = F.silu(self._causal_conv(x))
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], -1)
         dt = F.softplus(self.dt_proj(dt))  # [B, L, inner]
         if mask is not None:
