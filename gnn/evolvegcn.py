@@ -23,7 +23,7 @@ import math
 from typing import Any, Literal
 
 import torch
-from plexus.gnn.layers import MLP, gcn_norm, propagate
+from plexus.gnn.layers import MLP, gcn_norm, propagate, to_undirected_simple
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
@@ -146,6 +146,7 @@ class _EvolveGCN(nn.Module):
         activation: str,
         use_edge_weight: bool,
         cell: str,
+        undirected: bool = True,
     ) -> None:
         super().__init__()
         if spec.num_features <= 0:
@@ -161,7 +162,7 @@ class _EvolveGCN(nn.Module):
             n_out = 1
         else:
             raise ConfigError(f"EvolveGCN supports tasks 'dynlink' and 'edge', not {spec.task!r}")
-        self.task, self.use_edge_weight = spec.task, use_edge_weight
+        self.task, self.use_edge_weight, self.undirected = spec.task, use_edge_weight, undirected
         d2 = layer_2_dim or hidden_dim
 
         def act() -> nn.Module:
@@ -189,6 +190,11 @@ class _EvolveGCN(nn.Module):
                 raise DataError(
                     "edge weights must be >= 0 for the GCN normalisation", row=t + 1, field="edge_weight"
                 )
+            if self.undirected:  # the reference adds every edge reversed (weights of u->v and v->u add up)
+                if ew is None:
+                    ei = to_undirected_simple(ei, n)
+                else:
+                    ei, ew = torch.cat([ei, ei.flip(0)], 1), torch.cat([ew, ew])
             adjs.append(gcn_norm(ei, n, ew))
             xs.append(s.x.float())
             mask = torch.zeros(n, dtype=torch.bool, device=ei.device)
@@ -254,7 +260,10 @@ class EvolveGCNH(_EvolveGCN):
             separate ``layer_2_feats``.
         cls_feats: hidden width of the classifier MLP ``Linear(2·out→cls_feats) → ReLU → Linear``.
         activation: σ of every GCN layer: ``rrelu`` (reference code) or ``relu``.
-        use_edge_weight: build Â from the snapshots' ``edge_weight`` (must be >= 0) instead of binary A.
+        use_edge_weight: build Â from the snapshots' ``edge_weight`` (must be >= 0) instead of binary A
+            (reference: True, the weight of a pair is its number of events in the snapshot).
+        undirected: symmetrise each snapshot before the GCN normalisation (reference: every dataset loader adds
+            the reversed edges; weighted: w(u,v) + w(v,u)); False propagates along the edges' direction only.
     """
 
     variant = "h"
@@ -267,9 +276,10 @@ class EvolveGCNH(_EvolveGCN):
         layer_2_dim: int | None = None,
         cls_feats: int = 400,
         activation: Literal["rrelu", "relu"] = "rrelu",
-        use_edge_weight: bool = False,
+        use_edge_weight: bool = True,
+        undirected: bool = True,
     ) -> None:
-        super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, "gru")
+        super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, "gru", undirected)
 
     search_space = staticmethod(_space)
 
@@ -289,9 +299,12 @@ class EvolveGCNO(_EvolveGCN):
         layer_2_dim: width of layer 2; None keeps it equal to hidden_dim (paper).
         cls_feats: hidden width of the classifier MLP.
         activation: σ of every GCN layer: ``rrelu`` (reference code) or ``relu``.
-        use_edge_weight: build Â from the snapshots' ``edge_weight`` (must be >= 0) instead of binary A.
-        cell: ``lstm`` (paper: matrix LSTM, cell state starts at 0) or ``gru`` (IBM code / PyG-Temporal:
-            matrix GRU with input = hidden = W_{t-1}; use it to reproduce the reference numbers).
+        use_edge_weight: build Â from the snapshots' ``edge_weight`` (must be >= 0) instead of binary A
+            (reference: True, the weight of a pair is its number of events in the snapshot).
+        undirected: symmetrise each snapshot before the GCN normalisation (reference: every dataset loader adds
+            the reversed edges; weighted: w(u,v) + w(v,u)); False propagates along the edges' direction only.
+        cell: ``gru`` (default; IBM code / PyG-Temporal: matrix GRU with input = hidden = W_{t-1}, the one that
+            produced the reference numbers) or ``lstm`` (paper: matrix LSTM, cell state starts at 0).
     """
 
     variant = "o"
@@ -304,9 +317,10 @@ class EvolveGCNO(_EvolveGCN):
         layer_2_dim: int | None = None,
         cls_feats: int = 400,
         activation: Literal["rrelu", "relu"] = "rrelu",
-        use_edge_weight: bool = False,
-        cell: Literal["lstm", "gru"] = "lstm",
+        use_edge_weight: bool = True,
+        cell: Literal["lstm", "gru"] = "gru",
+        undirected: bool = True,
     ) -> None:
-        super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, cell)
+        super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, cell, undirected)
 
     search_space = staticmethod(_space)

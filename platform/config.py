@@ -58,6 +58,8 @@ class TrainConfig:
         max_steps: stop after this many optimisation steps (0: no limit).
         checkpoint_every: write a checkpoint every N epochs (0: only the last/best).
         num_neg: negatives per positive for link tasks.
+        class_weights: fixed loss weight per class for the ``edge`` task (e.g. EvolveGCN's ``[0.8, 0.2]``);
+            None: the dataset's reference weights if it declares them, else inverse training-class frequencies.
     """
 
     epochs: int = 10
@@ -80,6 +82,7 @@ class TrainConfig:
     max_steps: int = 0
     checkpoint_every: int = 1
     num_neg: int = 1
+    class_weights: list[float] | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -92,6 +95,8 @@ class TrainConfig:
             (self.eval_every >= 0, "eval_every", "a non-negative integer"),
             (self.max_steps >= 0, "max_steps", "a non-negative integer"),
             (self.num_neg >= 1, "num_neg", "a positive integer"),
+            (self.class_weights is None or (len(self.class_weights) >= 2 and all(
+                float(w) >= 0 for w in self.class_weights)), "class_weights", "None or a list of >= 2 weights >= 0"),
         ]
         bad = [k for k, v in self.lr_groups.items() if not k or not isinstance(v, (int, float)) or v <= 0]
         if bad:

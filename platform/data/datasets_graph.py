@@ -221,8 +221,11 @@ def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, wind
     root = _locate(folder, path, [file], _SNAP + folder.replace("bitcoin-", "soc-sign-bitcoin-") + ".html")
     ev = read_temporal_csv(root / file, header=False, columns=("source", "target", "weight", "time"))
     ev["label"] = (ev["weight"] > 0).long()  # edge classification: rating > 0 -> 1 (trust) else 0
-    return temporal_dataset(ev, key, task=task, window=window, num_snapshots=num_snapshots, steps=steps,
-                            features=features, max_degree=max_degree, fingerprint_of=[root / file])
+    ds = temporal_dataset(ev, key, task=task, window=window, num_snapshots=num_snapshots, steps=steps,
+                          features=features, max_degree=max_degree, fingerprint_of=[root / file])
+    if task == "edge":  # the EvolveGCN yaml files' fixed loss weights for {0: distrust, 1: trust}
+        ds.spec.extra["class_weights"] = [0.8, 0.2]
+    return ds
 
 
 @register_dataset("bitcoin-otc", ("dynlink", "edge"), size="5,881 nodes, 35,592 edges, 138 snapshots", summary="Bitcoin-OTC signed trust network over time (SNAP)",

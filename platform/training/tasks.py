@@ -346,10 +346,26 @@ class DynLinkTask(_SnapshotTask):
 
 
 class EdgeTask(_SnapshotTask):
-    """Edge classification at the next snapshot: class-weighted CE; micro F1 and minority-class F1."""
+    """Edge classification at a snapshot (EvolveGCN protocol): class-weighted CE; micro F1 and minority-class F1.
+
+    The edges of step ``t`` are known; their labels are predicted from the embeddings *at* step ``t``, so the
+    input is snapshots ``[t - window, t]`` (the target step included, as the reference ``edge_cls_tasker``
+    takes ``idx - num_hist_steps .. idx``). Loss: ``mean_i w[y_i] · CE_i`` (the reference ``Cross_Entropy``)
+    with fixed class weights ``w``: ``train.class_weights`` if set, else the dataset's reference weights
+    (``spec.extra["class_weights"]``, e.g. EvolveGCN's ``[0.8, 0.2]`` on Bitcoin), else inverse class
+    frequencies over all training steps. Model selection: validation F1 of the minority class (the
+    reference's ``target_measure: F1, target_class: 0``, class 0 = negative rating).
+    """
 
     kind = "edge"
     monitor = "val_minority_f1"
+
+    def __init__(self, dataset: Any, cfg: TrainConfig) -> None:
+        super().__init__(dataset, cfg)
+        self._weights: Tensor | None = None
+
+    def history(self, t: int) -> list[Any]:
+        return self.dataset.snapshots[max(0, t - self.window):t + 1]
 
     def _batch(self, t: int, device: torch.device) -> tuple[Any, Tensor]:
         from plexus.platform.data import SnapshotBatch
@@ -357,28 +373,54 @@ class EdgeTask(_SnapshotTask):
         s = self.dataset.snapshots[t]
         return SnapshotBatch(self.history(t), s.edge_index).to(device), s.edge_label.long().to(device)
 
+    def class_weights(self) -> Tensor:
+        """The fixed loss weight of each class (see the class docstring for where they come from)."""
+        if self._weights is None:
+            c = max(int(self.spec.num_classes), 2)
+            w = getattr(self.cfg, "class_weights", None) or self.spec.extra.get("class_weights")
+            if w:
+                if len(w) != c:
+                    from plexus.platform.errors import ConfigError
+
+                    raise ConfigError(f"class_weights needs {c} values (one per class), got {list(w)}")
+                self._weights = torch.tensor([float(v) for v in w])
+            else:
+                ys = [self.dataset.snapshots[t].edge_label.long() for t in self.dataset.steps["train"]]
+                counts = torch.bincount(torch.cat(ys), minlength=c).float() if ys else torch.ones(c)
+                self._weights = (counts.sum() / counts.clamp(min=1)) / c
+        return self._weights
+
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
-        steps = [t for t in self.dataset.steps["train"] if t > 0]
+        steps = list(self.dataset.steps["train"])
         for i in torch.randperm(len(steps), generator=self.epoch_generator(epoch)).tolist():
+            if self.dataset.snapshots[steps[i]].edge_index.size(1) == 0:
+                continue
             yield self._batch(steps[i], device)
 
     def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
-        counts = torch.bincount(target, minlength=out["logit"].size(-1)).float()
-        weight = (counts.sum() / counts.clamp(min=1)) / counts.numel()
-        return F.cross_entropy(out["logit"].float(), target, weight=weight)
+        logit = out["logit"].float()
+        w = self.class_weights().to(logit.device)
+        return (w[target] * F.cross_entropy(logit, target, reduction="none")).mean()
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
+        """Micro F1 and minority-class F1 of the argmax (the reference's measures), plus ``minority_auc``:
+        ROC-AUC of the minority class's softmax probability, a threshold-free check that the model ranks."""
         m = _m()
-        preds, ys = [], []
+        probs, ys = [], []
         for t in self.dataset.steps[split]:
-            if t == 0:
+            if self.dataset.snapshots[t].edge_index.size(1) == 0:
                 continue
             b, y = self._batch(t, device)
-            preds.append(model(b)["logit"].float().argmax(-1).cpu())
+            probs.append(model(b)["logit"].float().softmax(-1).cpu())
             ys.append(y.cpu())
-        y, p = torch.cat(ys).numpy(), torch.cat(preds).numpy()
-        return {f"{split}_f1_micro": m.f1_micro(y, p), f"{split}_minority_f1": m.minority_f1(y, p)}
+        prob, y = torch.cat(probs), torch.cat(ys).numpy()
+        p = prob.argmax(-1).numpy()
+        classes, counts = np.unique(y, return_counts=True)
+        c = int(classes[np.argmin(counts)])
+        auc = m.auc(y == c, prob[:, c].numpy()) if classes.size > 1 else float("nan")
+        return {f"{split}_f1_micro": m.f1_micro(y, p), f"{split}_minority_f1": m.minority_f1(y, p),
+                f"{split}_minority_auc": float(auc)}
 
 
 TASKS: dict[str, type[Task]] = {t.kind: t for t in (CTRTask, MultiTask, NodeTask, LinkTask, GraphTask,

@@ -23,10 +23,13 @@ def _make(cls: type, kind: str = "dynlink", **kw: object) -> tuple[torch.nn.Modu
 
 
 def _dense_gcn(snap: Data, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """relu(D̃^{-1/2}(A + I)D̃^{-1/2} X W) with dense matrices (symmetric A)."""
+    """relu(D̃^{-1/2}(A + I)D̃^{-1/2} X W) with dense matrices; A = W + W^T (the models' weighted undirected default)."""
     n = snap.num_nodes
     a = torch.zeros(n, n)
-    a[snap.edge_index[0], snap.edge_index[1]] = 1.0
+    ew = getattr(snap, "edge_weight", None)
+    ew = torch.ones(snap.edge_index.size(1)) if ew is None else ew.float()
+    a.index_put_((snap.edge_index[0], snap.edge_index[1]), ew, accumulate=True)
+    a = a + a.t()
     a.fill_diagonal_(1.0)
     dinv = a.sum(0).pow(-0.5)
     return torch.relu(dinv[:, None] * a * dinv[None, :] @ x @ w)
@@ -130,7 +133,8 @@ def test_node_permutation_equivariance(cls: type, kw: dict) -> None:
     m.eval()
     perm = torch.randperm(15, generator=torch.Generator().manual_seed(1))
     inv = torch.argsort(perm)  # new id of old node v is inv[v]
-    snaps = [Data(x=s.x[perm], edge_index=inv[s.edge_index], num_nodes=15) for s in batch.snapshots]
+    snaps = [Data(x=s.x[perm], edge_index=inv[s.edge_index], edge_weight=s.edge_weight, num_nodes=15)
+             for s in batch.snapshots]
     with torch.no_grad():
         h, hp = m.node_embeddings(batch.snapshots), m.node_embeddings(snaps)
         assert torch.allclose(hp, h[perm], atol=1e-5)
@@ -200,3 +204,92 @@ def test_tiny_dynamic_sbm_map_above_density() -> None:
     y = adjs[t][iu[0], iu[1]].float()
     ap, density = average_precision_score(y.numpy(), scores.numpy()), float(y.mean())
     assert ap > 1.5 * density, (ap, density)  # random ranking gives AP ≈ density; optimum here ≈ 0.2
+
+
+# ------------------------------------------------------------------ edge-sign task (issue 7): reference protocol
+
+
+def _edge_ds(steps: int = 8):
+    from plexus.platform.data.graphs.temporal import dynamic_sbm
+
+    ds = dynamic_sbm(num_nodes=30, steps=steps, split=(3, 2, 2), p_in=0.3)
+    ds.spec.task, ds.spec.num_classes = "edge", 2
+    comm = torch.tensor(ds.spec.extra["communities"])
+    for s in ds.snapshots:
+        s.edge_label = (comm[s.edge_index[0]] == comm[s.edge_index[1]]).long()
+    return ds
+
+
+def test_edge_task_input_includes_the_target_step() -> None:
+    """The labels of step t's edges are predicted from the embeddings at t (reference: snapshots t-h..t)."""
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.training.tasks import EdgeTask
+
+    ds = _edge_ds()
+    task = EdgeTask(ds, TrainConfig())
+    t = ds.steps["test"][-1]
+    batch, y = task._batch(t, torch.device("cpu"))
+    assert batch.snapshots[-1] is ds.snapshots[t]
+    assert len(batch.snapshots) == min(t, task.window) + 1
+    assert torch.equal(batch.edge_label_index, ds.snapshots[t].edge_index)
+    assert torch.equal(y, ds.snapshots[t].edge_label)
+    torch.manual_seed(0)
+    m = EvolveGCNH(ds.spec, hidden_dim=4, cls_feats=4).eval()
+    res = task.evaluate(m, "test", torch.device("cpu"))
+    assert set(res) == {"test_f1_micro", "test_minority_f1", "test_minority_auc"}
+    assert 0.0 <= res["test_minority_auc"] <= 1.0
+
+
+def test_edge_task_class_weights_are_fixed_not_per_step() -> None:
+    """Loss = mean_i w[y_i] CE_i with fixed w (reference ``Cross_Entropy``), not rebalanced on each step's labels."""
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.training.tasks import EdgeTask
+
+    ds = _edge_ds()
+    logit = torch.randn(6, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 1, 1, 1, 1])
+    ce = torch.nn.functional.cross_entropy(logit, y, reduction="none")
+    w = torch.tensor([0.8, 0.2])
+    task = EdgeTask(ds, TrainConfig(class_weights=[0.8, 0.2]))
+    assert torch.allclose(task.loss({"logit": logit}, y), (w[y] * ce).mean())
+    ds.spec.extra["class_weights"] = [0.8, 0.2]  # the dataset's reference weights are the default
+    assert torch.allclose(EdgeTask(ds, TrainConfig()).loss({"logit": logit}, y), (w[y] * ce).mean())
+    del ds.spec.extra["class_weights"]  # else: inverse frequency over *all* training labels, the same every step
+    task = EdgeTask(ds, TrainConfig())
+    ys = torch.cat([ds.snapshots[t].edge_label for t in ds.steps["train"]])
+    cnt = torch.bincount(ys, minlength=2).float()
+    assert torch.allclose(task.class_weights(), cnt.sum() / cnt / 2)
+    with pytest.raises(ConfigError):
+        TrainConfig(class_weights=[1.0])
+
+
+def test_bitcoin_edge_task_declares_reference_class_weights() -> None:
+    from plexus.platform.data.service import load_dataset
+    from plexus.platform.errors import PlexusError
+
+    try:
+        ds = load_dataset("bitcoin-alpha", task="edge")
+    except PlexusError as exc:  # raw file absent
+        pytest.skip(f"bitcoin-alpha not available: {exc}")
+    assert ds.spec.extra["class_weights"] == [0.8, 0.2]
+    y = torch.cat([ds.snapshots[t].edge_label for t in ds.steps["train"]])
+    assert float((y == 0).float().mean()) < 0.5  # class 0 (distrust) is the minority one the weights favour
+
+
+def test_undirected_adjacency_lets_sources_receive_messages() -> None:
+    """Reference loaders add every edge reversed: a node that only has out-edges still aggregates neighbours."""
+    spec = DataSpec("dynlink", num_features=3, num_nodes=3)
+    ei = torch.tensor([[0], [1]])  # 0 -> 1 only
+    snaps = [Data(x=torch.eye(3), edge_index=ei, edge_weight=torch.tensor([2.0]), num_nodes=3)]
+    outs = {}
+    for und in (False, True):
+        torch.manual_seed(0)
+        m = EvolveGCNO(spec, hidden_dim=4, cls_feats=4, activation="relu", undirected=und, use_edge_weight=False)
+        x = torch.eye(3)
+        x[1] = 5.0  # node 1's features change; does node 0 see it?
+        h0 = m.node_embeddings(snaps)
+        h1 = m.node_embeddings([Data(x=x, edge_index=ei, num_nodes=3)])
+        outs[und] = not torch.allclose(h0[0], h1[0])
+    assert outs == {False: False, True: True}
+    m = EvolveGCNO(spec, hidden_dim=4, cls_feats=4)
+    assert m.undirected and m.use_edge_weight  # the reference's choices are the defaults
