@@ -8,7 +8,9 @@
 # Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel with a time limit
 # and write their results as they go (NAS: state.pt after every architecture; fidelity: a row after every run).
 # Inputs carried by the tool: .whl/ (mlflow-skinny, optuna and their pure-Python dependencies, missing on the
-# image) and .gpu_data/data.tar.xz (the public datasets from ../shared/data). Usage: bash device_suite.sh SECONDS
+# image) and .gpu_data/data.tar.xz (the public datasets from ../shared/data). Usage: SUITE=... bash device_suite.sh
+# SECONDS, SUITE one of full (everything at once: what stop 15 ran), nas then gsm (two calls of a 15-minute
+# session, each with fewer jobs competing for the GPU's 16 CPU cores), seed0.
 set -u
 LIMIT=${1:-470}
 REPO=$(pwd)
@@ -51,6 +53,23 @@ full)  # first device session: 12 searches + the GPU fidelity rows, all at once
   fid nci gsmpp-nci109 &
   fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
   for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
+    (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
+       --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
+  done ;;
+nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing beside them
+  for s in 0 1 2; do
+    nas autognn-share "$s" --controller autognn --share &
+    nas autognn-noshare "$s" --controller autognn --no-share &
+    nas optuna-tpe "$s" --controller optuna --sampler tpe &
+    nas random "$s" --controller random &
+  done ;;
+gsm)  # the GSM++ tables (issue 8) and EvolveGCN's BC-OTC row (issue 7), in a second call
+  fid tu gsmpp-proteins &
+  fid nci gsmpp-nci109 &
+  fid cham gsmpp-chameleon &
+  fid squi gsmpp-squirrel &
+  fid tolo gsmpp-tolokers &
+  for m in evolvegcn_o evolvegcn_h; do
     (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
        --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
   done ;;

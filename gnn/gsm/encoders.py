@@ -278,7 +278,6 @@ class SelectiveSSM(nn.Module):
         return y
 
     def forward(self, u: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        L = u.size(1)
         if mask is not None:
             u = u * mask.unsqueeze(-1)
         x, z = self.in_proj(u).chunk(2, -1)
