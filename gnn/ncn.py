@@ -27,7 +27,8 @@ w ~ N(0, 1) at init), ``tail_act`` (``--tailact``: with ``combine="sum"`` the xc
 in their hidden activation instead of a final Linear). The optimiser is the trainer's; the
 reference's separate MPNN/predictor learning rates (``--gnnlr``/``--prelr``) are the train option
 ``lr_groups`` (e.g. ``lr: 0.0024, lr_groups: {mpnn: 0.0043}``): the MPNN, its input Linear and
-the jk weights live under ``mpnn``, the predictor is everything else.
+the jk weights live under ``mpnn``, the predictor is everything else (a featureless graph's
+embedding table is ``emb``, which the reference trains with ``gnnlr`` too: add ``emb`` to the groups).
 """
 
 from __future__ import annotations
