@@ -43,7 +43,7 @@ from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
-__all__ = ["NCN", "NCNC", "neighbor_sets", "targets_in_graph", "drop_csr_entries"]
+__all__ = ["NCN", "NCNC", "drop_csr_entries", "neighbor_sets", "targets_in_graph"]
 
 Pairs = tuple[Tensor, Tensor]  # (target-pair index [M], node [M])
 

@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-
 from plexus.platform.catalog._schema import did_you_mean, schema_from_callable
 from plexus.platform.errors import ConfigError
 
 __all__ = [
-    "TrainConfig",
     "ExperimentConfig",
-    "load_yaml",
+    "TrainConfig",
     "apply_overrides",
-    "parse_set",
     "build_config",
     "flatten",
+    "load_yaml",
+    "parse_set",
 ]
 
 SECTIONS = ("model", "dataset", "dataset_options", "hparams", "train", "tracking", "search")

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from plexus.platform.errors import ConfigError
 
-__all__ = ["HParam", "HParamSchema", "schema_from_callable", "did_you_mean"]
+__all__ = ["HParam", "HParamSchema", "did_you_mean", "schema_from_callable"]
 
 _SCALARS = (bool, int, float, str)
 

@@ -7,17 +7,27 @@ output dict (see :mod:`plexus.platform.spec`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from plexus.platform.config import TrainConfig
 from torch import Tensor, nn
 
-from plexus.platform.config import TrainConfig
-
-__all__ = ["Task", "CTRTask", "MultiTask", "NodeTask", "LinkTask", "GraphTask", "DynLinkTask", "EdgeTask",
-           "make_task", "TASKS"]
+__all__ = [
+    "TASKS",
+    "CTRTask",
+    "DynLinkTask",
+    "EdgeTask",
+    "GraphTask",
+    "LinkTask",
+    "MultiTask",
+    "NodeTask",
+    "Task",
+    "make_task",
+]
 
 
 def _m():

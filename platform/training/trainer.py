@@ -14,21 +14,21 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-
 from plexus.platform.config import TrainConfig
 from plexus.platform.errors import CheckpointError, ConfigError
 from plexus.platform.training.callbacks import Callback, EarlyStopping, StopTraining
 from plexus.platform.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from plexus.platform.training.tasks import Task
+from torch import nn
 
-__all__ = ["Trainer", "seed_everything", "pick_device", "param_groups", "lr_group_of", "dist_info"]
+__all__ = ["Trainer", "dist_info", "lr_group_of", "param_groups", "pick_device", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:

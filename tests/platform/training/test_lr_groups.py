@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from plexus.gnn.ncn import NCNC
 from plexus.platform.config import TrainConfig, apply_overrides, build_config, parse_set
 from plexus.platform.errors import ConfigError
