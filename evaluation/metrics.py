@@ -33,6 +33,7 @@ __all__ = [
     "gauc",
     "hits_at_k",
     "log_loss",
+    "minority_class",
     "minority_f1",
     "mrr",
     "ranking_metrics_all_pairs",
@@ -406,14 +407,19 @@ def f1_macro(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> fl
     return float(skm.f1_score(y, p, average="macro", zero_division=0))
 
 
+def minority_class(y_true: ArrayLike) -> int:
+    """The least frequent label of a non-empty ``y_true`` (smallest label on ties)."""
+    classes, counts = np.unique(_np(y_true).ravel(), return_counts=True)
+    return int(classes[np.argmin(counts)])
+
+
 def minority_f1(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """F1 of the least frequent class of ``y_true`` (smallest label on ties), e.g. Elliptic's illicit class."""
     y, p = _np(y_true).ravel(), _labels(y_pred, threshold)
     _check_len(y, p, "minority_f1")
     if y.size == 0:
         return float("nan")
-    classes, counts = np.unique(y, return_counts=True)
-    c = classes[np.argmin(counts)]
+    c = minority_class(y)
     return float(skm.f1_score(y == c, p == c, zero_division=0))
 
 

@@ -97,10 +97,12 @@ def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...]) -> d
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], capture_output=True,
                        check=False)
+    from plexus.evaluation.bench.fidelity import describe_machine
+
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     return {"baseline_rev": baseline_rev, "current_rev": head, "rounds": rounds, "steps": steps,
-            "machine": f"{os.cpu_count()} CPUs, 1 torch thread per process, load average at end {' '.join(load)}",
+            "machine": f"{describe_machine(1)} per process, load average at end {' '.join(load)}",
             "rows": summarize(raw, cases, rounds), "raw": raw}
 
 

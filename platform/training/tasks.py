@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from plexus.platform.config import TrainConfig
+from plexus.platform.errors import ConfigError
 from torch import Tensor, nn
 
 __all__ = [
@@ -390,8 +391,6 @@ class EdgeTask(_SnapshotTask):
             w = getattr(self.cfg, "class_weights", None) or self.spec.extra.get("class_weights")
             if w:
                 if len(w) != c:
-                    from plexus.platform.errors import ConfigError
-
                     raise ConfigError(f"class_weights needs {c} values (one per class), got {list(w)}")
                 self._weights = torch.tensor([float(v) for v in w])
             else:
@@ -426,9 +425,8 @@ class EdgeTask(_SnapshotTask):
             ys.append(y.cpu())
         prob, y = torch.cat(probs), torch.cat(ys).numpy()
         p = prob.argmax(-1).numpy()
-        classes, counts = np.unique(y, return_counts=True)
-        c = int(classes[np.argmin(counts)])
-        auc = m.auc(y == c, prob[:, c].numpy()) if classes.size > 1 else float("nan")
+        c = m.minority_class(y)
+        auc = m.auc(y == c, prob[:, c].numpy()) if np.unique(y).size > 1 else float("nan")
         return {f"{split}_f1_micro": m.f1_micro(y, p), f"{split}_minority_f1": m.minority_f1(y, p),
                 f"{split}_minority_auc": float(auc)}
 
