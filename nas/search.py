@@ -174,8 +174,8 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
             cfg = build_config({
                 "hparams": {**(raw.get("hparams") or {}), "arch": arch_json}, "train": raw["train"],
                 "dataset_options": raw.get("dataset_options") or {},
-                "tracking": {**(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
-                             "checkpoints": False, "run_name": f"nas-{controller}-{step:03d}"},
+                "tracking": {"plots": False, **(raw.get("tracking") or {}), "experiment": experiment,
+                             "log_model": False, "checkpoints": False, "run_name": f"nas-{controller}-{step:03d}"},
             }, model=NAS_MODEL, dataset=dataset)
             sharing = WeightSharing(proposal.arch,
                                     proposal.parent if ctl.shares_weights else None,
@@ -273,7 +273,7 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
                           parse_set(overrides))
     experiment = experiment or "plexus-nas"
     study = f"nas-{controller}-{dataset}-seed{seed}"
-    raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
+    raw["tracking"] = {"plots": False, **(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
                        "checkpoints": False}
     raw["search"] = {"trials": budget, "sampler": "random" if controller == "random" else (sampler or "tpe"),
                      "pruner": "none" if controller == "random" else (pruner or "median"), "storage": storage or "",

@@ -84,16 +84,14 @@ esac
 wait
 echo "all jobs ended after $(( $(date +%s) - T0 )) s"
 # NAS histories survive a time limit in state.pt: export them as JSON beside result.json
-for d in "$W"/nas-*; do
-  $PY - "$d" <<'PY'
+$PY - "$W"/nas-* <<'PY'
 import json, sys, glob, torch
-d = sys.argv[1]
-for p in glob.glob(f"{d}/mlruns/nas/*/state.pt"):
-    st = torch.load(p, map_location="cpu", weights_only=True)
-    json.dump({"history": st["history"], "parent_run_id": st["parent_run_id"]}, open(f"{d}/state.json", "w"),
-              default=str)
+for d in sys.argv[1:]:
+    for p in glob.glob(f"{d}/mlruns/nas/*/state.pt"):
+        st = torch.load(p, map_location="cpu", weights_only=True)
+        json.dump({"history": st["history"], "parent_run_id": st["parent_run_id"]}, open(f"{d}/state.json", "w"),
+                  default=str)
 PY
-done
 cd "$W" && tar -czf "$OUTDIR/nas.tar.gz" nas-*/result.json nas-*/state.json nas-*/log.txt egcn-* 2>/dev/null
 tar -czf "$OUTDIR/fid.tar.gz" fid-*/res fid-*/log.txt 2>/dev/null
 tar -czf "$OUTDIR/stores.tar.gz" fid-*/mlflow.db 2>/dev/null

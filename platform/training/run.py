@@ -67,6 +67,11 @@ def train_model(
     uri = resolve_tracking_uri(tracking_uri or tracking_cfg.get("uri"))
     rank, world, _ = dist_info()
     track = rank == 0 and tracking_cfg.get("enabled", True)
+    flush_every_s, plots = tracking_cfg.get("flush_every_s", 2.0), tracking_cfg.get("plots", True)
+    if isinstance(flush_every_s, bool) or not isinstance(flush_every_s, (int, float)) or not flush_every_s >= 0:
+        raise ConfigError(f"tracking.flush_every_s must be a number of seconds >= 0, got {flush_every_s!r}")
+    if not isinstance(plots, bool):
+        raise ConfigError(f"tracking.plots must be true or false, got {plots!r}")
     if track:
         ensure_reachable(uri)
     ckpt_state = None
@@ -92,7 +97,8 @@ def train_model(
                 "plexus.source": entry.source, **(extra_tags or {})}
         tracker = MLflowTracker(uri, tracking_cfg.get("experiment", "plexus"),
                                 tracking_cfg.get("run_name") or make_run_name(cfg.model, cfg.dataset),
-                                config_dict, tags, run_id=resume_run_id, parent_run_id=parent_run_id)
+                                config_dict, tags, run_id=resume_run_id, parent_run_id=parent_run_id,
+                                flush_every_s=flush_every_s, plots=plots)
         tracker.start()
         all_callbacks.insert(0, tracker)
         if on_run_created is not None:

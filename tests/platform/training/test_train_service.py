@@ -137,3 +137,40 @@ def test_snapshot_tasks_train_and_evaluate(model: str, kind: str) -> None:
         assert 0.0 < res["metrics"]["test_map"] <= 1.0 and 0.0 < res["metrics"]["test_mrr"] <= 1.0
     else:
         assert 0.0 <= res["metrics"]["test_minority_f1"] <= 1.0 and res["metrics"]["test_f1_micro"] > 0.0
+
+
+def test_buffered_metrics_reach_mlflow_before_a_checkpoint_and_at_the_end(tmp_path: Path, tracking_uri: str) -> None:
+    """``tracking.flush_every_s`` batches per-epoch metrics; a checkpoint (``state_dict``) and the fit's end
+    send the buffer, so no epoch is ever missing from MLflow; ``tracking.plots=false`` skips the PNG."""
+    from plexus.platform.errors import ConfigError
+    from plexus.platform.tracking import MLflowTracker
+
+    client = MlflowClient(tracking_uri)
+    tracker = MLflowTracker(tracking_uri, "tests", "buffered", {}, {}, flush_every_s=3600)
+    tracker.start()
+
+    class _Opt:
+        param_groups = [{"lr": 0.1}]
+
+    class _Trainer:
+        optimizer = _Opt()
+
+    for epoch in (1, 2):
+        tracker.on_epoch_end(_Trainer(), epoch, {"epoch": epoch, "train_loss": 1.0 / epoch})
+    assert client.get_metric_history(tracker.run_id, "train_loss") == []  # still buffered
+    assert tracker.state_dict()["logged_epochs"] == 2
+    assert [m.step for m in client.get_metric_history(tracker.run_id, "train_loss")] == [1, 2]
+    tracker.finish()
+
+    cfg = build_config({"train": {"epochs": 3, "lr": 0.01, "patience": 0},
+                        "tracking": {"checkpoint_dir": str(tmp_path), "log_model": False, "experiment": "tests",
+                                     "flush_every_s": 3600, "plots": False}}, model="gcn", dataset="cora")
+    res = train_model(cfg, tracking_uri=tracking_uri, progress=False)
+    assert [m.step for m in client.get_metric_history(res["run_id"], "val_acc")] == [1, 2, 3]
+    arts = {a.path for a in client.list_artifacts(res["run_id"])}
+    assert "history.json" in arts and "learning_curve.png" not in arts
+    for bad in ({"flush_every_s": -1}, {"flush_every_s": "soon"}, {"plots": "yes"}):
+        cfg = build_config({"train": {"epochs": 1}, "tracking": {"experiment": "tests", **bad}},
+                           model="gcn", dataset="cora")
+        with pytest.raises(ConfigError, match="tracking."):
+            train_model(cfg, tracking_uri=tracking_uri, progress=False)
