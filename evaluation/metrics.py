@@ -297,10 +297,11 @@ def ranking_metrics_all_pairs(
     Candidates are all ``(u, v)`` with ``u != v`` (``exclude_self``); a candidate is
     positive iff it is in ``pos_edge_index`` (duplicates collapse). Exact: the
     result equals :func:`temporal_map_mrr` on the materialised ``N^2`` list, but at
-    most ``chunk_size`` scores live at once. Two passes over the pairs: the first
-    collects the positives' scores, the second counts, per positive, candidates
-    of its row and of the whole step that score higher / at least as high.
-    ``score_fn`` must be deterministic (called twice on identical chunks).
+    most ``chunk_size`` scores live at once. The positives are scored first (one call on
+    the E true pairs), then one pass over all pairs counts, per positive, candidates of
+    its row and of the whole step that score higher / at least as high. In that pass a
+    positive's own score is taken from the first call, so a ``score_fn`` whose last bits
+    depend on the batch it is given still ranks every positive consistently.
 
     Args:
         score_fn: ``(src [C], dst [C]) -> scores [C]`` (long index tensors in, any device).
@@ -333,21 +334,22 @@ def ranking_metrics_all_pairs(
                 sc = score_fn(flat // n, flat % n)
                 yield flat, _t(sc).reshape(-1).double().cpu()
 
-    # pass 1: positives' scores, in the order of `keys`
+    # the positives' scores, in the order of `keys`
     pos_vals = torch.empty(keys.numel(), dtype=torch.float64)
-    for flat, sc in chunks():
-        if keys.numel():
-            idx = torch.searchsorted(keys, flat).clamp(max=keys.numel() - 1)
-            hit = keys[idx] == flat
-            pos_vals[idx[hit]] = sc[hit]
+    for start in range(0, keys.numel(), chunk_size):
+        k = keys[start:start + chunk_size]
+        pos_vals[start:start + k.numel()] = _t(score_fn(k // n, k % n)).reshape(-1).double().cpu()
     pos_src = keys // n
-    # pass 2: counts
+    # one pass over all pairs: counts
     ge_all = torch.zeros(keys.numel(), dtype=torch.long)
     gt_row = torch.zeros(keys.numel(), dtype=torch.long)
     ge_row = torch.zeros(keys.numel(), dtype=torch.long)
     for flat, sc in chunks():
         if not keys.numel():
             break
+        idx = torch.searchsorted(keys, flat).clamp(max=keys.numel() - 1)
+        hit = keys[idx] == flat
+        sc[hit] = pos_vals[idx[hit]]
         a, b, c = _chunk_counts(sc, flat // n, pos_vals, pos_src)
         ge_all += a
         gt_row += b

@@ -341,15 +341,17 @@ class DynLinkTask(_SnapshotTask):
                 continue
             if hasattr(model, "node_embeddings") and hasattr(model, "score_pairs"):
                 h = model.node_embeddings(hist)  # once per step; pairs are scored chunk by chunk
+                pair_score = (model.pair_scorer(h) if hasattr(model, "pair_scorer")
+                              else lambda pairs, h=h: model.score_pairs(h, pairs))
 
-                def score(src: Tensor, dst: Tensor, h: Tensor = h) -> Tensor:
-                    return model.score_pairs(h, torch.stack([src, dst]).to(device)).float().view(-1).cpu()
+                def score(src: Tensor, dst: Tensor, pair_score: Any = pair_score) -> Tensor:
+                    return pair_score(torch.stack([src, dst]).to(device)).float().view(-1).cpu()
             else:
                 def score(src: Tensor, dst: Tensor, hist: list = hist) -> Tensor:
                     b = SnapshotBatch(hist, torch.stack([src, dst]).to(device))
                     return model(b)["logit"].float().view(-1).cpu()
 
-            r = m.ranking_metrics_all_pairs(score, self.spec.num_nodes, pos, chunk_size=1 << 18)
+            r = m.ranking_metrics_all_pairs(score, self.spec.num_nodes, pos, chunk_size=1 << 16)
             maps.append(r["map"])
             mrrs.append(r["mrr"])
         return {f"{split}_map": float(np.mean(maps)) if maps else 0.0,

@@ -201,6 +201,24 @@ def test_all_pairs_never_scores_more_than_a_chunk_and_skips_self_pairs():
     assert out["map"] == pytest.approx(skm.average_precision_score(y.numpy(), s.numpy()), abs=1e-12)
 
 
+def test_all_pairs_ranks_each_positive_with_one_score_when_the_last_bits_depend_on_the_batch():
+    """A scorer whose rounding depends on its batch (blocked GEMMs do) must not rank a positive against a
+    second, slightly different copy of itself: a perfect scorer still gets MAP and MRR 1."""
+    n = 40
+    g = torch.Generator().manual_seed(3)
+    pos = torch.randint(0, n, (2, 90), generator=g)
+    pos = pos[:, pos[0] != pos[1]]
+    truth = torch.zeros(n, n, dtype=torch.float64)
+    truth[pos[0], pos[1]] = 1.0
+
+    def score_fn(a, b):  # positives tie at 1 up to a batch-dependent wobble far below any real gap
+        return truth[a, b] + 1e-9 * (a.numel() % 7)
+
+    out = M.ranking_metrics_all_pairs(score_fn, n, pos, chunk_size=97)
+    assert out["map"] == pytest.approx(1.0, abs=1e-9)
+    assert out["mrr"] <= 1.0 + 1e-12
+
+
 def test_random_scores_map_near_density():
     n = 60
     g = torch.Generator().manual_seed(5)

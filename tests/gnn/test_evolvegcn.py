@@ -52,6 +52,17 @@ def test_tiny_problem_shapes_and_grads_reach_rnn(cls: type, kw: dict, kind: str)
     h = m.node_embeddings(batch.snapshots)
     assert h.shape == (15, 5)
     assert torch.allclose(m.score_pairs(h, batch.edge_label_index), m(batch)["logit"])
+    # the split first layer used for ranking all pairs is the same function, in blocks and in one piece
+    from plexus.gnn import evolvegcn
+
+    many = torch.cartesian_prod(torch.arange(15), torch.arange(15)).t().repeat(1, 10)  # > one block of pairs
+    assert many.size(1) > evolvegcn._SCORE_BLOCK
+    with torch.no_grad():
+        blocked = m.pair_scorer(h)(many)
+    whole = m.pair_scorer(h)(many)
+    assert blocked.shape == whole.shape == m.score_pairs(h, many).shape
+    assert torch.allclose(blocked, m.score_pairs(h, many), atol=1e-5)
+    assert torch.allclose(whole, m.score_pairs(h, many), atol=1e-5)
 
 
 @pytest.mark.parametrize(("cls", "kw"), VARIANTS, ids=IDS)
