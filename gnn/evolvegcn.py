@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from plexus.gnn.layers import MLP, gcn_norm, propagate, to_undirected_simple
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.spec import DataSpec
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["EvolveGCNH", "EvolveGCNO", "MatrixGRU", "MatrixLSTM", "TopKSummary"]

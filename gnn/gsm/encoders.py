@@ -313,13 +313,18 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
         b, L, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, L, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
-        att = q @ k.transpose(-1, -2) / math.sqrt(d // self.h)
-        if bias is not None:
-            att = att + bias
+        attn_mask = None
         if mask is not None:
-            att = att.masked_fill(~mask[:, None, None, :], float("-inf"))
-        att = self.drop(torch.softmax(att, -1).nan_to_num(0.0))
-        x = x + self.drop(self.out((att @ v).transpose(1, 2).reshape(b, L, d)))
+            keys = mask | ~mask.any(1, keepdim=True)  # a sequence of padding only attends to its padding
+            attn_mask = keys[:, None, None, :]
+            if bias is not None:
+                attn_mask = bias.masked_fill(~attn_mask, float("-inf"))
+        elif bias is not None:
+            attn_mask = bias
+        # fused attention: without a bias (the node sequence of a graph beyond pe_max_nodes) no [L, L] matrix
+        # is materialised, which is what lets a 12k-node graph be one sequence
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=self.drop.p if self.training else 0.0)
+        x = x + self.drop(self.out(y.transpose(1, 2).reshape(b, L, d)))
         return x + self.drop(self.ffn(self.norm2(x)))
 
 

@@ -380,3 +380,29 @@ def test_colour_counting_hybrid_counts_transformer_without_pe_cannot() -> None:
     assert acc_tr <= 0.5
     assert gap_hy > 1.0
     assert acc_hy >= 0.95
+
+
+def test_transformer_layer_is_softmax_attention_with_bias_and_key_mask() -> None:
+    """The fused attention equals ``softmax(QKᵀ/√d + bias, keys masked) V``; a sequence of padding only stays
+    finite (its outputs are never read, but a NaN there would poison the gradients)."""
+    import math
+
+    from plexus.gnn.gsm.encoders import TransformerLayer
+
+    torch.manual_seed(0)
+    layer = TransformerLayer(32, heads=4).eval()
+    x, bias = torch.randn(3, 10, 32), torch.randn(3, 4, 10, 10)
+    mask = torch.ones(3, 10, dtype=torch.bool)
+    mask[1, 6:] = False
+    mask[2] = False
+    q, k, v = layer.qkv(layer.norm1(x)).view(3, 10, 3, 4, 8).permute(2, 0, 3, 1, 4)
+    att = (q @ k.transpose(-1, -2) / math.sqrt(8) + bias).masked_fill(~mask[:, None, None, :], float("-inf"))
+    ref = x + layer.out((torch.softmax(att, -1) @ v).transpose(1, 2).reshape(3, 10, 32))
+    ref = ref + layer.ffn(layer.norm2(ref))
+    got = layer(x, mask, bias)
+    assert torch.allclose(got[mask], ref[mask], atol=1e-5)
+    assert torch.isfinite(got).all()
+    layer.train()
+    x.requires_grad_(True)
+    layer(x, mask, bias).sum().backward()
+    assert torch.isfinite(x.grad).all()
