@@ -2,7 +2,7 @@
 
     python -m plexus.evaluation.bench.gsm_step [--baseline-rev d54be04] [--rounds 3] [--out-dir evaluation/results]
 
-For each case (MUTAG: one batch of 64 graphs; Chameleon: the full graph) and each round, a fresh process per
+For each case (MUTAG, PROTEINS: the first 64 graphs as one batch; Chameleon: the full graph) and each round, a fresh process per
 code version imports ``plexus`` from that version (the baseline from a detached ``git worktree``), builds
 ``gsmpp`` with its default hyperparameters (seed 0), builds the HAC/PE structures once (cached, as in training),
 then times ``--steps`` training steps (forward, backward, Adam step) and reports the median. Versions alternate
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = ("tu-mutag", "chameleon")
+CASES = ("tu-mutag", "tu-proteins", "chameleon")
 
 
 def worker(case: str, steps: int) -> dict[str, Any]:
@@ -126,10 +126,12 @@ def summarize(raw: list[dict[str, Any]], cases: tuple[str, ...], rounds: int) ->
 
 def render(res: dict[str, Any]) -> str:
     cmd = (f"Command: `python -m plexus.evaluation.bench.gsm_step --baseline-rev {res['baseline_rev']} "
-           f"--rounds {res['rounds']} --steps {res['steps']}` (current: {res['current_rev']}). Machine: "
+           f"--rounds {res['rounds']} --steps {res['steps']} --cases {' '.join(r['case'] for r in res['rows'])}` "
+           f"(current: {res['current_rev']}). Machine: "
            f"{res['machine']}.")
     about = ("`gsmpp` with its default hyperparameters; median seconds of one training step (forward, backward, "
-             "Adam), HAC/PE structures already cached. MUTAG: one batch of 64 graphs; Chameleon: the full graph "
+             "Adam), HAC/PE structures already cached. MUTAG, PROTEINS: the first 64 graphs as one batch; "
+             "Chameleon: the full graph "
              "(890 nodes). Speedup = baseline / current within each round (same load), median over rounds. "
              "The loss after the timed steps (same seed, same batch) shows both versions compute the same "
              "training trajectory.")

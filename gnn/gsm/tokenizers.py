@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from plexus.gnn.gsm.positional import GraphStructure
 from torch import nn
 
@@ -135,11 +136,10 @@ def _scatter_mean(src: torch.Tensor, index: torch.Tensor, size: int) -> torch.Te
 def _stack_bias(biases: list[torch.Tensor | None], L: int, heads: int, ref: torch.Tensor) -> torch.Tensor | None:
     if all(b is None for b in biases):
         return None
-    out = ref.new_zeros(len(biases), heads, L, L)
-    for i, b in enumerate(biases):
-        if b is not None:
-            out[i, :, : b.size(1), : b.size(2)] = b
-    return out
+    # padded and stacked, not written into slices of one buffer: the backward of B slice-assignments copies
+    # the whole [B, H, L, L] gradient B times (PROTEINS, 248 HAC levels: 18 s of a 21 s backward)
+    zero = ref.new_zeros(heads, L, L)
+    return torch.stack([zero if b is None else F.pad(b, (0, L - b.size(2), 0, L - b.size(1))) for b in biases])
 
 
 class Tokenizer(nn.Module):

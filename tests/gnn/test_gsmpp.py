@@ -406,3 +406,28 @@ def test_transformer_layer_is_softmax_attention_with_bias_and_key_mask() -> None
     x.requires_grad_(True)
     layer(x, mask, bias).sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("backbone", ["hybrid", "ssm", "transformer"])
+@pytest.mark.parametrize("left", [False, True])
+def test_length_buckets_change_no_output_at_real_tokens(backbone: str, left: bool) -> None:
+    """Sequences of mixed lengths run in trimmed buckets; outputs at real tokens and the gradients equal one
+    padded call (right padding: node/BFS sequences; left padding: DFS paths)."""
+    from plexus.gnn.gsm.encoders import SequenceEncoder
+
+    torch.manual_seed(0)
+    enc = SequenceEncoder(16, backbone, heads=2, chunk_size=1).eval()
+    lengths = torch.tensor([1, 2, 3, 40, 5, 64, 9, 17, 2, 33])
+    L = int(lengths.max())
+    pos = torch.arange(L)
+    mask = (pos >= L - lengths[:, None]) if left else (pos < lengths[:, None])
+    x = torch.randn(len(lengths), L, 16, requires_grad=True)
+    bias = torch.randn(len(lengths), 2, L, L, requires_grad=True) if backbone != "ssm" else None
+    got = enc(x, mask, bias)
+    ref = enc._encode(x, mask, bias)
+    assert torch.allclose(got[mask], ref[mask], atol=1e-5)
+    assert bool((got[~mask] == 0).all())
+    g1 = torch.autograd.grad(got[mask].square().sum(), [x] + ([bias] if bias is not None else []))
+    g2 = torch.autograd.grad(ref[mask].square().sum(), [x] + ([bias] if bias is not None else []))
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-5)
