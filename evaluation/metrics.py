@@ -325,14 +325,14 @@ def ranking_metrics_all_pairs(
     total = n * n
     num_cand = total - (n if exclude_self else 0)
 
-    def chunks() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def chunks() -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         for start in range(0, total, chunk_size):
             flat = torch.arange(start, min(start + chunk_size, total))
             if exclude_self:
                 flat = flat[(flat // n) != (flat % n)]
             if flat.numel():
-                sc = score_fn(flat // n, flat % n)
-                yield flat, _t(sc).reshape(-1).double().cpu()
+                src = flat // n
+                yield flat, src, _t(score_fn(src, flat - src * n)).reshape(-1).double().cpu()
 
     # the positives' scores, in the order of `keys`
     pos_vals = torch.empty(keys.numel(), dtype=torch.float64)
@@ -344,13 +344,13 @@ def ranking_metrics_all_pairs(
     ge_all = torch.zeros(keys.numel(), dtype=torch.long)
     gt_row = torch.zeros(keys.numel(), dtype=torch.long)
     ge_row = torch.zeros(keys.numel(), dtype=torch.long)
-    for flat, sc in chunks():
+    for flat, src, sc in chunks():
         if not keys.numel():
             break
         idx = torch.searchsorted(keys, flat).clamp(max=keys.numel() - 1)
         hit = keys[idx] == flat
         sc[hit] = pos_vals[idx[hit]]
-        a, b, c = _chunk_counts(sc, flat // n, pos_vals, pos_src)
+        a, b, c = _chunk_counts(sc, src, pos_vals, pos_src)
         ge_all += a
         gt_row += b
         ge_row += c
