@@ -2,6 +2,7 @@
 hierarchical PE, tokenizers, local/global encoders and the MoT router."""
 
 from plexus.gnn.gsm.encoders import (
+    BiasPieces,
     LocalMPNN,
     SelectiveSSM,
     SequenceEncoder,
@@ -16,6 +17,7 @@ from plexus.gnn.gsm.router import MoTRouter
 from plexus.gnn.gsm.tokenizers import TOKENIZERS, BatchPlan, build_plan, make_tokenizer
 
 __all__ = [
+    "BiasPieces",
     "TOKENIZERS",
     "BatchPlan",
     "GraphStructure",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from plexus.gnn.gsm.encoders import BiasPieces
 from plexus.gnn.gsm.positional import GraphStructure
 from torch import nn
 
@@ -133,13 +134,11 @@ def _scatter_mean(src: torch.Tensor, index: torch.Tensor, size: int) -> torch.Te
     return out / cnt.clamp(min=1).unsqueeze(-1)
 
 
-def _stack_bias(biases: list[torch.Tensor | None], L: int, heads: int, ref: torch.Tensor) -> torch.Tensor | None:
+def _stack_bias(biases: list[torch.Tensor | None], L: int, heads: int, ref: torch.Tensor) -> BiasPieces | None:
     if all(b is None for b in biases):
         return None
-    # padded and stacked, not written into slices of one buffer: the backward of B slice-assignments copies
-    # the whole [B, H, L, L] gradient B times (PROTEINS, 248 HAC levels: 18 s of a 21 s backward)
-    zero = ref.new_zeros(heads, L, L)
-    return torch.stack([zero if b is None else F.pad(b, (0, L - b.size(2), 0, L - b.size(1))) for b in biases])
+    # kept as pieces: the encoder stacks each length bucket's window only (see BiasPieces)
+    return BiasPieces(biases, L, heads, ref)
 
 
 class Tokenizer(nn.Module):
@@ -149,6 +148,7 @@ class Tokenizer(nn.Module):
     name = ""
 
     positional = False  # sequences of own length per node get a learned position embedding
+    per_node = False  # sequence i belongs to node i and readout is out[:, -1]: rows can be run for a subset
 
     def __init__(self, dim: int, max_len: int = 64) -> None:
         super().__init__()
@@ -184,6 +184,7 @@ class NodeTok(Tokenizer):
 
 class KHopTok(Tokenizer):
     positional = True
+    per_node = True
     name = "khop"
 
     def __init__(self, dim: int, hops: int = 3) -> None:
@@ -206,6 +207,7 @@ class KHopTok(Tokenizer):
 
 class RandomWalkTok(Tokenizer):
     positional = True
+    per_node = True
     name = "rw"
 
     def __init__(self, dim: int, length: int = 8) -> None:
@@ -248,6 +250,7 @@ def cluster_means(h: torch.Tensor, plan: BatchPlan) -> torch.Tensor:
 
 class HACDFSTok(Tokenizer):
     positional = True
+    per_node = True
     name = "hac_dfs"
 
     def sequences(self, h, plan, pe):

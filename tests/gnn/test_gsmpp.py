@@ -431,3 +431,62 @@ def test_length_buckets_change_no_output_at_real_tokens(backbone: str, left: boo
     g2 = torch.autograd.grad(ref[mask].square().sum(), [x] + ([bias] if bias is not None else []))
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_bias_pieces_equal_the_dense_padded_bias_in_values_and_gradients() -> None:
+    """Length buckets built from per-sequence bias pieces give the outputs and piece gradients of one dense
+    ``[B, H, L, L]`` bias (the pieces sit at the top-left of right-padded sequences)."""
+    from plexus.gnn.gsm.encoders import BiasPieces, SequenceEncoder
+
+    torch.manual_seed(0)
+    enc = SequenceEncoder(16, "hybrid", heads=2, chunk_size=1).eval()
+    lengths = [1, 2, 3, 40, 5, 64, 9, 17, 2, 33]
+    L = max(lengths)
+    mask = torch.arange(L) < torch.tensor(lengths)[:, None]
+    x = torch.randn(len(lengths), L, 16)
+    pieces = [torch.randn(2, n, n, requires_grad=True) if i != 4 else None for i, n in enumerate(lengths)]
+    bp = BiasPieces(pieces, L, 2, x)
+    dense = bp.dense()
+    assert dense.shape == (len(lengths), 2, L, L)
+    assert bool((dense[4] == 0).all()) and torch.equal(dense[3, :, :40, :40], pieces[3])
+    assert torch.equal(bp.select([5, 3], 2, 50), dense[[5, 3]][:, :, 2:50, 2:50])
+    got = enc(x, mask, bp)
+    ref = enc._encode(x, mask, dense)
+    assert torch.allclose(got[mask], ref[mask], atol=1e-5)
+    live = [p for p in pieces if p is not None]
+    g1 = torch.autograd.grad(got[mask].square().sum(), live)
+    g2 = torch.autograd.grad(ref[mask].square().sum(), live)
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_sparse_mot_encodes_only_selected_nodes_with_identical_outputs_and_gradients() -> None:
+    """Per-node tokenizers run only the nodes whose top-k includes them; a node's unselected slot is gated to
+    0, so logits and every gradient equal the dense computation (all nodes encoded by every tokenizer)."""
+    graphs = [random_graph(n, 2 * n, 3, seed) for seed, n in enumerate([7, 12, 20, 9, 15])]
+    batch = Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, y=torch.tensor([i % 2])) for i, g in enumerate(graphs)])
+    spec = DataSpec(task="graph", num_features=3, num_classes=2)
+    torch.manual_seed(0)
+    m = GSMPP(spec, hidden=16, heads=2, d_state=4, dropout=0.0, tokenizers=("node", "khop", "rw", "hac_dfs", "hac_bfs"))
+    m.train()
+    h = m.local(m.inp(batch.x) + m.pe.absolute(m.plan(batch).pe_index), batch.edge_index)
+    gates = m.router.gates(h)
+    per_node = [t for t, tok in enumerate(m.toks) if tok.per_node]
+    assert [m.names[t] for t in per_node] == ["khop", "rw", "hac_dfs"]
+    assert any(0 < int(gates[:, t].gt(0).sum()) < batch.num_nodes for t in per_node)  # a real subset runs
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        m.zero_grad()
+        torch.manual_seed(1)  # the same random walks
+        out = m(batch)["logit"]
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+    sparse_out, sparse_grads = run()
+    for t in per_node:
+        m.toks[t].per_node = False
+    dense_out, dense_grads = run()
+    assert torch.allclose(sparse_out, dense_out, atol=1e-5)
+    assert len(sparse_grads) == len(dense_grads)
+    for a, b in zip(sparse_grads, dense_grads):
+        assert torch.allclose(a, b, atol=1e-5)
