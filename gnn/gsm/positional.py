@@ -167,12 +167,12 @@ class HierarchicalPE(nn.Module):
         """Bias ``[heads, K, K]`` for tokens = clusters of ``level`` given by a member node each."""
         if self.rel_emb is None:
             return None
+        if any(s.spd[l] is None for l in range(1, level + 1)):
+            return None  # checked first: the levels above would build [K, K, heads] tables only to drop them
         levels = s.tree.levels
         bias = None
         for l in range(1, level + 1):
             spd = s.spd[l]
-            if spd is None:
-                return None
             a = levels[l][members.cpu()]
             b = self.rel_emb(self._idx(l - 1, spd[a][:, a].to(self.rel_emb.weight.device)))
             bias = b if bias is None else bias + b

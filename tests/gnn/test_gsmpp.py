@@ -450,6 +450,7 @@ def test_bias_pieces_equal_the_dense_padded_bias_in_values_and_gradients() -> No
     assert dense.shape == (len(lengths), 2, L, L)
     assert bool((dense[4] == 0).all()) and torch.equal(dense[3, :, :40, :40], pieces[3])
     assert torch.equal(bp.select([5, 3], 2, 50), dense[[5, 3]][:, :, 2:50, 2:50])
+    assert bp.select([4], 0, 5) is None and bp.select([1, 2], 3, 8) is None  # no bias there: no zeros built
     got = enc(x, mask, bp)
     ref = enc._encode(x, mask, dense)
     assert torch.allclose(got[mask], ref[mask], atol=1e-5)
