@@ -10,7 +10,8 @@
 # Inputs carried by the tool: .whl/ (mlflow-skinny, optuna and their pure-Python dependencies, missing on the
 # image) and .gpu_data/data.tar.xz (the public datasets from ../shared/data). Usage: SUITE=... bash device_suite.sh
 # SECONDS, SUITE one of full (everything at once: what stop 15 ran), nas then gsm (two calls of a 15-minute
-# session, each with fewer jobs competing for the GPU's 16 CPU cores), seed0.
+# session, each with fewer jobs competing for the GPU's 16 CPU cores), seed0. Merge the fid-*/res/fidelity.csv
+# files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row join into one row.
 set -u
 LIMIT=${1:-470}
 REPO=$(pwd)
@@ -33,10 +34,10 @@ nas() {  # name seed plexus-nas-options...
      --tracking-uri "sqlite:///$d/mlflow.db" --experiment plexus-nas-bench --retrain-seeds 3 --json "${@:3}" \
      > result.json 2> log.txt; echo "exit $?" >> log.txt)
 }
-fid() {  # name configs
+fid() {  # name configs [runs]: a shard (--runs, e.g. 0-4) when given; merge joins the shards of a row
   local d="$W/fid-$1"; mkdir -p "$d"
   (cd "$d" && timeout "$LIMIT" $PY -m plexus bench fidelity --models "$2" --seeds 3 --epochs-scale "$FID_SCALE" --out "$d/res" \
-     --tracking-uri "sqlite:///$d/mlflow.db" > log.txt 2>&1; echo "exit $?" >> log.txt)
+     --tracking-uri "sqlite:///$d/mlflow.db" ${3:+--runs "$3"} > log.txt 2>&1; echo "exit $?" >> log.txt)
 }
 T0=$(date +%s)
 case "${SUITE:-full}" in
@@ -63,16 +64,14 @@ nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing b
     nas optuna-tpe "$s" --controller optuna --sampler tpe &
     nas random "$s" --controller random &
   done ;;
-gsm)  # the GSM++ tables (issue 8) and EvolveGCN's BC-OTC row (issue 7), in a second call
-  fid tu gsmpp-proteins &
-  fid nci gsmpp-nci109 &
-  fid cham gsmpp-chameleon &
-  fid squi gsmpp-squirrel &
-  fid tolo gsmpp-tolokers &
-  for m in evolvegcn_o evolvegcn_h; do
-    (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
-       --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
-  done ;;
+gsm)  # the GSM++ rows still missing (issue 8): two folds / three splits per job, 13 jobs, merged per row
+  for i in 0 2 4 6 8; do
+    fid "prot$i" gsmpp-proteins "$i-$((i + 1))" &
+    fid "nci$i" gsmpp-nci109 "$i-$((i + 1))" &
+  done
+  fid tolo-a gsmpp-tolokers 0-2 &
+  fid tolo-b gsmpp-tolokers 3-5 &
+  fid tolo-c gsmpp-tolokers 6-9 & ;;
 seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
   nas autognn-share 0 --controller autognn --share &
   nas autognn-noshare 0 --controller autognn --no-share &

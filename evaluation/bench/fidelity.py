@@ -33,7 +33,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,12 @@ from plexus.evaluation.bench import CONFIGS, RESULTS
 from plexus.platform.errors import ConfigError
 
 __all__ = ["COLUMNS", "EXPERIMENT", "describe_machine", "list_configs", "load_bench_config", "mean_std",
-           "merge_fidelity", "repetitions", "run_fidelity", "write_fidelity"]
+           "merge_fidelity", "parse_runs", "repetitions", "run_fidelity", "write_fidelity"]
 
 EXPERIMENT = "plexus-fidelity"
 COLUMNS = ["config", "model", "dataset", "task", "metric", "paper", "paper_source", "paper_dataset", "ours_mean", "ours_std",
            "seeds", "epochs", "epochs_run", "run_ids", "baselines", "protocol", "differences", "wall_s", "status",
-           "date", "repeat", "machine", "extra", "values"]
+           "date", "repeat", "machine", "extra", "values", "runs"]
 _REQUIRED = ("model", "dataset", "metric", "paper", "protocol", "config")
 
 
@@ -121,13 +121,32 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def parse_runs(text: str) -> list[int]:
+    """``"0-4,7"`` -> ``[0, 1, 2, 3, 4, 7]`` (the ``--runs`` option)."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ConfigError(f"--runs: '{part}' is not an index or a range like 0-4") from None
+        if a < 0 or b < a:
+            raise ConfigError(f"--runs: '{part}' is not an index or a range like 0-4")
+        out += range(a, b + 1)
+    if not out:
+        raise ConfigError("--runs: no index given (e.g. 0-4 or 5,7)")
+    return sorted(set(out))
+
+
 def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_scale: float = 1.0,
                  max_steps: int = 0, tracking_uri: str | None = None, config_dir: Path = CONFIGS,
-                 out: Path | None = RESULTS, threads: int = 1,
+                 out: Path | None = RESULTS, threads: int = 1, only: Sequence[int] | None = None,
                  echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run the configs of ``models`` (default: all) for ``seeds`` seeds; write the result files into ``out``.
 
-    A model whose run fails gets a row with ``status`` = the error, and the others go on.
+    ``only``: run just these repetitions (fold/split/seed indices), a shard of the row: shards measured by
+    parallel jobs are joined by :func:`merge_fidelity`. A model whose run fails gets a row with ``status`` =
+    the error, and the others go on.
     """
     import torch
     from plexus.platform.training import train_model
@@ -140,13 +159,20 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
     say = echo or (lambda _m: None)
     names = list(models) if models else list_configs(config_dir)
     configs = [load_bench_config(n, config_dir) for n in names]  # check them all before training anything
+    for bc in configs:
+        total = len(repetitions(bc, seeds))
+        bad = [i for i in only or [] if not 0 <= int(i) < total]
+        if bad or (only is not None and not only):
+            raise ConfigError(f"--runs {bad or list(only or [])}: '{bc['_name']}' has runs 0..{total - 1}")
     cache: dict[str, dict[str, Any]] = {}  # baseline results per (baseline, split, budget): shared by configs
     machine = describe_machine(threads)
     rows = []
     for bc in configs:
         model, dataset, metric, scale = bc["model"], bc["dataset"], bc["metric"], float(bc["scale"])
         task = bc.get("task")
-        runs = repetitions(bc, seeds)
+        every = repetitions(bc, seeds)
+        index = sorted({int(i) for i in only}) if only else list(range(len(every)))
+        runs = [every[i] for i in index]
         extra_names = list(bc.get("extra_metrics") or [])
         mine: dict[str, Any] = {"values": [], "run_ids": [], "epochs_run": [], "extra": {k: [] for k in extra_names}}
         section = bc.get("baseline_config") or {}
@@ -190,16 +216,32 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
                     got["error"] = f"{type(exc).__name__}: {exc}"
                     say(f"baseline {base} on {dataset}: failed: {got['error']}")
             if out is not None and i < len(runs) - 1:  # an interrupted benchmark keeps what it measured
-                write_fidelity([_row(bc, mine, bases, runs, f"partial: {i + 1} of {len(runs)} runs", epochs_scale,
-                                     max_steps, machine, time.perf_counter() - t0)], out, config_dir=config_dir)
-        rows.append(_row(bc, mine, bases, runs, status, epochs_scale, max_steps, machine, time.perf_counter() - t0))
+                write_fidelity([_row(bc, mine, bases, index, len(every), "", epochs_scale, max_steps, machine,
+                                     time.perf_counter() - t0)], out, config_dir=config_dir)
+        rows.append(_row(bc, mine, bases, index, len(every), "" if status == "ok" else status, epochs_scale,
+                         max_steps, machine, time.perf_counter() - t0))
         if out is not None:
             write_fidelity(rows[-1:], out, config_dir=config_dir)
     return rows
 
 
-def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, Any]], runs: list[Any], status: str,
-         epochs_scale: float, max_steps: int, machine: str, wall: float) -> dict[str, Any]:
+def _status(n: int, total: int) -> str:
+    return "ok" if n >= total else f"partial: {n} of {total} runs"
+
+
+def _span(index: Sequence[int]) -> str:
+    """``0..9`` for a contiguous range, else the indices (``0 1 2 7``)."""
+    if not index:
+        return "–"
+    if index and list(index) == list(range(index[0], index[-1] + 1)):
+        return f"{index[0]}..{index[-1]}"
+    return " ".join(map(str, index))
+
+
+def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, Any]], index: list[int], total: int,
+         status: str, epochs_scale: float, max_steps: int, machine: str, wall: float) -> dict[str, Any]:
+    """One table row; ``index`` = the repetition indices run (values fill them in order), ``total`` = all of
+    the config's repetitions; ``status`` "" = ok / partial from the counts."""
     n = len(mine["values"])
     baselines = []
     for base, got in bases.items():
@@ -219,13 +261,20 @@ def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, An
         "epochs_run": " ".join(map(str, mine["epochs_run"])), "run_ids": " ".join(mine["run_ids"]),
         "baselines": json.dumps(baselines), "protocol": bc["protocol"],
         "differences": " | ".join(bc["differences"]), "wall_s": round(wall, 1),
-        "status": status, "date": time.strftime("%Y-%m-%d"),
-        "repeat": f"{rep['option']} 0..{rep['count'] - 1} (training seed = {rep['option']})" if rep
-        else f"seed 0..{len(runs) - 1}",
+        "status": status or _status(n, total), "date": time.strftime("%Y-%m-%d"),
+        "repeat": _repeat_text(bc, index[:n]),
         "machine": machine,
         "extra": json.dumps({k: mean_std(v) for k, v in mine["extra"].items() if v}),
         "values": json.dumps(mine["values"]),
+        "runs": " ".join(map(str, index[:n])),
     }
+
+
+def _repeat_text(bc: dict[str, Any], index: Sequence[int]) -> str:
+    rep = bc.get("repeat")
+    if rep:
+        return f"{rep['option']} {_span(index)} (training seed = {rep['option']})"
+    return f"seed {_span(index)}"
 
 
 def repetitions(bc: dict[str, Any], seeds: int) -> list[tuple[int, dict[str, Any]]]:
@@ -246,15 +295,84 @@ def describe_machine(threads: int) -> str:
 
 
 def merge_fidelity(paths: Iterable[Path], out: Path = RESULTS, config_dir: Path = CONFIGS) -> tuple[Path, Path]:
-    """Merge the rows of other ``fidelity.csv`` files (e.g. produced on an accelerator machine) into ``out``."""
-    rows: list[dict[str, Any]] = []
+    """Merge the rows of other ``fidelity.csv`` files (e.g. produced on an accelerator machine) into ``out``.
+
+    A row replaces the row of the same config, except that shards join: when both rows ran disjoint
+    repetitions (``runs`` column) of the same protocol and epochs, the merged row holds the runs of both
+    (values, run ids and baselines aligned per run; mean ± std recomputed; machines listed).
+    """
+    current = {_key(r): r for r in _read_csv(Path(out) / "fidelity.csv")}
+    rows: dict[str, dict[str, Any]] = {}
     for p in paths:
         p = Path(p)
         found = _read_csv(p / "fidelity.csv" if p.is_dir() else p)
         if not found:
             raise ConfigError(f"{p}: no fidelity rows to merge")
-        rows += [r for r in found if r.get("status") != "not run yet"]
-    return write_fidelity(rows, out, config_dir=config_dir)
+        for r in found:
+            if r.get("status") == "not run yet":
+                continue
+            k = _key(r)
+            before = rows.get(k) or current.get(k)
+            rows[k] = _join(before, r, config_dir) if before is not None and _joinable(before, r) else r
+    return write_fidelity(list(rows.values()), out, config_dir=config_dir)
+
+
+def _runs_of(r: dict[str, Any]) -> list[int]:
+    """The repetition indices of a row (rows written before the ``runs`` column: ``0..seeds-1``)."""
+    if r.get("runs"):
+        return [int(x) for x in str(r["runs"]).split()]
+    return list(range(int(r.get("seeds") or 0)))
+
+
+def _joinable(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    ra, rb = _runs_of(a), _runs_of(b)
+    return (bool(ra) and bool(rb) and not set(ra) & set(rb) and str(a.get("epochs")) == str(b.get("epochs"))
+            and a.get("protocol") == b.get("protocol") and a.get("model") == b.get("model")
+            and not str(a.get("status", "")).startswith("failed") and not str(b.get("status", "")).startswith("failed"))
+
+
+def _join(a: dict[str, Any], b: dict[str, Any], config_dir: Path) -> dict[str, Any]:
+    """One row holding the runs of the disjoint shards ``a`` and ``b``, ordered by repetition index."""
+    def per_run(r: dict[str, Any]) -> dict[int, tuple[float, str, str]]:
+        vals, ids, eps = json.loads(r.get("values") or "[]"), str(r.get("run_ids") or "").split(), \
+            str(r.get("epochs_run") or "").split()
+        return {i: (vals[j], ids[j] if j < len(ids) else "", eps[j] if j < len(eps) else "")
+                for j, i in enumerate(_runs_of(r)) if j < len(vals)}
+
+    mine = per_run(a) | per_run(b)
+    index = sorted(mine)
+    bases_a = {x["model"]: x for x in json.loads(a.get("baselines") or "[]")}
+    bases_b = {x["model"]: x for x in json.loads(b.get("baselines") or "[]")}
+    baselines = []
+    for name in list(bases_a) + [m for m in bases_b if m not in bases_a]:
+        got: dict[int, tuple[float, str]] = {}
+        for r, bs in ((a, bases_a), (b, bases_b)):
+            x = bs.get(name)
+            if x:
+                got |= {i: (v, rid) for i, v, rid in zip(_runs_of(r), x.get("values") or [], x.get("run_ids") or [])}
+        vals = [got[i][0] for i in index if i in got]
+        m, sd = mean_std(vals)
+        baselines.append({"model": name, "mean": m, "std": sd, "values": vals,
+                          "run_ids": [got[i][1] for i in index if i in got],
+                          "error": "; ".join(filter(None, ((bases_a.get(name) or {}).get("error"),
+                                                           (bases_b.get(name) or {}).get("error")))),
+                          "extra": {}})
+    values = [mine[i][0] for i in index]
+    mean, std = mean_std(values)
+    try:
+        bc = load_bench_config(_key(b), config_dir)
+        total, repeat = len(repetitions(bc, len(index))), _repeat_text(bc, index)
+    except ConfigError:  # a config not in this checkout: count what is there
+        total, repeat = len(index), f"runs {_span(index)}"
+    machines = list(dict.fromkeys(m for m in (a.get("machine"), b.get("machine")) if m))
+    return b | {
+        "ours_mean": round(mean, 6), "ours_std": round(std, 6), "seeds": len(index),
+        "values": json.dumps(values), "run_ids": " ".join(mine[i][1] for i in index),
+        "epochs_run": " ".join(mine[i][2] for i in index), "baselines": json.dumps(baselines),
+        "runs": " ".join(map(str, index)), "repeat": repeat, "status": _status(len(index), total),
+        "machine": "; ".join(machines), "wall_s": round(float(a.get("wall_s") or 0) + float(b.get("wall_s") or 0), 1),
+        "extra": a.get("extra") if a.get("extra") == b.get("extra") else "{}",
+    }
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:

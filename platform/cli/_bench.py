@@ -20,13 +20,15 @@ def fidelity(
     threads: int = typer.Option(1, "--threads", help="torch threads."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default evaluation/results)."),
+    runs: str | None = typer.Option(None, "--runs", help="Only these repetitions (fold/split/seed indices), "
+                                    "e.g. '0-4' or '5,7': a shard of the row; --merge joins disjoint shards."),
     merge: list[Path] | None = typer.Option(None, "--merge", help="Merge rows of other fidelity.csv files "
                                             "(or folders) into --out instead of training (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Train every hosted model with its committed config; write fidelity.md and fidelity.csv."""
     from plexus.evaluation.bench import RESULTS
-    from plexus.evaluation.bench.fidelity import merge_fidelity, run_fidelity
+    from plexus.evaluation.bench.fidelity import merge_fidelity, parse_runs, run_fidelity
 
     if merge:
         csv_path, md_path = merge_fidelity(merge, out or RESULTS)
@@ -36,6 +38,7 @@ def fidelity(
     names = [n for m in models or [] for n in m.split(",") if n]
     rows = run_fidelity(names or None, seeds=seeds, epochs_scale=epochs_scale, max_steps=max_steps,
                         tracking_uri=tracking_uri, out=out or RESULTS, threads=threads,
+                        only=parse_runs(runs) if runs is not None else None,
                         echo=None if as_json else console.print)
     if as_json:
         emit_json(rows)

@@ -18,6 +18,7 @@ from plexus.evaluation.bench.fidelity import (
     list_configs,
     load_bench_config,
     merge_fidelity,
+    parse_runs,
     repetitions,
     run_fidelity,
 )
@@ -123,6 +124,58 @@ def test_repeat_runs_folds_with_matching_seeds(tmp_path: Path) -> None:
     assert repetitions(load_bench_config("plain", tmp_path), seeds=3) == [(0, {}), (1, {}), (2, {})]
     with pytest.raises(ConfigError, match="'repeat' must be"):
         load_bench_config("bad", tmp_path)
+
+
+def test_shards_run_chosen_repetitions_and_merge_into_one_row(tmp_path: Path, tracking_uri: str) -> None:
+    """``only`` runs a shard of a repeat config; --merge joins disjoint shards per run index (values, run ids and
+    baselines aligned, mean recomputed, machines listed), while an overlapping row replaces the old one."""
+    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc", "paper": {"source": "s"}, "protocol": "p",
+           "baselines": ["fm"], "repeat": {"option": "seed", "count": 3},
+           "config": {"train": {"epochs": 1, "batch_size": 4096, "lr": 0.01}},
+           "baseline_config": {"hparams": {"embed_dim": 4}, "train": {"epochs": 1, "batch_size": 4096}}}
+    cfg["repeat"] = None  # plain seeds: repetition i = training seed i
+    (tmp_path / "lr.yaml").write_text(yaml.safe_dump({k: v for k, v in cfg.items() if v is not None}))
+    a, b, full, out = (tmp_path / n for n in ("a", "b", "full", "out"))
+    (ra,) = run_fidelity(["lr"], seeds=3, only=[2], tracking_uri=tracking_uri, config_dir=tmp_path, out=a)
+    assert ra["runs"] == "2" and ra["seeds"] == 1 and ra["status"] == "partial: 1 of 3 runs"
+    assert ra["repeat"] == "seed 2..2"
+    (rb,) = run_fidelity(["lr"], seeds=3, only=[0, 1], tracking_uri=tracking_uri, config_dir=tmp_path, out=b)
+    (rf,) = run_fidelity(["lr"], seeds=3, tracking_uri=tracking_uri, config_dir=tmp_path, out=full)
+    assert rf["runs"] == "0 1 2" and rf["status"] == "ok"
+    # the same seed gives the same number in a shard and in the full run: shards are the full row, cut up
+    assert json.loads(rb["values"]) + json.loads(ra["values"]) == pytest.approx(json.loads(rf["values"]), abs=1e-9)
+
+    with (a / "fidelity.csv").open(newline="") as fh:
+        shard_a = next(r for r in csv.DictReader(fh) if r["config"] == "lr")
+    shard_a["machine"] = "NVIDIA H100 (CUDA), 16 CPUs"  # as if measured elsewhere
+    with (a / "fidelity.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerow(shard_a)
+    merge_fidelity([a, b], out, config_dir=tmp_path)
+    with (out / "fidelity.csv").open(newline="") as fh:
+        (joined,) = [r for r in csv.DictReader(fh) if r["config"] == "lr"]
+    full_vals = json.loads(rf["values"])
+    assert joined["runs"] == "0 1 2" and joined["status"] == "ok" and joined["seeds"] == "3"
+    assert json.loads(joined["values"]) == pytest.approx(full_vals, abs=1e-9)
+    assert float(joined["ours_mean"]) == pytest.approx(rf["ours_mean"], abs=1e-6)
+    assert joined["run_ids"].split() == rb["run_ids"].split() + [ra["run_ids"]]
+    (fm,) = json.loads(joined["baselines"])
+    (fm_full,) = json.loads(rf["baselines"])
+    assert fm["values"] == pytest.approx(fm_full["values"], abs=1e-9) and len(fm["run_ids"]) == 3
+    assert "NVIDIA H100" in joined["machine"] and "CPU" in joined["machine"]
+    # an overlapping row (the full run again) replaces the joined one instead of doubling runs
+    merge_fidelity([full], out, config_dir=tmp_path)
+    with (out / "fidelity.csv").open(newline="") as fh:
+        (again,) = [r for r in csv.DictReader(fh) if r["config"] == "lr"]
+    assert again["run_ids"] == rf["run_ids"] and again["machine"] == rf["machine"]
+
+    assert parse_runs("0-2,7, 5") == [0, 1, 2, 5, 7]
+    for bad in ("x", "3-1", "-1", ""):
+        with pytest.raises(ConfigError, match="--runs"):
+            parse_runs(bad)
+    with pytest.raises(ConfigError, match="has runs 0..2"):
+        run_fidelity(["lr"], seeds=3, only=[3], config_dir=tmp_path, out=None)
 
 
 def test_fidelity_records_a_failing_model_and_goes_on(tmp_path: Path, tracking_uri: str) -> None:
