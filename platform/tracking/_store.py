@@ -12,12 +12,22 @@ from urllib.parse import urlsplit, urlunsplit
 
 from plexus.platform.errors import TrackingError
 
-__all__ = ["resolve_tracking_uri", "mask_url", "mask_text", "mask_secrets", "ensure_reachable",
+__all__ = ["resolve_tracking_uri", "quiet_mlflow_logs", "mask_url", "mask_text", "mask_secrets", "ensure_reachable",
            "default_artifact_root"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow's INFO lines ("Creating initial MLflow database tables...") off the CLI's stderr.
+
+    ``import mlflow`` configures its logger (level INFO, own handler) when it first runs, so the level is set
+    after that import; a level set before it would be overwritten.
+    """
+    import mlflow  # noqa: F401
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def default_artifact_root() -> Path:
@@ -26,6 +36,7 @@ def default_artifact_root() -> Path:
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """``uri`` > ``$MLFLOW_TRACKING_URI`` > ``sqlite:///<cwd>/mlruns/mlflow.db``."""
+    quiet_mlflow_logs()
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
