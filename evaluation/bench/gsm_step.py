@@ -64,8 +64,11 @@ def worker(case: str, steps: int) -> dict[str, Any]:
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
+    import resource
+
     return {"case": case, "plexus_from": str(Path(plexus.__file__).resolve().parents[1]),
-            "median_step_s": statistics.median(times), "steps": steps, "loss": float(loss)}
+            "median_step_s": statistics.median(times), "steps": steps, "loss": float(loss),
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def _spawn(code_root: Path, case: str, steps: int) -> dict[str, Any]:
@@ -120,7 +123,10 @@ def summarize(raw: list[dict[str, Any]], cases: tuple[str, ...], rounds: int) ->
                for v in ("baseline", "current")}
         loss = {v: max(x["loss"] for x in raw if x["case"] == case and x["version"] == v)
                 for v in ("baseline", "current")}
+        rss = {v: max(x.get("peak_rss_gib", float("nan")) for x in raw if x["case"] == case and x["version"] == v)
+               for v in ("baseline", "current")}
         rows.append({"case": case, "baseline_s": med["baseline"], "current_s": med["current"],
+                     "rss_baseline_gib": rss["baseline"], "rss_current_gib": rss["current"],
                      "speedup_median": statistics.median(ratios), "speedup_per_round": ratios,
                      "loss_baseline": loss["baseline"], "loss_current": loss["current"]})
     return rows
@@ -134,15 +140,17 @@ def render(res: dict[str, Any]) -> str:
     about = ("`gsmpp` with its default hyperparameters except dropout 0; median seconds of one training step "
              "(forward, backward, Adam), HAC/PE structures already cached. MUTAG, PROTEINS: the first 64 graphs "
              "as one batch; Chameleon, Tolokers: the full graph (890 / 11,758 nodes). Speedup = baseline / current within each round "
-             "(same load), median over rounds. "
+             "(same load), median over rounds. Peak RSS: the worker process's maximum resident memory. "
              "The loss after the timed steps (same seed, same batch) shows both versions compute the same "
              "training trajectory.")
-    header = "| case | baseline s/step | current s/step | speedup (median) | per round | loss after steps (baseline / current) |"
+    header = ("| case | baseline s/step | current s/step | speedup (median) | per round | peak RSS GiB (baseline / "
+              "current) | loss after steps (baseline / current) |")
     lines = ["# GSM++ training step: side by side with an earlier revision", "", cmd, "", about, "", header,
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         lines.append(f"| {r['case']} | {r['baseline_s']:.2f} | {r['current_s']:.2f} | {r['speedup_median']:.2f}x | "
                      + ", ".join(f"{x:.2f}" for x in r["speedup_per_round"])
+                     + f" | {r.get('rss_baseline_gib', float('nan')):.2f} / {r.get('rss_current_gib', float('nan')):.2f}"
                      + f" | {r['loss_baseline']:.6f} / {r['loss_current']:.6f} |")
     return "\n".join(lines) + "\n"
 
