@@ -251,7 +251,6 @@ def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, An
                           "extra": {k: mean_std(v[:n]) for k, v in got["extra"].items() if v}})
     mean, std = mean_std(mine["values"])
     epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
-    rep = bc.get("repeat")
     return {
         "config": bc["_name"], "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
         "metric": bc["metric"], "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],

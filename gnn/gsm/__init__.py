@@ -17,9 +17,9 @@ from plexus.gnn.gsm.router import MoTRouter
 from plexus.gnn.gsm.tokenizers import TOKENIZERS, BatchPlan, build_plan, make_tokenizer
 
 __all__ = [
-    "BiasPieces",
     "TOKENIZERS",
     "BatchPlan",
+    "BiasPieces",
     "GraphStructure",
     "HACTree",
     "HierarchicalPE",

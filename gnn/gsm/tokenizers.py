@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from plexus.gnn.gsm.encoders import BiasPieces
 from plexus.gnn.gsm.positional import GraphStructure
 from torch import nn

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from plexus.platform.errors import TrackingError
 
-__all__ = ["resolve_tracking_uri", "quiet_mlflow_logs", "mask_url", "mask_text", "mask_secrets", "ensure_reachable",
-           "default_artifact_root"]
+__all__ = ["default_artifact_root", "ensure_reachable", "mask_secrets", "mask_text", "mask_url", "quiet_mlflow_logs",
+           "resolve_tracking_uri"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
