@@ -155,17 +155,16 @@ class GSMPP(nn.Module):
                 encs.append(None)
                 continue
             seq, mask, bias = tok.sequences(h, plan, self.pe)
-            if tok.per_node and gates is not None:
-                # sparse MoT: a node's slot is gated to 0 unless the tokenizer is in its top-k, so only the
-                # selected nodes' sequences are encoded (same values and gradients; ~k/T of the work)
-                sel = gates[:, t].gt(0).nonzero().view(-1)
+            # sparse MoT: a node's slot is gated to 0 unless the tokenizer is in its top-k, so per-node
+            # tokenizers encode only the selected nodes' sequences (same values and gradients; ~k/T of the work)
+            sel = gates[:, t].gt(0).nonzero().view(-1) if tok.per_node and gates is not None else None
+            if sel is not None:
                 if sel.numel() == 0:
                     encs.append(h.new_zeros(h.shape))
                     continue
-                out = self.encoder(seq[sel] + self.type_emb[t], None if mask is None else mask[sel], bias)
-                encs.append(h.new_zeros(h.size(0), out.size(-1)).index_copy(0, sel, tok.readout(out, plan)))
-                continue
-            encs.append(tok.readout(self.encoder(seq + self.type_emb[t], mask, bias), plan))
+                seq, mask = seq[sel], None if mask is None else mask[sel]
+            enc = tok.readout(self.encoder(seq + self.type_emb[t], mask, bias), plan)
+            encs.append(enc if sel is None else h.new_zeros(h.size(0), enc.size(-1)).index_copy(0, sel, enc))
         z = self.router(h, encs, gates) if self.router is not None else encs[0]
         if self.task == "graph":
             b = batch.batch if getattr(batch, "batch", None) is not None else z.new_zeros(z.size(0), dtype=torch.long)

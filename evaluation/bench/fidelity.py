@@ -182,7 +182,7 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
                              sort_keys=True, default=str)
             bases[base] = cache.setdefault(key, {"values": [], "run_ids": [], "epochs_run": [],
                                                  "extra": {k: [] for k in extra_names}, "error": ""})
-        status, t0 = "ok", time.perf_counter()
+        status, t0 = "", time.perf_counter()  # "": ok or partial, from the counts
 
         def one(name: str, sec: dict[str, Any], seed: int, options: dict[str, Any], into: dict[str, Any],
                 tag: str, dataset: str = dataset, task: str | None = task, metric: str = metric,
@@ -218,8 +218,8 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
             if out is not None and i < len(runs) - 1:  # an interrupted benchmark keeps what it measured
                 write_fidelity([_row(bc, mine, bases, index, len(every), "", epochs_scale, max_steps, machine,
                                      time.perf_counter() - t0)], out, config_dir=config_dir)
-        rows.append(_row(bc, mine, bases, index, len(every), "" if status == "ok" else status, epochs_scale,
-                         max_steps, machine, time.perf_counter() - t0))
+        rows.append(_row(bc, mine, bases, index, len(every), status, epochs_scale, max_steps, machine,
+                         time.perf_counter() - t0))
         if out is not None:
             write_fidelity(rows[-1:], out, config_dir=config_dir)
     return rows
@@ -233,7 +233,7 @@ def _span(index: Sequence[int]) -> str:
     """``0..9`` for a contiguous range, else the indices (``0 1 2 7``)."""
     if not index:
         return "–"
-    if index and list(index) == list(range(index[0], index[-1] + 1)):
+    if list(index) == list(range(index[0], index[-1] + 1)):
         return f"{index[0]}..{index[-1]}"
     return " ".join(map(str, index))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,8 +65,6 @@ def worker(case: str, steps: int) -> dict[str, Any]:
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
-    import resource
-
     return {"case": case, "plexus_from": str(Path(plexus.__file__).resolve().parents[1]),
             "median_step_s": statistics.median(times), "steps": steps, "loss": float(loss),
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

@@ -345,17 +345,11 @@ class BiasPieces:
         """``[len(idx), H, b - a, b - a]``: window ``a:b`` of the padded biases of sequences ``idx``; ``None``
         where none of them has a bias there (a zero bias: Tolokers' HAC levels of 11,758 clusters)."""
         w = b - a
-        if all(self.pieces[i] is None or self.pieces[i].size(1) <= a for i in idx):
+        win = [None if p is None or p.size(1) <= a else p[:, a:b, a:b] for p in (self.pieces[i] for i in idx)]
+        if all(p is None for p in win):
             return None
-        out = []
-        for i in idx:
-            p = self.pieces[i]
-            if p is None or p.size(1) <= a:
-                out.append(self.ref.new_zeros(self.heads, w, w))
-                continue
-            p = p[:, a:b, a:b]
-            out.append(F.pad(p, (0, w - p.size(2), 0, w - p.size(1))))
-        return torch.stack(out)
+        return torch.stack([self.ref.new_zeros(self.heads, w, w) if p is None
+                            else F.pad(p, (0, w - p.size(2), 0, w - p.size(1))) for p in win])
 
     def dense(self) -> torch.Tensor | None:
         """``[B, H, L, L]`` (``None``: no sequence has a bias)."""
