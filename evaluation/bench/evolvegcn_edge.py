@@ -44,14 +44,14 @@ def degree_baseline(dataset: str) -> dict[str, float]:
 
     def feats(t: int) -> tuple[np.ndarray, np.ndarray]:
         s = ds.snapshots[t]
-        u, v = s.edge_index
+        u, v = s.edge_label_index
         deg = s.x.argmax(1).float()
         win = torch.stack([ds.snapshots[k].x.argmax(1).float() for k in range(max(0, t - 10), t + 1)]).sum(0)
         return torch.log1p(torch.stack([deg[u], deg[v], win[u], win[v]], 1)).numpy(), s.edge_label.numpy()
 
     data = {}
     for split in ("train", "val", "test"):
-        xs, ys = zip(*[feats(t) for t in ds.steps[split] if ds.snapshots[t].edge_index.size(1)])
+        xs, ys = zip(*[feats(t) for t in ds.steps[split] if ds.snapshots[t].edge_label_index.size(1)])
         data[split] = (np.concatenate(xs), np.concatenate(ys))
     w = REFERENCE["class_weights"]
     clf = LogisticRegression(class_weight={0: w[0], 1: w[1]}, max_iter=1000).fit(*data["train"])

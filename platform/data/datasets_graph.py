@@ -214,7 +214,8 @@ _SNAP = "https://snap.stanford.edu/data/"
 
 
 def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, window: float | None,
-             num_snapshots: int | None, steps: tuple[int, int, int], features: str, max_degree: int) -> TemporalDataset:
+             num_snapshots: int | None, steps: tuple[int, int, int], features: str, max_degree: int,
+             edge_targets: str) -> TemporalDataset:
     from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
 
     _check_task(key, task, ("dynlink", "edge"))
@@ -222,7 +223,8 @@ def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, wind
     ev = read_temporal_csv(root / file, header=False, columns=("source", "target", "weight", "time"))
     ev["label"] = (ev["weight"] > 0).long()  # edge classification: rating > 0 -> 1 (trust) else 0
     ds = temporal_dataset(ev, key, task=task, window=window, num_snapshots=num_snapshots, steps=steps,
-                          features=features, max_degree=max_degree, fingerprint_of=[root / file])
+                          features=features, max_degree=max_degree, edge_targets=edge_targets,
+                          fingerprint_of=[root / file])
     if task == "edge":  # the EvolveGCN yaml files' fixed loss weights for {0: distrust, 1: trust}
         ds.spec.extra["class_weights"] = [0.8, 0.2]
     return ds
@@ -232,7 +234,8 @@ def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, wind
                   source=_SNAP + "soc-sign-bitcoin-otc.html")
 def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
                 num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 14, 28),
-                features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+                features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32,
+                edge_targets: Literal["pairs", "events"] = "pairs") -> Dataset:
     """Bitcoin-OTC as in EvolveGCN: 5881 nodes, 35592 rated edges, 138 snapshots of ~2 weeks.
 
     Args:
@@ -243,16 +246,20 @@ def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | 
         steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/14/28).
         features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
         max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+        edge_targets: the ``edge`` task's targets. ``pairs`` (the EvolveGCN reference): each pair rated in a
+            snapshot, in both orientations, labelled by majority vote over its ratings in both directions
+            (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest rating.
     """
     return _bitcoin("bitcoin-otc", "bitcoin-otc", "soc-sign-bitcoinotc.csv.gz", path, task, window,
-                    num_snapshots, steps, features, max_degree)
+                    num_snapshots, steps, features, max_degree, edge_targets)
 
 
 @register_dataset("bitcoin-alpha", ("dynlink", "edge"), size="3,783 nodes, 24,186 edges, 137 snapshots", summary="Bitcoin-Alpha signed trust network over time (SNAP)",
                   source=_SNAP + "soc-sign-bitcoin-alpha.html")
 def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float | None = 1_200_000.0,
                   num_snapshots: int | None = None, steps: tuple[int, int, int] = (95, 13, 28),
-                  features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+                  features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32,
+                  edge_targets: Literal["pairs", "events"] = "pairs") -> Dataset:
     """Bitcoin-Alpha as in EvolveGCN: 3783 nodes, 24186 rated edges, 137 snapshots of ~2 weeks.
 
     Args:
@@ -263,9 +270,12 @@ def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float 
         steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/13/28).
         features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
         max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+        edge_targets: the ``edge`` task's targets. ``pairs`` (the EvolveGCN reference): each pair rated in a
+            snapshot, in both orientations, labelled by majority vote over its ratings in both directions
+            (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest rating.
     """
     return _bitcoin("bitcoin-alpha", "bitcoin-alpha", "soc-sign-bitcoinalpha.csv.gz", path, task, window,
-                    num_snapshots, steps, features, max_degree)
+                    num_snapshots, steps, features, max_degree, edge_targets)
 
 
 @register_dataset("uci-messages", "dynlink", size="1,899 nodes, 59,835 messages, 89 snapshots", summary="UC Irvine private messages over time (SNAP CollegeMsg)",

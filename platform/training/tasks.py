@@ -361,7 +361,8 @@ class DynLinkTask(_SnapshotTask):
 class EdgeTask(_SnapshotTask):
     """Edge classification at a snapshot (EvolveGCN protocol): class-weighted CE; micro F1 and minority-class F1.
 
-    The edges of step ``t`` are known; their labels are predicted from the embeddings *at* step ``t``, so the
+    The labelled edges of step ``t`` (``edge_label_index``, e.g. the reference's both orientations of every
+    rated pair, see ``plexus.platform.data.graphs.temporal``) are known; their labels are predicted from the embeddings *at* step ``t``, so the
     input is snapshots ``[t - window, t]`` (the target step included, as the reference ``edge_cls_tasker``
     takes ``idx - num_hist_steps .. idx``). Loss: ``mean_i w[y_i] · CE_i`` (the reference ``Cross_Entropy``)
     with fixed class weights ``w``: ``train.class_weights`` if set, else the dataset's reference weights
@@ -384,7 +385,7 @@ class EdgeTask(_SnapshotTask):
         from plexus.platform.data import SnapshotBatch
 
         s = self.dataset.snapshots[t]
-        return SnapshotBatch(self.history(t), s.edge_index).to(device), s.edge_label.long().to(device)
+        return SnapshotBatch(self.history(t), s.edge_label_index).to(device), s.edge_label.long().to(device)
 
     def class_weights(self) -> Tensor:
         """The fixed loss weight of each class (see the class docstring for where they come from)."""
@@ -404,7 +405,7 @@ class EdgeTask(_SnapshotTask):
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         steps = list(self.dataset.steps["train"])
         for i in torch.randperm(len(steps), generator=self.epoch_generator(epoch)).tolist():
-            if self.dataset.snapshots[steps[i]].edge_index.size(1) == 0:
+            if self.dataset.snapshots[steps[i]].edge_label_index.size(1) == 0:
                 continue
             yield self._batch(steps[i], device)
 
@@ -420,7 +421,7 @@ class EdgeTask(_SnapshotTask):
         m = _m()
         probs, ys = [], []
         for t in self.dataset.steps[split]:
-            if self.dataset.snapshots[t].edge_index.size(1) == 0:
+            if self.dataset.snapshots[t].edge_label_index.size(1) == 0:
                 continue
             b, y = self._batch(t, device)
             probs.append(model(b)["logit"].float().softmax(-1).cpu())

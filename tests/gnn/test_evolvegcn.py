@@ -228,6 +228,7 @@ def _edge_ds(steps: int = 8):
     comm = torch.tensor(ds.spec.extra["communities"])
     for s in ds.snapshots:
         s.edge_label = (comm[s.edge_index[0]] == comm[s.edge_index[1]]).long()
+        s.edge_label_index = s.edge_index
     return ds
 
 
@@ -242,7 +243,7 @@ def test_edge_task_input_includes_the_target_step() -> None:
     batch, y = task._batch(t, torch.device("cpu"))
     assert batch.snapshots[-1] is ds.snapshots[t]
     assert len(batch.snapshots) == min(t, task.window) + 1
-    assert torch.equal(batch.edge_label_index, ds.snapshots[t].edge_index)
+    assert torch.equal(batch.edge_label_index, ds.snapshots[t].edge_label_index)
     assert torch.equal(y, ds.snapshots[t].edge_label)
     torch.manual_seed(0)
     m = EvolveGCNH(ds.spec, hidden_dim=4, cls_feats=4).eval()

@@ -133,7 +133,8 @@ def load_edge_list(path: str | Path, *, kind: Literal["graph", "temporal"], name
                    weight: str = "weight", label: str = "label", split: Literal["70/10/20", "85/5/10"] = "70/10/20",
                    seed: int = 0, features: Literal["auto", "identity", "ones", "degree", "none"] = "auto",
                    window: float | None = None, num_snapshots: int | None = 20,
-                   steps: Sequence[int] | Sequence[float] = (0.7, 0.1, 0.2), max_degree: int = 32) -> Dataset:
+                   steps: Sequence[int] | Sequence[float] = (0.7, 0.1, 0.2), max_degree: int = 32,
+                   edge_targets: Literal["events", "pairs"] = "events") -> Dataset:
     """Load a user edge list as a dataset.
 
     Args:
@@ -153,6 +154,9 @@ def load_edge_list(path: str | Path, *, kind: Literal["graph", "temporal"], name
         num_snapshots: temporal: number of equal time windows (default 20).
         steps: temporal: train/val/test target steps (counts, or fractions of the steps with history).
         max_degree: temporal: cap of the one-hot degree features.
+        edge_targets: temporal ``edge`` task: ``events`` (each merged directed edge, its latest label) or
+            ``pairs`` (each pair of a snapshot in both orientations, majority vote of binary labels, as the
+            EvolveGCN reference).
     """
     path = Path(path)
     if kind == "graph":
@@ -180,5 +184,5 @@ def load_edge_list(path: str | Path, *, kind: Literal["graph", "temporal"], name
             raise ConfigError(f"temporal features must be degree, identity or none, got '{features}'")
         return temporal_dataset(ev, name, task=task, window=window, num_snapshots=None if window else num_snapshots,
                                 steps=steps, features=feat, max_degree=max_degree,  # type: ignore[arg-type]
-                                fingerprint_of=[path], description=f"user temporal graph {path.name}")
+                                edge_targets=edge_targets, fingerprint_of=[path], description=f"user temporal graph {path.name}")
     raise ConfigError(f"kind must be 'graph' or 'temporal', got '{kind}'")

@@ -10,7 +10,14 @@ Pipeline (EvolveGCN, Pareja et al. AAAI 2020, see ``docs/models/evolvegcn.md``):
    ``t_min + t*window <= time < t_min + (t+1)*window`` (``window`` seconds, or
    ``(t_max - t_min) / num_snapshots`` with the last window closed). Repeated
    ``(u, v)`` pairs inside a window are merged: ``edge_weight`` = number of
-   events, ``edge_label`` = label of the latest event, ``edge_time`` = its time.
+   events, ``edge_time`` = time of the latest event.
+   Edge labels (when the events carry a ``label``) sit on ``edge_label_index``
+   / ``edge_label``, with two modes (``edge_targets``): ``events`` = the merged
+   directed edges, labelled by their latest event; ``pairs`` = the EvolveGCN
+   reference's (``bitcoin_dl.py``): every unordered pair rated at step ``t``,
+   in both orientations, labelled by majority vote over all of the pair's
+   ratings of that step in both directions (a vote of label 1 counts +1, of
+   label 0 counts -1; a sum <= 0 gives 0).
    EvolveGCN's windows: Bitcoin-OTC/Alpha 1,200,000 s -> 138 / 137 snapshots,
    UCI 190,080 s -> 89 snapshots.
 3. Node features per snapshot (EvolveGCN uses one-hot node degree): ``degree``
@@ -57,6 +64,7 @@ __all__ = [
 ]
 
 Features = Literal["degree", "identity", "none"]
+EdgeTargets = Literal["events", "pairs"]
 
 
 def detect_sep(path: Path) -> str:
@@ -194,8 +202,11 @@ def _features(kind: Features, deg_all: Tensor, cap: int) -> list[Tensor]:
 
 @single_thread()
 def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, num_snapshots: int | None = None,
-                    features: Features = "degree", max_degree: int = 32) -> tuple[list[Data], dict[str, Any]]:
+                    features: Features = "degree", max_degree: int = 32,
+                    edge_targets: EdgeTargets = "events") -> tuple[list[Data], dict[str, Any]]:
     """Cut events into snapshots (see module doc). Returns ``(snapshots, info)``."""
+    if edge_targets not in ("events", "pairs"):
+        raise ConfigError(f"edge_targets must be 'events' or 'pairs', got {edge_targets!r}")
     src_raw, dst_raw, t = events["source"].long(), events["target"].long(), events["time"].double()
     if src_raw.numel() == 0:
         raise DataError("no edges")
@@ -214,7 +225,7 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
             raise ConfigError(f"window must be a positive time span (or give num_snapshots), got {window}")
         step = torch.floor((t - t0) / window).long()
         count = int(step.max()) + 1
-    # merge repeated (step, u, v); the latest event wins for label / time
+    # merge repeated (step, u, v); the latest event gives the time (and the label in mode "events")
     order = torch.argsort(t, stable=True)
     key = (step * n + src) * n + dst
     key_o = key[order]
@@ -231,6 +242,12 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
     if cap <= 0:
         cap = int(deg_all.max())
     xs = _features(features, deg_all, cap)
+    if "label" in events and edge_targets == "pairs":
+        if int(events["label"].max()) > 1 or int(events["label"].min()) < 0:
+            raise ConfigError("edge_targets='pairs' takes a majority vote of binary labels (0 / 1), got labels "
+                              f"{int(events['label'].min())}..{int(events['label'].max())}; use 'events'")
+        p_step, p_idx, p_lab = _majority_pairs(step, src, dst, events["label"].long(), n)
+        p_bounds = torch.searchsorted(p_step, torch.arange(count + 1))
     snaps = []
     for s in range(count):
         a, b = int(bounds[s]), int(bounds[s + 1])
@@ -238,25 +255,46 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
         d = Data(edge_index=torch.stack([u_src[a:b], u_dst[a:b]]), edge_weight=counts[a:b].float(),
                  edge_time=t[ev], x=xs[s], num_nodes=n,
                  time_range=torch.tensor([t0 + s * window, t0 + (s + 1) * window], dtype=torch.float64))
-        if "label" in events:
-            d.edge_label = events["label"].long()[ev]
+        if "label" in events and edge_targets == "pairs":
+            pa, pb = int(p_bounds[s]), int(p_bounds[s + 1])
+            d.edge_label_index, d.edge_label = p_idx[:, pa:pb], p_lab[pa:pb]
+        elif "label" in events:
+            d.edge_label_index, d.edge_label = d.edge_index, events["label"].long()[ev]
         snaps.append(d)
     info = {"num_nodes": n, "window": float(window), "t_min": t0, "t_max": t1, "num_snapshots": count,
             "node_ids": ids, "num_features": int(snaps[0].x.size(1))}
     return snaps, info
 
 
+def _majority_pairs(step: Tensor, src: Tensor, dst: Tensor, label: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Reference edge-classification targets: per (step, unordered pair) the majority label of its events in
+    both directions (ties -> 0), emitted in both orientations (a self loop once), sorted by step.
+    Returns ``(step [P], edge_label_index [2, P], edge_label [P])``."""
+    lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
+    uniq, inv = torch.unique((step * n + lo) * n + hi, return_inverse=True)
+    vote = torch.zeros(uniq.numel(), dtype=torch.long).index_add_(0, inv, 2 * label - 1)
+    lab = (vote > 0).long()
+    u_step, u_lo, u_hi = uniq // (n * n), (uniq // n) % n, uniq % n
+    rev = u_lo != u_hi
+    p_step = torch.cat([u_step, u_step[rev]])
+    idx = torch.stack([torch.cat([u_lo, u_hi[rev]]), torch.cat([u_hi, u_lo[rev]])])
+    order = torch.argsort(p_step, stable=True)
+    return p_step[order], idx[:, order], torch.cat([lab, lab[rev]])[order]
+
+
 def temporal_dataset(events: dict[str, Tensor], name: str, *, task: Literal["dynlink", "edge"] = "dynlink",
                      window: float | None = None, num_snapshots: int | None = None,
                      steps: Sequence[int] | Sequence[float] = (0.7, 0.1, 0.2), features: Features = "degree",
-                     max_degree: int = 32, fingerprint_of: Sequence[Path] = (), description: str = "") -> TemporalDataset:
-    """Build a :class:`TemporalDataset` (``task`` ``edge`` needs a ``label`` column)."""
+                     max_degree: int = 32, edge_targets: EdgeTargets = "events", fingerprint_of: Sequence[Path] = (),
+                     description: str = "") -> TemporalDataset:
+    """Build a :class:`TemporalDataset` (``task`` ``edge`` needs a ``label`` column; ``edge_targets`` as in the
+    module doc)."""
     if task not in ("dynlink", "edge"):
         raise ConfigError(f"temporal task must be 'dynlink' or 'edge', got {task!r}")
     if task == "edge" and "label" not in events:
         raise ConfigError(f"dataset '{name}': edge classification needs an edge label column")
     snaps, info = build_snapshots(events, window=window, num_snapshots=num_snapshots, features=features,
-                                  max_degree=max_degree)
+                                  max_degree=max_degree, edge_targets=edge_targets)
     split = split_steps(len(snaps), steps)
     num_classes = int(events["label"].max()) + 1 if task == "edge" else 0
     spec = DataSpec(task=task, num_features=info["num_features"], num_nodes=info["num_nodes"],
@@ -264,7 +302,7 @@ def temporal_dataset(events: dict[str, Tensor], name: str, *, task: Literal["dyn
                     extra={"window": info["window"], "num_snapshots": info["num_snapshots"],
                            "steps": [len(split[k]) for k in ("train", "val", "test")], "features": features})
     fp = fingerprint_files(list(fingerprint_of), "temporal-ds", task, window, num_snapshots, tuple(steps), features,
-                           max_degree) if fingerprint_of else ""
+                           max_degree, edge_targets) if fingerprint_of else ""
     ds = TemporalDataset(name=name, spec=spec, snapshots=snaps, steps=split, fingerprint=fp,
                          description=description or f"{name}: {info['num_snapshots']} snapshots")
     ds.node_ids = info["node_ids"]  # raw id of each remapped node (not a dataclass field)
@@ -272,12 +310,14 @@ def temporal_dataset(events: dict[str, Tensor], name: str, *, task: Literal["dyn
 
 
 def snapshot_batch(ds: TemporalDataset, t: int, num_hist_steps: int = 10) -> SnapshotBatch:
-    """History ``snapshots[max(0, t-h):t]`` and the target edges of step ``t`` (labels for ``edge``)."""
+    """History ``snapshots[max(0, t-h):t]`` and the target edges of step ``t`` (``edge_label_index`` and labels
+    for ``edge``)."""
     if not 1 <= t < len(ds.snapshots):
         raise ConfigError(f"target step must be in 1..{len(ds.snapshots) - 1}, got {t}")
     tgt = ds.snapshots[t]
-    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], tgt.edge_index,
-                         getattr(tgt, "edge_label", None) if ds.spec.task == "edge" else None)
+    if ds.spec.task == "edge":
+        return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], tgt.edge_label_index, tgt.edge_label)
+    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], tgt.edge_index, None)
 
 
 def dynamic_sbm(num_nodes: int = 200, communities: int = 2, steps: int = 20, p_in: float = 0.2, p_out: float = 0.01,

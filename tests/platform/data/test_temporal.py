@@ -51,9 +51,7 @@ def test_bitcoin_otc_matches_evolvegcn(otc) -> None:
     assert [len(otc.steps[k]) for k in ("train", "val", "test")] == [95, 14, 28]
     assert sum(s.edge_index.size(1) for s in otc.snapshots) == 35592
     _check_time_respecting(otc)
-    # edge labels: rating > 0 -> 1; SNAP: 3563 negative ratings
-    labels = torch.cat([s.edge_label for s in otc.snapshots])
-    assert int((labels == 0).sum()) == 3563 and otc.spec.num_classes == 2
+    assert otc.spec.num_classes == 2
     st = otc.stats()
     assert st["snapshots"] == 138 and st["nodes"] == 5881 and st["edges"] == 35592
     # node ids remapped to 0..N-1 in sorted raw-id order
@@ -115,8 +113,28 @@ def test_snapshot_batch_sees_only_the_past(otc) -> None:
     b = snapshot_batch(otc, t, num_hist_steps=10)
     assert len(b.snapshots) == 10
     assert all(float(s.time_range[1]) <= float(otc.snapshots[t].time_range[0]) + 1e-6 for s in b.snapshots)
-    assert torch.equal(b.edge_label_index, otc.snapshots[t].edge_index)
+    assert torch.equal(b.edge_label_index, otc.snapshots[t].edge_label_index)
     assert torch.equal(b.edge_label, otc.snapshots[t].edge_label)
+
+
+def test_bitcoin_edge_targets_are_the_reference_pairs(otc) -> None:
+    """Reference ``bitcoin_dl.py``: each rated pair in both orientations, one label per pair and step."""
+    from plexus.platform.data.datasets_graph import bitcoin_otc
+
+    n = otc.spec.num_nodes
+    for t in (0, 60, 137):
+        s = otc.snapshots[t]
+        u, v = s.edge_label_index
+        assert not bool((u == v).any())  # SNAP has no self ratings
+        fwd = dict(zip((u * n + v).tolist(), s.edge_label.tolist()))
+        assert len(fwd) == u.numel()  # no pair twice in the same orientation
+        assert all(fwd[b * n + a] == lab for a, b, lab in zip(u.tolist(), v.tolist(), s.edge_label.tolist()))
+        ei = s.edge_index  # the rated pairs, both orientations, are exactly the targets
+        assert set((u * n + v).tolist()) == set(torch.cat([ei[0] * n + ei[1], ei[1] * n + ei[0]]).tolist())
+    ev = bitcoin_otc(task="edge", edge_targets="events")  # rating > 0 -> 1; SNAP: 3563 negative ratings
+    for a, b in zip(ev.snapshots, otc.snapshots):
+        assert torch.equal(a.edge_label_index, a.edge_index) and torch.equal(a.edge_index, b.edge_index)
+    assert int((torch.cat([s.edge_label for s in ev.snapshots]) == 0).sum()) == 3563
 
 
 def test_window_assignment_on_a_tiny_list(tmp_path: Path) -> None:
@@ -135,6 +153,30 @@ def test_window_assignment_on_a_tiny_list(tmp_path: Path) -> None:
     assert ds.snapshots[2].edge_index.t().tolist() == [[3, 0]]
     assert ds.steps == {"train": [1], "val": [2], "test": [3]}
     assert torch.equal(s0.x, torch.eye(4))
+    assert torch.equal(s0.edge_label_index, s0.edge_index)
+
+
+def test_pair_targets_take_the_majority_of_both_directions(tmp_path: Path) -> None:
+    from plexus.platform.data.graphs.edgelist import load_edge_list
+    from plexus.platform.errors import ConfigError
+
+    f = tmp_path / "ev.csv"
+    # window 0: 10->20 trust, 20->10 distrust twice: -1 overall -> 0 for both orientations; 20->30 trust -> 1
+    # window 1: 30->40 trust, 40->30 distrust: a tie -> 0; 40->40 trust: a self loop, one target
+    f.write_text("source,target,time,label\n10,20,0,1\n20,10,1,0\n20,10,2,0\n20,30,3,1\n30,40,10,1\n40,30,11,0\n"
+                 "40,40,12,1\n10,30,25,1\n20,40,35,1\n")
+    ds = load_edge_list(f, kind="temporal", name="tiny", task="edge", window=10, steps=(1, 1, 1),
+                        features="identity", edge_targets="pairs")
+    s0, s1 = ds.snapshots[0], ds.snapshots[1]
+    got0 = sorted(zip(s0.edge_label_index.t().tolist(), s0.edge_label.tolist()))
+    assert got0 == [([0, 1], 0), ([1, 0], 0), ([1, 2], 1), ([2, 1], 1)]
+    got1 = sorted(zip(s1.edge_label_index.t().tolist(), s1.edge_label.tolist()))
+    assert got1 == [([2, 3], 0), ([3, 2], 0), ([3, 3], 1)]
+    assert s0.edge_index.size(1) == 3  # the message-passing edges stay the merged directed ones
+    f.write_text("source,target,time,label\n10,20,0,2\n20,10,1,0\n30,10,12,1\n30,20,22,1\n30,20,32,1\n")
+    with pytest.raises(ConfigError, match="binary"):
+        load_edge_list(f, kind="temporal", name="tiny3", task="edge", window=10, steps=(1, 1, 1),
+                       edge_targets="pairs")
 
 
 def test_dynamic_sbm_has_community_structure() -> None:

@@ -127,6 +127,7 @@ def test_snapshot_tasks_train_and_evaluate(model: str, kind: str) -> None:
         comm = torch.tensor(ds.spec.extra["communities"])
         for s in ds.snapshots:
             s.edge_label = (comm[s.edge_index[0]] == comm[s.edge_index[1]]).long()
+            s.edge_label_index = s.edge_index
         ds.spec.num_classes = 2
     cfg = TrainConfig(epochs=2, lr=0.01, patience=0)
     torch.manual_seed(0)
