@@ -246,9 +246,10 @@ def bitcoin_otc(path: str | None = None, task: str = "dynlink", window: float | 
         steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/14/28).
         features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
         max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
-        edge_targets: the ``edge`` task's targets. ``pairs`` (the EvolveGCN reference): each pair rated in a
-            snapshot, in both orientations, labelled by majority vote over its ratings in both directions
-            (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest rating.
+        edge_targets: the targets of a step. ``pairs`` (the EvolveGCN reference): each pair rated in the
+            snapshot, in both orientations; for ``edge``, labelled by majority vote over its ratings in both
+            directions (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest
+            rating.
     """
     return _bitcoin("bitcoin-otc", "bitcoin-otc", "soc-sign-bitcoinotc.csv.gz", path, task, window,
                     num_snapshots, steps, features, max_degree, edge_targets)
@@ -270,9 +271,10 @@ def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float 
         steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 95/13/28).
         features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
         max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
-        edge_targets: the ``edge`` task's targets. ``pairs`` (the EvolveGCN reference): each pair rated in a
-            snapshot, in both orientations, labelled by majority vote over its ratings in both directions
-            (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest rating.
+        edge_targets: the targets of a step. ``pairs`` (the EvolveGCN reference): each pair rated in the
+            snapshot, in both orientations; for ``edge``, labelled by majority vote over its ratings in both
+            directions (ties -> distrust). ``events``: each rated (rater, ratee) edge, labelled by its latest
+            rating.
     """
     return _bitcoin("bitcoin-alpha", "bitcoin-alpha", "soc-sign-bitcoinalpha.csv.gz", path, task, window,
                     num_snapshots, steps, features, max_degree, edge_targets)
@@ -282,7 +284,8 @@ def bitcoin_alpha(path: str | None = None, task: str = "dynlink", window: float 
                   source=_SNAP + "CollegeMsg.html")
 def uci_messages(path: str | None = None, task: str = "dynlink", window: float | None = 190_080.0,
                  num_snapshots: int | None = None, steps: tuple[int, int, int] = (62, 9, 17),
-                 features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32) -> Dataset:
+                 features: Literal["degree", "identity", "none"] = "degree", max_degree: int = 32,
+                 edge_targets: Literal["pairs", "events"] = "pairs") -> Dataset:
     """UCI messages as in EvolveGCN: 1899 users, 59835 messages, 89 snapshots of 2.2 days.
 
     Args:
@@ -293,6 +296,9 @@ def uci_messages(path: str | None = None, task: str = "dynlink", window: float |
         steps: number of train / val / test target steps, the last ones of the sequence (EvolveGCN 62/9/17).
         features: ``degree`` (one-hot degree per snapshot), ``identity`` or ``none`` (a constant 1).
         max_degree: cap of the one-hot degree (larger degrees share the last column); 0 = no cap.
+        edge_targets: the link targets of a step. ``pairs`` (the EvolveGCN reference, whose loader adds every
+            message reversed): both orientations of each pair that exchanged a message. ``events``: each
+            (sender, receiver) pair.
     """
     from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
 
@@ -300,4 +306,5 @@ def uci_messages(path: str | None = None, task: str = "dynlink", window: float |
     root = _locate("uci-messages", path, ["CollegeMsg.txt"], _SNAP + "CollegeMsg.html")
     ev = read_temporal_csv(root / "CollegeMsg.txt", header=True, sep=" ", source="src", target="dst")
     return temporal_dataset(ev, "uci-messages", task=task, window=window, num_snapshots=num_snapshots, steps=steps,
-                            features=features, max_degree=max_degree, fingerprint_of=[root / "CollegeMsg.txt"])
+                            features=features, max_degree=max_degree, edge_targets=edge_targets,
+                            fingerprint_of=[root / "CollegeMsg.txt"])

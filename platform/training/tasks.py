@@ -296,13 +296,21 @@ class _SnapshotTask(Task):
     def num_train_items(self) -> int:
         return len(self.dataset.steps["train"])
 
+    def targets(self, t: int) -> Tensor:
+        """The target pairs of step ``t``: ``edge_label_index`` (see ``edge_targets`` of the temporal datasets),
+        else the snapshot's edges."""
+        s = self.dataset.snapshots[t]
+        return s.edge_label_index if "edge_label_index" in s else s.edge_index
+
 
 class DynLinkTask(_SnapshotTask):
     """Link prediction on the next snapshot (EvolveGCN protocol).
 
-    Training: the step's edges against ``num_neg`` x as many random non-edges, with
-    BCE weighted so both classes weigh the same. Evaluation: MAP and MRR over all
-    non-self pairs of each step, scored in memory-bounded chunks.
+    The positives of step ``t`` are its target pairs (:meth:`targets`: on the EvolveGCN datasets both
+    orientations of every pair with an event, as the reference loaders add each event reversed).
+    Training: the positives against ``num_neg`` x as many random non-edges, with BCE weighted so both
+    classes weigh the same. Evaluation: MAP and MRR over all non-self pairs of each step, scored in
+    memory-bounded chunks.
     """
 
     kind = "dynlink"
@@ -318,7 +326,9 @@ class DynLinkTask(_SnapshotTask):
             t = steps[i]
             if t == 0:
                 continue
-            pos = self.dataset.snapshots[t].edge_index
+            pos = self.targets(t)
+            if pos.size(1) == 0:
+                continue
             neg = sample_negatives(pos, self.spec.num_nodes, pos.size(1) * self.cfg.num_neg, generator=g)
             pairs = torch.cat([pos, neg], 1)
             y = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
@@ -336,7 +346,7 @@ class DynLinkTask(_SnapshotTask):
         maps, mrrs = [], []
         for t in self.dataset.steps[split]:
             hist = [s.to(device) for s in self.history(t)]
-            pos = self.dataset.snapshots[t].edge_index
+            pos = self.targets(t)
             if pos.size(1) == 0 or not hist:
                 continue
             if hasattr(model, "node_embeddings") and hasattr(model, "score_pairs"):
@@ -385,7 +395,7 @@ class EdgeTask(_SnapshotTask):
         from plexus.platform.data import SnapshotBatch
 
         s = self.dataset.snapshots[t]
-        return SnapshotBatch(self.history(t), s.edge_label_index).to(device), s.edge_label.long().to(device)
+        return SnapshotBatch(self.history(t), self.targets(t)).to(device), s.edge_label.long().to(device)
 
     def class_weights(self) -> Tensor:
         """The fixed loss weight of each class (see the class docstring for where they come from)."""
@@ -405,7 +415,7 @@ class EdgeTask(_SnapshotTask):
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         steps = list(self.dataset.steps["train"])
         for i in torch.randperm(len(steps), generator=self.epoch_generator(epoch)).tolist():
-            if self.dataset.snapshots[steps[i]].edge_label_index.size(1) == 0:
+            if self.targets(steps[i]).size(1) == 0:
                 continue
             yield self._batch(steps[i], device)
 
@@ -421,7 +431,7 @@ class EdgeTask(_SnapshotTask):
         m = _m()
         probs, ys = [], []
         for t in self.dataset.steps[split]:
-            if self.dataset.snapshots[t].edge_label_index.size(1) == 0:
+            if self.targets(t).size(1) == 0:
                 continue
             b, y = self._batch(t, device)
             probs.append(model(b)["logit"].float().softmax(-1).cpu())

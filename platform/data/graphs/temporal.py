@@ -11,13 +11,14 @@ Pipeline (EvolveGCN, Pareja et al. AAAI 2020, see ``docs/models/evolvegcn.md``):
    ``(t_max - t_min) / num_snapshots`` with the last window closed). Repeated
    ``(u, v)`` pairs inside a window are merged: ``edge_weight`` = number of
    events, ``edge_time`` = time of the latest event.
-   Edge labels (when the events carry a ``label``) sit on ``edge_label_index``
-   / ``edge_label``, with two modes (``edge_targets``): ``events`` = the merged
-   directed edges, labelled by their latest event; ``pairs`` = the EvolveGCN
-   reference's (``bitcoin_dl.py``): every unordered pair rated at step ``t``,
-   in both orientations, labelled by majority vote over all of the pair's
-   ratings of that step in both directions (a vote of label 1 counts +1, of
-   label 0 counts -1; a sum <= 0 gives 0).
+   The targets of the ``dynlink`` and ``edge`` tasks sit on ``edge_label_index``
+   (with ``edge_label`` when the events carry a ``label``), in two modes
+   (``edge_targets``): ``events`` = the merged directed edges, labelled by their
+   latest event; ``pairs`` = the EvolveGCN reference's (its loaders add every
+   event reversed, ``bitcoin_dl.py``, ``uc_irv_mess_dl.py``): every unordered
+   pair with events at step ``t``, in both orientations, labelled by majority
+   vote over all of the pair's events of that step in both directions (a label
+   1 counts +1, a label 0 counts -1; a sum <= 0 gives 0).
    EvolveGCN's windows: Bitcoin-OTC/Alpha 1,200,000 s -> 138 / 137 snapshots,
    UCI 190,080 s -> 89 snapshots.
 3. Node features per snapshot (EvolveGCN uses one-hot node degree): ``degree``
@@ -242,11 +243,12 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
     if cap <= 0:
         cap = int(deg_all.max())
     xs = _features(features, deg_all, cap)
-    if "label" in events and edge_targets == "pairs":
-        if int(events["label"].max()) > 1 or int(events["label"].min()) < 0:
+    labels = events["label"].long() if "label" in events else None
+    if edge_targets == "pairs":
+        if labels is not None and (int(labels.max()) > 1 or int(labels.min()) < 0):
             raise ConfigError("edge_targets='pairs' takes a majority vote of binary labels (0 / 1), got labels "
-                              f"{int(events['label'].min())}..{int(events['label'].max())}; use 'events'")
-        p_step, p_idx, p_lab = _majority_pairs(step, src, dst, events["label"].long(), n)
+                              f"{int(labels.min())}..{int(labels.max())}; use 'events'")
+        p_step, p_idx, p_lab = _pair_targets(step, src, dst, labels, n)
         p_bounds = torch.searchsorted(p_step, torch.arange(count + 1))
     snaps = []
     for s in range(count):
@@ -255,30 +257,37 @@ def build_snapshots(events: dict[str, Tensor], *, window: float | None = None, n
         d = Data(edge_index=torch.stack([u_src[a:b], u_dst[a:b]]), edge_weight=counts[a:b].float(),
                  edge_time=t[ev], x=xs[s], num_nodes=n,
                  time_range=torch.tensor([t0 + s * window, t0 + (s + 1) * window], dtype=torch.float64))
-        if "label" in events and edge_targets == "pairs":
+        if edge_targets == "pairs":
             pa, pb = int(p_bounds[s]), int(p_bounds[s + 1])
-            d.edge_label_index, d.edge_label = p_idx[:, pa:pb], p_lab[pa:pb]
-        elif "label" in events:
-            d.edge_label_index, d.edge_label = d.edge_index, events["label"].long()[ev]
+            d.edge_label_index = p_idx[:, pa:pb]
+            if p_lab is not None:
+                d.edge_label = p_lab[pa:pb]
+        else:
+            d.edge_label_index = d.edge_index
+            if labels is not None:
+                d.edge_label = labels[ev]
         snaps.append(d)
     info = {"num_nodes": n, "window": float(window), "t_min": t0, "t_max": t1, "num_snapshots": count,
             "node_ids": ids, "num_features": int(snaps[0].x.size(1))}
     return snaps, info
 
 
-def _majority_pairs(step: Tensor, src: Tensor, dst: Tensor, label: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Reference edge-classification targets: per (step, unordered pair) the majority label of its events in
-    both directions (ties -> 0), emitted in both orientations (a self loop once), sorted by step.
-    Returns ``(step [P], edge_label_index [2, P], edge_label [P])``."""
+def _pair_targets(step: Tensor, src: Tensor, dst: Tensor, label: Tensor | None,
+                  n: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The EvolveGCN reference's targets: every (step, unordered pair) with events, in both orientations (a self
+    loop once), sorted by step; with labels, the majority label of the pair's events in both directions (ties
+    -> 0). Returns ``(step [P], edge_label_index [2, P], edge_label [P] or None)``."""
     lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
     uniq, inv = torch.unique((step * n + lo) * n + hi, return_inverse=True)
-    vote = torch.zeros(uniq.numel(), dtype=torch.long).index_add_(0, inv, 2 * label - 1)
-    lab = (vote > 0).long()
     u_step, u_lo, u_hi = uniq // (n * n), (uniq // n) % n, uniq % n
     rev = u_lo != u_hi
     p_step = torch.cat([u_step, u_step[rev]])
     idx = torch.stack([torch.cat([u_lo, u_hi[rev]]), torch.cat([u_hi, u_lo[rev]])])
     order = torch.argsort(p_step, stable=True)
+    if label is None:
+        return p_step[order], idx[:, order], None
+    vote = torch.zeros(uniq.numel(), dtype=torch.long).index_add_(0, inv, 2 * label - 1)
+    lab = (vote > 0).long()
     return p_step[order], idx[:, order], torch.cat([lab, lab[rev]])[order]
 
 
@@ -315,9 +324,9 @@ def snapshot_batch(ds: TemporalDataset, t: int, num_hist_steps: int = 10) -> Sna
     if not 1 <= t < len(ds.snapshots):
         raise ConfigError(f"target step must be in 1..{len(ds.snapshots) - 1}, got {t}")
     tgt = ds.snapshots[t]
-    if ds.spec.task == "edge":
-        return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], tgt.edge_label_index, tgt.edge_label)
-    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], tgt.edge_index, None)
+    pairs = tgt.edge_label_index if "edge_label_index" in tgt else tgt.edge_index
+    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], pairs,
+                         tgt.edge_label if ds.spec.task == "edge" else None)
 
 
 def dynamic_sbm(num_nodes: int = 200, communities: int = 2, steps: int = 20, p_in: float = 0.2, p_out: float = 0.01,

@@ -70,6 +70,28 @@ def test_degree_features_are_one_hot_degrees(otc) -> None:
         assert torch.equal(s.x.argmax(1), deg)
 
 
+def test_uci_link_targets_are_both_orientations_of_each_pair() -> None:
+    """Reference ``uc_irv_mess_dl.py`` adds every message reversed: the positives of a step are symmetric."""
+    _need("uci-messages")
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.data.datasets_graph import uci_messages
+    from plexus.platform.training.tasks import DynLinkTask
+
+    u = uci_messages()
+    task = DynLinkTask(u, TrainConfig())
+    n = u.spec.num_nodes
+    for t in u.steps["test"][:3]:
+        s = u.snapshots[t]
+        pos = task.targets(t)
+        keys = (pos[0] * n + pos[1]).tolist()
+        assert len(set(keys)) == len(keys)
+        ei = s.edge_index
+        assert set(keys) == set(torch.cat([ei[0] * n + ei[1], ei[1] * n + ei[0]]).tolist())
+    d = uci_messages(edge_targets="events")
+    t = d.steps["test"][0]
+    assert torch.equal(DynLinkTask(d, TrainConfig()).targets(t), d.snapshots[t].edge_index)
+
+
 def test_bitcoin_alpha_and_uci_snapshot_counts() -> None:
     _need("bitcoin-alpha")
     _need("uci-messages")
@@ -173,6 +195,9 @@ def test_pair_targets_take_the_majority_of_both_directions(tmp_path: Path) -> No
     got1 = sorted(zip(s1.edge_label_index.t().tolist(), s1.edge_label.tolist()))
     assert got1 == [([2, 3], 0), ([3, 2], 0), ([3, 3], 1)]
     assert s0.edge_index.size(1) == 3  # the message-passing edges stay the merged directed ones
+    link = load_edge_list(f, kind="temporal", name="tiny2", task="dynlink", window=10, steps=(1, 1, 1),
+                          features="identity", edge_targets="pairs")  # the same pairs as link targets
+    assert sorted(link.snapshots[0].edge_label_index.t().tolist()) == [[0, 1], [1, 0], [1, 2], [2, 1]]
     f.write_text("source,target,time,label\n10,20,0,2\n20,10,1,0\n30,10,12,1\n30,20,22,1\n30,20,32,1\n")
     with pytest.raises(ConfigError, match="binary"):
         load_edge_list(f, kind="temporal", name="tiny3", task="edge", window=10, steps=(1, 1, 1),
