@@ -57,8 +57,9 @@ class TrainConfig:
         max_steps: stop after this many optimisation steps (0: no limit).
         checkpoint_every: write a checkpoint every N epochs (0: only the last/best).
         num_neg: negatives per positive for link tasks.
-        class_weights: fixed loss weight per class for the ``edge`` task (e.g. EvolveGCN's ``[0.8, 0.2]``);
-            None: the dataset's reference weights if it declares them, else inverse training-class frequencies.
+        class_weights: fixed loss weight per class. ``edge`` task: e.g. EvolveGCN's ``[0.8, 0.2]``; None: the
+            dataset's reference weights if it declares them, else inverse training-class frequencies.
+            ``dynlink`` task: ``[non-edge, edge]``, e.g. the reference's ``[0.1, 0.9]``; None: balanced BCE.
     """
 
     epochs: int = 10

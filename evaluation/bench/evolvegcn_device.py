@@ -28,6 +28,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--num-neg", type=int, default=1, help="random non-edges per positive in training "
+                    "(reference: negative_mult_training 20-50)")
+    ap.add_argument("--class-weights", type=float, nargs=2, default=None, metavar=("NON_EDGE", "EDGE"),
+                    help="fixed loss weights (reference: 0.1 0.9); default: balanced BCE")
+    ap.add_argument("--patience", type=int, default=0, help="early stopping on validation MAP (0: none)")
     ap.add_argument("--out", default="evolvegcn_device.json")
     ap.add_argument("--datasets", nargs="*", default=None, help="only these datasets (default: all three)")
     ap.add_argument("--models", nargs="*", default=None, help="only these models (default: both)")
@@ -46,18 +51,23 @@ def main() -> None:
         if (args.datasets and dataset not in args.datasets) or (args.models and model not in args.models):
             continue
         ds = loaders[dataset](task="dynlink")
-        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, patience=0, seed=0, deterministic=False, amp=True)
+        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, num_neg=args.num_neg, patience=args.patience, seed=0,
+                          class_weights=args.class_weights, deterministic=False, amp=True)
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
         trainer = Trainer(net, make_task(ds, cfg), cfg, progress=False)
         res = trainer.fit()
         results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
+                        "num_neg": args.num_neg, "class_weights": args.class_weights, "patience": args.patience,
+                        "edge_targets": "pairs", "epochs_run": res["epochs_run"],
                         "device": str(trainer.device), "best_epoch": res["best_epoch"],
                         "seconds": round(time.perf_counter() - t0, 1),
                         "metrics": {k: round(v, 5) for k, v in res["metrics"].items()},
                         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-                        if torch.cuda.is_available() else None})
+                        if torch.cuda.is_available() else None,
+                        "history": [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()}
+                                    for h in res.get("history", [])]})
         out.write_text(json.dumps(results, indent=1))
         print(json.dumps(results[-1]), flush=True)
 

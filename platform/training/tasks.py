@@ -309,7 +309,8 @@ class DynLinkTask(_SnapshotTask):
     The positives of step ``t`` are its target pairs (:meth:`targets`: on the EvolveGCN datasets both
     orientations of every pair with an event, as the reference loaders add each event reversed).
     Training: the positives against ``num_neg`` x as many random non-edges, with BCE weighted so both
-    classes weigh the same. Evaluation: MAP and MRR over all non-self pairs of each step, scored in
+    classes weigh the same, or with fixed ``train.class_weights`` ``[non-edge, edge]`` (the reference's
+    ``[0.1, 0.9]``, loss ``mean_i w[y_i] · BCE_i``). Evaluation: MAP and MRR over all non-self pairs of each step, scored in
     memory-bounded chunks.
     """
 
@@ -335,8 +336,15 @@ class DynLinkTask(_SnapshotTask):
             yield SnapshotBatch(self.history(t), pairs).to(device), y.to(device)
 
     def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
+        logit = out["logit"].float().view(-1)
+        w = getattr(self.cfg, "class_weights", None)
+        if w:  # the reference's Cross_Entropy: mean_i w[y_i] * CE_i with fixed [non-edge, edge] weights
+            if len(w) != 2:
+                raise ConfigError(f"dynlink class_weights needs 2 values [non-edge, edge], got {list(w)}")
+            wt = torch.where(target > 0.5, float(w[1]), float(w[0]))
+            return (wt * F.binary_cross_entropy_with_logits(logit, target, reduction="none")).mean()
         pos_w = (target.numel() - target.sum()) / target.sum().clamp(min=1)
-        return F.binary_cross_entropy_with_logits(out["logit"].float().view(-1), target, pos_weight=pos_w)
+        return F.binary_cross_entropy_with_logits(logit, target, pos_weight=pos_w)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:

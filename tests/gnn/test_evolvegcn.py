@@ -305,3 +305,22 @@ def test_undirected_adjacency_lets_sources_receive_messages() -> None:
     assert outs == {False: False, True: True}
     m = EvolveGCNO(spec, hidden_dim=4, cls_feats=4)
     assert m.undirected and m.use_edge_weight  # the reference's choices are the defaults
+
+
+def test_dynlink_fixed_class_weights_follow_the_reference_loss() -> None:
+    """``train.class_weights`` [non-edge, edge] give mean_i w[y_i] BCE_i; unset, the classes are balanced."""
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.data.graphs.temporal import dynamic_sbm
+    from plexus.platform.training.tasks import DynLinkTask
+
+    ds = dynamic_sbm(num_nodes=20, steps=6, split=(2, 1, 1))
+    logit = torch.randn(8, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([1.0, 1.0, 0, 0, 0, 0, 0, 0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
+    w = torch.where(y > 0, 0.9, 0.1)
+    got = DynLinkTask(ds, TrainConfig(class_weights=[0.1, 0.9])).loss({"logit": logit}, y)
+    assert torch.allclose(got, (w * bce).mean())
+    bal = DynLinkTask(ds, TrainConfig()).loss({"logit": logit}, y)  # positives weighted by #neg / #pos = 3
+    assert torch.allclose(bal, (torch.where(y > 0, 3.0, 1.0) * bce).mean())
+    with pytest.raises(ConfigError):
+        DynLinkTask(ds, TrainConfig(class_weights=[0.1, 0.2, 0.7])).loss({"logit": logit}, y)
