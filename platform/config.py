@@ -57,6 +57,9 @@ class TrainConfig:
         max_steps: stop after this many optimisation steps (0: no limit).
         checkpoint_every: write a checkpoint every N epochs (0: only the last/best).
         num_neg: negatives per positive for link tasks.
+        neg_sampling: ``dynlink`` training negatives: ``uniform`` random non-edges, or ``active`` (the
+            EvolveGCN reference's smart sampling): sources among the step's positives' sources,
+            destinations among the nodes with an edge in the input window.
         class_weights: fixed loss weight per class. ``edge`` task: e.g. EvolveGCN's ``[0.8, 0.2]``; None: the
             dataset's reference weights if it declares them, else inverse training-class frequencies.
             ``dynlink`` task: ``[non-edge, edge]``, e.g. the reference's ``[0.1, 0.9]``; None: balanced BCE.
@@ -82,6 +85,7 @@ class TrainConfig:
     max_steps: int = 0
     checkpoint_every: int = 1
     num_neg: int = 1
+    neg_sampling: str = "uniform"
     class_weights: list[float] | None = None
 
     def __post_init__(self) -> None:
@@ -95,6 +99,7 @@ class TrainConfig:
             (self.eval_every >= 0, "eval_every", "a non-negative integer"),
             (self.max_steps >= 0, "max_steps", "a non-negative integer"),
             (self.num_neg >= 1, "num_neg", "a positive integer"),
+            (self.neg_sampling in ("uniform", "active"), "neg_sampling", "'uniform' or 'active'"),
             (self.class_weights is None or (len(self.class_weights) >= 2 and all(
                 float(w) >= 0 for w in self.class_weights)), "class_weights", "None or a list of >= 2 weights >= 0"),
         ]

@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--num-neg", type=int, default=1, help="random non-edges per positive in training "
                     "(reference: negative_mult_training 20-50)")
+    ap.add_argument("--neg-sampling", choices=["uniform", "active"], default="uniform",
+                    help="training negatives: uniform, or the reference's smart sampling among active nodes")
     ap.add_argument("--class-weights", type=float, nargs=2, default=None, metavar=("NON_EDGE", "EDGE"),
                     help="fixed loss weights (reference: 0.1 0.9); default: balanced BCE")
     ap.add_argument("--patience", type=int, default=0, help="early stopping on validation MAP (0: none)")
@@ -52,14 +54,15 @@ def main() -> None:
             continue
         ds = loaders[dataset](task="dynlink")
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, num_neg=args.num_neg, patience=args.patience, seed=0,
-                          class_weights=args.class_weights, deterministic=False, amp=True)
+                          class_weights=args.class_weights, neg_sampling=args.neg_sampling, deterministic=False, amp=True)
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
         trainer = Trainer(net, make_task(ds, cfg), cfg, progress=False)
         res = trainer.fit()
         results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
-                        "num_neg": args.num_neg, "class_weights": args.class_weights, "patience": args.patience,
+                        "num_neg": args.num_neg, "class_weights": args.class_weights,
+                        "neg_sampling": args.neg_sampling, "patience": args.patience,
                         "edge_targets": "pairs", "epochs_run": res["epochs_run"],
                         "device": str(trainer.device), "best_epoch": res["best_epoch"],
                         "seconds": round(time.perf_counter() - t0, 1),

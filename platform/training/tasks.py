@@ -308,7 +308,8 @@ class DynLinkTask(_SnapshotTask):
 
     The positives of step ``t`` are its target pairs (:meth:`targets`: on the EvolveGCN datasets both
     orientations of every pair with an event, as the reference loaders add each event reversed).
-    Training: the positives against ``num_neg`` x as many random non-edges, with BCE weighted so both
+    Training: the positives against ``num_neg`` x as many random non-edges (``neg_sampling``: uniform, or
+    the reference's "smart" pairs of active nodes), with BCE weighted so both
     classes weigh the same, or with fixed ``train.class_weights`` ``[non-edge, edge]`` (the reference's
     ``[0.1, 0.9]``, loss ``mean_i w[y_i] · BCE_i``). Evaluation: MAP and MRR over all non-self pairs of each step, scored in
     memory-bounded chunks.
@@ -319,7 +320,7 @@ class DynLinkTask(_SnapshotTask):
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         from plexus.platform.data import SnapshotBatch
-        from plexus.platform.data.graphs import sample_negatives
+        from plexus.platform.data.graphs import sample_active_negatives, sample_negatives
 
         g = self.epoch_generator(epoch)
         steps = list(self.dataset.steps["train"])
@@ -330,7 +331,12 @@ class DynLinkTask(_SnapshotTask):
             pos = self.targets(t)
             if pos.size(1) == 0:
                 continue
-            neg = sample_negatives(pos, self.spec.num_nodes, pos.size(1) * self.cfg.num_neg, generator=g)
+            num = pos.size(1) * self.cfg.num_neg
+            if self.cfg.neg_sampling == "active":
+                active = torch.cat([s.edge_index.reshape(-1) for s in self.history(t)])
+                neg = sample_active_negatives(pos, self.spec.num_nodes, num, active, generator=g)
+            else:
+                neg = sample_negatives(pos, self.spec.num_nodes, num, generator=g)
             pairs = torch.cat([pos, neg], 1)
             y = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
             yield SnapshotBatch(self.history(t), pairs).to(device), y.to(device)

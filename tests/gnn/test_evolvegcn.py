@@ -324,3 +324,23 @@ def test_dynlink_fixed_class_weights_follow_the_reference_loss() -> None:
     assert torch.allclose(bal, (torch.where(y > 0, 3.0, 1.0) * bce).mean())
     with pytest.raises(ConfigError):
         DynLinkTask(ds, TrainConfig(class_weights=[0.1, 0.2, 0.7])).loss({"logit": logit}, y)
+
+
+def test_dynlink_active_negatives_come_from_the_window() -> None:
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.data.graphs.temporal import dynamic_sbm
+    from plexus.platform.training.tasks import DynLinkTask
+
+    ds = dynamic_sbm(num_nodes=60, steps=8, split=(4, 1, 1), p_in=0.05, p_out=0.0)
+    task = DynLinkTask(ds, TrainConfig(num_neg=3, neg_sampling="active"))
+    steps = [t for t in ds.steps["train"] if t > 0 and task.targets(t).size(1)]
+    batches = list(task.train_batches(0, torch.device("cpu")))
+    assert len(batches) == len(steps)
+    for batch, y in batches:
+        t = next(t for t in steps if task.history(t)[-1] is batch.snapshots[-1])
+        pos, neg = batch.edge_label_index[:, y > 0], batch.edge_label_index[:, y == 0]
+        assert torch.equal(pos, task.targets(t)) and 0 < neg.size(1) <= 3 * pos.size(1)
+        active = set(torch.cat([s.edge_index.reshape(-1) for s in task.history(t)]).tolist())
+        assert set(neg[0].tolist()) <= set(pos[0].tolist()) and set(neg[1].tolist()) <= active
+    with pytest.raises(ConfigError):
+        TrainConfig(neg_sampling="hard")

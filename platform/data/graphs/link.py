@@ -83,19 +83,49 @@ def sample_negatives(edge_index: Tensor, num_nodes: int, num: int, generator: to
         m = int(need * 1.2) + 16
         u = torch.randint(0, num_nodes, (m,), generator=generator)
         v = torch.randint(0, num_nodes, (m,), generator=generator)
-        cand = torch.stack([u, v])[:, u != v]
-        keys = pair_keys(cand, num_nodes)
-        ok = ~torch.isin(keys, forbidden) & ~torch.isin(keys, got)
-        cand, keys = cand[:, ok], keys[ok]
-        # keep the first occurrence of each unordered pair, in draw order (deterministic)
-        uniq, inv = torch.unique(keys, return_inverse=True)
-        first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long).scatter_reduce(
-            0, inv, torch.arange(keys.numel()), reduce="amin")
-        sel = first.sort().values[:need]
-        got = torch.cat([got, keys[sel]])
-        pairs = torch.cat([pairs, cand[:, sel]], 1)
+        got, pairs = _keep_new(torch.stack([u, v]), num_nodes, forbidden, got, pairs, need)
     else:  # pragma: no cover - only when nearly complete
         raise ConfigError(f"could not draw {num} negatives after 1000 rounds")
+    return pairs.to(dev)
+
+
+def _keep_new(cand: Tensor, num_nodes: int, forbidden: Tensor, got: Tensor, pairs: Tensor,
+              need: int) -> tuple[Tensor, Tensor]:
+    """Append to ``(got keys, pairs)`` up to ``need`` drawn pairs that are no self loop, not forbidden, not drawn
+    before; the first occurrence of each unordered pair in draw order wins (deterministic)."""
+    cand = cand[:, cand[0] != cand[1]]
+    keys = pair_keys(cand, num_nodes)
+    ok = ~torch.isin(keys, forbidden) & ~torch.isin(keys, got)
+    cand, keys = cand[:, ok], keys[ok]
+    uniq, inv = torch.unique(keys, return_inverse=True)
+    first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long).scatter_reduce(
+        0, inv, torch.arange(keys.numel()), reduce="amin")
+    sel = first.sort().values[:need]
+    return torch.cat([got, keys[sel]]), torch.cat([pairs, cand[:, sel]], 1)
+
+
+def sample_active_negatives(edge_index: Tensor, num_nodes: int, num: int, active: Tensor,
+                            generator: torch.Generator | None = None, *, rounds: int = 4) -> Tensor:
+    """EvolveGCN's "smart" negatives (reference ``taskers_utils.get_non_existing_edges``): sources drawn from
+    the sources of ``edge_index`` (the step's positives, with their multiplicity), destinations uniformly from
+    ``active`` (the nodes with an edge in the input window), so negatives pair nodes that are active, as the
+    positives do. Pairs are no self loops, not in ``edge_index`` in either direction, and distinct as
+    unordered pairs. At most ``rounds`` draws of ``1.2 x need`` candidates: returns fewer than ``num`` pairs
+    ``[2, <= num]`` when the pools are nearly exhausted (the reference returns fewer too)."""
+    dev = edge_index.device
+    src, active = edge_index[0].cpu(), torch.unique(active.cpu())
+    got, pairs = torch.empty(0, dtype=torch.long), torch.empty(2, 0, dtype=torch.long)
+    if num <= 0 or src.numel() == 0 or active.numel() == 0:
+        return pairs.to(dev)
+    forbidden = torch.unique(pair_keys(edge_index.cpu(), num_nodes))
+    for _ in range(rounds):
+        need = num - got.numel()
+        if need <= 0:
+            break
+        m = int(need * 1.2) + 16
+        u = src[torch.randint(0, src.numel(), (m,), generator=generator)]
+        v = active[torch.randint(0, active.numel(), (m,), generator=generator)]
+        got, pairs = _keep_new(torch.stack([u, v]), num_nodes, forbidden, got, pairs, need)
     return pairs.to(dev)
 
 

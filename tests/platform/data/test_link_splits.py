@@ -83,6 +83,25 @@ def test_sample_negatives_properties() -> None:
         sample_negatives(ei, n, 136)
 
 
+def test_active_negatives_pair_active_nodes() -> None:
+    """EvolveGCN's smart sampling: sources from the positives' sources, destinations from the active nodes."""
+    from plexus.platform.data.graphs import sample_active_negatives
+
+    n = 200
+    pos = torch.tensor([[0, 1, 2, 3, 1], [1, 0, 3, 2, 4]])
+    active = torch.tensor([5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 6])
+    neg = sample_active_negatives(pos, n, 20, active, torch.Generator().manual_seed(0))
+    assert neg.shape == (2, 20)
+    assert set(neg[0].tolist()) <= {0, 1, 2, 3} and set(neg[1].tolist()) <= set(active.tolist())
+    assert _keys(neg, n).isdisjoint(_keys(pos, n)) and len(_keys(neg, n)) == 20
+    assert bool((neg[0] != neg[1]).all())
+    assert torch.equal(neg, sample_active_negatives(pos, n, 20, active, torch.Generator().manual_seed(0)))
+    few = sample_active_negatives(pos, n, 500, torch.tensor([1, 4]), torch.Generator().manual_seed(0))
+    # the pools allow only {0,4}, {2,1}, {2,4}, {3,1}, {3,4} (and {1,4}, {0,1} are positives): fewer, no repeats
+    assert _keys(few, n) <= _keys(torch.tensor([[0, 2, 2, 3, 3], [4, 1, 4, 1, 4]]), n)
+    assert len(_keys(few, n)) == few.size(1) >= 1
+
+
 def test_remove_target_edges_both_directions_and_nothing_else() -> None:
     ei = torch.tensor([[0, 1, 1, 2, 2, 3, 0, 3, 4], [1, 0, 2, 1, 3, 2, 3, 0, 4]])
     targets = torch.tensor([[0, 3], [2, 1]])  # {0,2}? no: pairs (0,2) and (3,1)
