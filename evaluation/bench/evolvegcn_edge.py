@@ -5,7 +5,9 @@
 Runs ``evolvegcn_h`` and ``evolvegcn_o`` (GRU cell) through :func:`plexus.platform.training.train_model` with the
 ``edge`` task and the IBM reference's settings (``experiments/parameters_bitcoin_*_edgecls_egcn_*.yaml``): lr 0.001,
 fixed class weights [0.8, 0.2] for {distrust, trust}, weighted undirected snapshots, one-hot degree features without a
-cap, the input snapshots ``t-10 .. t`` for the edges of step ``t``, the yaml's layer / classifier widths, and model
+cap, the reference's targets (``bitcoin_dl.py``: every pair rated at step ``t`` in both orientations, labelled by
+majority vote over its ratings in both directions), the input snapshots ``t-10 .. t`` for the targets of step ``t``,
+the yaml's layer / classifier widths, and model
 selection on validation F1 of class 0 (the minority). Test micro-F1 and minority F1 at the best validation epoch are
 written to ``edge-<dataset>.json`` after every model.
 """
@@ -28,7 +30,7 @@ HPARAMS = {
     ("bitcoin-otc", "evolvegcn_o"): {"hidden_dim": 32, "cls_feats": 316, "cell": "gru"},
 }
 REFERENCE = {"lr": 0.001, "class_weights": [0.8, 0.2]}
-DATASET_OPTIONS = {"max_degree": 0}  # reference: one-hot degree up to the largest degree seen
+DATASET_OPTIONS = {"max_degree": 0, "edge_targets": "pairs"}  # reference: uncapped one-hot degree; its targets
 
 
 def degree_baseline(dataset: str) -> dict[str, float]:
