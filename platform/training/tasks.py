@@ -308,10 +308,10 @@ class DynLinkTask(_SnapshotTask):
 
     The positives of step ``t`` are its target pairs (:meth:`targets`: on the EvolveGCN datasets both
     orientations of every pair with an event, as the reference loaders add each event reversed).
-    Training: the positives against ``num_neg`` x as many random non-edges (``neg_sampling``: uniform, or
-    the reference's "smart" pairs of active nodes), with BCE weighted so both
-    classes weigh the same, or with fixed ``train.class_weights`` ``[non-edge, edge]`` (the reference's
-    ``[0.1, 0.9]``, loss ``mean_i w[y_i] · BCE_i``). Evaluation: MAP and MRR over all non-self pairs of each step, scored in
+    Training: the positives against ``num_neg`` x as many random non-edges (``neg_sampling``: uniform,
+    or the reference's "smart" pairs of active nodes), with BCE weighted so both classes weigh the same,
+    or with fixed ``train.class_weights`` ``[non-edge, edge]`` (the reference's ``[0.1, 0.9]``, loss
+    ``mean_i w[y_i] · BCE_i``). Evaluation: MAP and MRR over all non-self pairs of each step, scored in
     memory-bounded chunks.
     """
 
@@ -385,9 +385,9 @@ class DynLinkTask(_SnapshotTask):
 class EdgeTask(_SnapshotTask):
     """Edge classification at a snapshot (EvolveGCN protocol): class-weighted CE; micro F1 and minority-class F1.
 
-    The labelled edges of step ``t`` (``edge_label_index``, e.g. the reference's both orientations of every
-    rated pair, see ``plexus.platform.data.graphs.temporal``) are known; their labels are predicted from the embeddings *at* step ``t``, so the
-    input is snapshots ``[t - window, t]`` (the target step included, as the reference ``edge_cls_tasker``
+    The labelled pairs of step ``t`` (:meth:`targets`, e.g. the reference's both orientations of every rated
+    pair, see ``plexus.platform.data.graphs.temporal``) are known; their labels are predicted from the
+    embeddings *at* step ``t``, so the input is snapshots ``[t - window, t]`` (the target step included, as the reference ``edge_cls_tasker``
     takes ``idx - num_hist_steps .. idx``). Loss: ``mean_i w[y_i] · CE_i`` (the reference ``Cross_Entropy``)
     with fixed class weights ``w``: ``train.class_weights`` if set, else the dataset's reference weights
     (``spec.extra["class_weights"]``, e.g. EvolveGCN's ``[0.8, 0.2]`` on Bitcoin), else inverse class
