@@ -297,10 +297,10 @@ class _SnapshotTask(Task):
         return len(self.dataset.steps["train"])
 
     def targets(self, t: int) -> Tensor:
-        """The target pairs of step ``t``: ``edge_label_index`` (see ``edge_targets`` of the temporal datasets),
-        else the snapshot's edges."""
-        s = self.dataset.snapshots[t]
-        return s.edge_label_index if "edge_label_index" in s else s.edge_index
+        """The target pairs of step ``t`` (:func:`~plexus.platform.data.graphs.target_pairs`)."""
+        from plexus.platform.data.graphs import target_pairs
+
+        return target_pairs(self.dataset.snapshots[t])
 
 
 class DynLinkTask(_SnapshotTask):
@@ -318,6 +318,12 @@ class DynLinkTask(_SnapshotTask):
     kind = "dynlink"
     monitor = "val_map"
 
+    def __init__(self, dataset: Any, cfg: TrainConfig) -> None:
+        super().__init__(dataset, cfg)
+        w = getattr(cfg, "class_weights", None)
+        if w and len(w) != 2:
+            raise ConfigError(f"dynlink class_weights needs 2 values [non-edge, edge], got {list(w)}")
+
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         from plexus.platform.data import SnapshotBatch
         from plexus.platform.data.graphs import sample_active_negatives, sample_negatives
@@ -331,22 +337,20 @@ class DynLinkTask(_SnapshotTask):
             pos = self.targets(t)
             if pos.size(1) == 0:
                 continue
-            num = pos.size(1) * self.cfg.num_neg
+            num, hist = pos.size(1) * self.cfg.num_neg, self.history(t)
             if self.cfg.neg_sampling == "active":
-                active = torch.cat([s.edge_index.reshape(-1) for s in self.history(t)])
+                active = torch.cat([s.edge_index.reshape(-1) for s in hist])
                 neg = sample_active_negatives(pos, self.spec.num_nodes, num, active, generator=g)
             else:
                 neg = sample_negatives(pos, self.spec.num_nodes, num, generator=g)
             pairs = torch.cat([pos, neg], 1)
             y = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
-            yield SnapshotBatch(self.history(t), pairs).to(device), y.to(device)
+            yield SnapshotBatch(hist, pairs).to(device), y.to(device)
 
     def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
         logit = out["logit"].float().view(-1)
         w = getattr(self.cfg, "class_weights", None)
         if w:  # the reference's Cross_Entropy: mean_i w[y_i] * CE_i with fixed [non-edge, edge] weights
-            if len(w) != 2:
-                raise ConfigError(f"dynlink class_weights needs 2 values [non-edge, edge], got {list(w)}")
             wt = torch.where(target > 0.5, float(w[1]), float(w[0]))
             return (wt * F.binary_cross_entropy_with_logits(logit, target, reduction="none")).mean()
         pos_w = (target.numel() - target.sum()) / target.sum().clamp(min=1)

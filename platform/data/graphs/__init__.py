@@ -20,6 +20,7 @@ from plexus.platform.data.graphs.temporal import (
     read_temporal_csv,
     snapshot_batch,
     split_steps,
+    target_pairs,
     temporal_dataset,
 )
 from plexus.platform.data.graphs.tu import read_tu, stratified_split, tu_dataset, tu_graphs
@@ -47,6 +48,7 @@ __all__ = [
     "split_edges",
     "split_steps",
     "stratified_split",
+    "target_pairs",
     "temporal_dataset",
     "to_dgl",
     "tu_dataset",

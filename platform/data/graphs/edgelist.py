@@ -154,9 +154,9 @@ def load_edge_list(path: str | Path, *, kind: Literal["graph", "temporal"], name
         num_snapshots: temporal: number of equal time windows (default 20).
         steps: temporal: train/val/test target steps (counts, or fractions of the steps with history).
         max_degree: temporal: cap of the one-hot degree features.
-        edge_targets: temporal ``edge`` task: ``events`` (each merged directed edge, its latest label) or
-            ``pairs`` (each pair of a snapshot in both orientations, majority vote of binary labels, as the
-            EvolveGCN reference).
+        edge_targets: temporal: the targets of a step. ``events``: each merged directed edge (``edge``: its
+            latest label). ``pairs`` (the EvolveGCN reference): each pair of the snapshot in both orientations
+            (``edge``: majority vote of binary labels over both directions).
     """
     path = Path(path)
     if kind == "graph":
@@ -184,5 +184,6 @@ def load_edge_list(path: str | Path, *, kind: Literal["graph", "temporal"], name
             raise ConfigError(f"temporal features must be degree, identity or none, got '{features}'")
         return temporal_dataset(ev, name, task=task, window=window, num_snapshots=None if window else num_snapshots,
                                 steps=steps, features=feat, max_degree=max_degree,  # type: ignore[arg-type]
-                                edge_targets=edge_targets, fingerprint_of=[path], description=f"user temporal graph {path.name}")
+                                edge_targets=edge_targets, fingerprint_of=[path],
+                                description=f"user temporal graph {path.name}")
     raise ConfigError(f"kind must be 'graph' or 'temporal', got '{kind}'")

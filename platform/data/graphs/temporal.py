@@ -61,6 +61,7 @@ __all__ = [
     "read_temporal_csv",
     "snapshot_batch",
     "split_steps",
+    "target_pairs",
     "temporal_dataset",
 ]
 
@@ -318,14 +319,19 @@ def temporal_dataset(events: dict[str, Tensor], name: str, *, task: Literal["dyn
     return ds
 
 
+def target_pairs(snapshot: Data) -> Tensor:
+    """The target pairs ``[2, P]`` of a snapshot: ``edge_label_index`` (set by :func:`build_snapshots`, see
+    ``edge_targets``), else its edges (a snapshot built by hand)."""
+    return snapshot.edge_label_index if "edge_label_index" in snapshot else snapshot.edge_index
+
+
 def snapshot_batch(ds: TemporalDataset, t: int, num_hist_steps: int = 10) -> SnapshotBatch:
     """History ``snapshots[max(0, t-h):t]`` and the target edges of step ``t`` (``edge_label_index`` and labels
     for ``edge``)."""
     if not 1 <= t < len(ds.snapshots):
         raise ConfigError(f"target step must be in 1..{len(ds.snapshots) - 1}, got {t}")
     tgt = ds.snapshots[t]
-    pairs = tgt.edge_label_index if "edge_label_index" in tgt else tgt.edge_index
-    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], pairs,
+    return SnapshotBatch(ds.snapshots[max(0, t - num_hist_steps):t], target_pairs(tgt),
                          tgt.edge_label if ds.spec.task == "edge" else None)
 
 
