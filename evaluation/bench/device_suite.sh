@@ -64,13 +64,19 @@ nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing b
     nas optuna-tpe "$s" --controller optuna --sampler tpe &
     nas random "$s" --controller random &
   done ;;
-gsm)  # the GSM++ rows still missing (issue 8; PROTEINS ran on the CPU in stop 19): 8 jobs, merged per row
-  for i in 0 2 4 6 8; do
-    fid "nci$i" gsmpp-nci109 "$i-$((i + 1))" &
+gsm)  # the GSM++ rows still missing (issue 8; PROTEINS ran on the CPU in stop 19): 15 jobs, one per core,
+  # merged per row: NCI109 one fold per job (a fold is lost if cut off), Tolokers two splits per job
+  for i in 0 1 2 3 4 5 6 7 8 9; do
+    fid "nci$i" gsmpp-nci109 "$i" &
   done
-  fid tolo-a gsmpp-tolokers 0-2 &
-  fid tolo-b gsmpp-tolokers 3-5 &
-  fid tolo-c gsmpp-tolokers 6-9 & ;;
+  for i in 0 2 4 6 8; do
+    fid "tolo$i" gsmpp-tolokers "$i-$((i + 1))" &
+  done ;;
+tolo)  # chosen Tolokers splits, one per job (SPLITS, default "1 2 3"); GSM++ full-batch takes 15-25 GB of GPU
+  # memory per job, so more than three beside other jobs ran out of memory on an 80 GB H100
+  for i in ${SPLITS:-1 2 3}; do
+    fid "tolo$i" gsmpp-tolokers "$i" &
+  done ;;
 seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
   nas autognn-share 0 --controller autognn --share &
   nas autognn-noshare 0 --controller autognn --no-share &

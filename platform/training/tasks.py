@@ -160,10 +160,20 @@ class MultiTask(CTRTask):
 
 
 class NodeTask(Task):
-    """Full-batch node classification: CE on the training mask; accuracy, micro/macro F1."""
+    """Full-batch node classification: CE on the training mask; accuracy, macro F1 (and ROC AUC when binary).
+
+    The monitored metric is ``val_acc``, or ``val_auc`` for a binary dataset that declares ROC AUC as its
+    metric (``spec.extra["metric"] == "auc"``: Tolokers and the other binary sets of Platonov et al. 2023),
+    so that the test metric is read at the epoch that is best on the same metric.
+    """
 
     kind = "node"
     monitor = "val_acc"
+
+    def __init__(self, dataset: Any, cfg: TrainConfig) -> None:
+        super().__init__(dataset, cfg)
+        if self.spec.num_classes == 2 and self.spec.extra.get("metric") == "auc":
+            self.monitor = "val_auc"
 
     def num_train_items(self) -> int:
         return int(self.dataset.data.train_mask.sum())
