@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from plexus.platform.config import TrainConfig, build_config
 from plexus.platform.data.paths import find_raw
 from plexus.platform.training import train_model
