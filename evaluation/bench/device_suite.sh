@@ -7,11 +7,14 @@
 #     NCN/NCNC, ARM-Net(+), DIN), each job merged back with `plexus bench fidelity --merge`.
 # Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel with a time limit
 # and write their results as they go (NAS: state.pt after every architecture; fidelity: a row after every run).
-# Inputs carried by the tool: .whl/ (mlflow-skinny, optuna and their pure-Python dependencies, missing on the
-# image) and .gpu_data/data.tar.xz (the public datasets from ../shared/data). Usage: SUITE=... bash device_suite.sh
-# SECONDS, SUITE one of full (everything at once: what stop 15 ran), nas then gsm (two calls of a 15-minute
-# session, each with fewer jobs competing for the GPU's 16 CPU cores), seed0. Merge the fid-*/res/fidelity.csv
-# files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row join into one row.
+# Inputs carried by the tool: .whl/ (this project's own wheel, whose entry points register the plugins: without
+# it every model is "unknown"; `pip wheel --no-deps --no-build-isolation -w .whl .`; and mlflow-skinny, optuna
+# and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
+# ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
+# stop 15 ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
+# CPU cores; gsm takes FOLDS and SPLITS, e.g. FOLDS="" SPLITS="3 4 5" for Tolokers alone), seed0. Merge the
+# fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
+# join into one row.
 set -u
 LIMIT=${1:-470}
 REPO=$(pwd)
@@ -64,17 +67,13 @@ nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing b
     nas optuna-tpe "$s" --controller optuna --sampler tpe &
     nas random "$s" --controller random &
   done ;;
-gsm)  # the GSM++ rows still missing (issue 8; PROTEINS ran on the CPU in stop 19): 15 jobs, one per core,
-  # merged per row: NCI109 one fold per job (a fold is lost if cut off), Tolokers two splits per job
-  for i in 0 1 2 3 4 5 6 7 8 9; do
+gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged per row with --merge: NCI109 folds
+  # FOLDS (default all 10), Tolokers splits SPLITS (default "0 1 2": a full-batch GSM++ job takes 15-20 GB of GPU
+  # memory, and five of them beside ten NCI109 jobs ran out of the H100's 80 GB in stop 20)
+  for i in ${FOLDS-0 1 2 3 4 5 6 7 8 9}; do
     fid "nci$i" gsmpp-nci109 "$i" &
   done
-  for i in 0 2 4 6 8; do
-    fid "tolo$i" gsmpp-tolokers "$i-$((i + 1))" &
-  done ;;
-tolo)  # chosen Tolokers splits, one per job (SPLITS, default "1 2 3"); GSM++ full-batch takes 15-25 GB of GPU
-  # memory per job, so more than three beside other jobs ran out of memory on an 80 GB H100
-  for i in ${SPLITS:-1 2 3}; do
+  for i in ${SPLITS-0 1 2}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
   done ;;
 seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
