@@ -57,7 +57,7 @@ def _locate(folder: str, path: str | None, files: list[str], url: str) -> Path:
                   bundled=True, source="https://github.com/kimiyoung/planetoid")
 def cora(path: str | None = None, task: str = "node", seed: int = 0,
          split: Literal["70/10/20", "85/5/10"] = "70/10/20", normalize_features: bool = False,
-         val_edges_as_input: bool = False) -> Dataset:
+         val_edges_as_input: bool = False, val_neg_ratio: float = 1.0) -> Dataset:
     """Cora: 2708 papers, 5278 undirected citations, 1433 bag-of-words features, 7 classes.
 
     Args:
@@ -67,6 +67,8 @@ def cora(path: str | None = None, task: str = "node", seed: int = 0,
         split: link split ratios, ``70/10/20`` (NCN) or ``85/5/10`` (GAE).
         normalize_features: row-normalise the features (GCN preprocessing).
         val_edges_as_input: link task: evaluate over train + validation edges.
+        val_neg_ratio: link task: validation negatives per validation positive (the NCN reference's
+            split has 2.0 at 70/10/20; test always has one per positive).
     """
     from plexus.platform.data.graphs.link import link_dataset
     from plexus.platform.data.graphs.planetoid import planetoid_dataset
@@ -81,7 +83,8 @@ def cora(path: str | None = None, task: str = "node", seed: int = 0,
     if task == "node":
         return ds
     return link_dataset(ds.data, "cora", split=split, seed=seed, val_edges_as_input=val_edges_as_input,
-                        fingerprint=ds.fingerprint, description=f"Cora link prediction ({split})")
+                        val_neg_ratio=val_neg_ratio, fingerprint=ds.fingerprint,
+                        description=f"Cora link prediction ({split})")
 
 
 # ---------------------------------------------------------------------------------------------------- TU

@@ -144,15 +144,19 @@ def remove_target_edges(edge_index: Tensor, targets: Tensor) -> Tensor:
 
 @single_thread()
 def split_edges(edge_index: Tensor, num_nodes: int, *, ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
-                seed: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+                seed: int = 0, val_neg_ratio: float = 1.0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Seeded random split of the undirected edges; returns ``(pos, neg)`` dicts of ``[2, P]`` pairs.
 
-    ``neg["val"]``/``neg["test"]`` have as many pairs as their positives, are
-    disjoint from each other and from every true edge; ``neg["train"]`` is empty
+    ``neg["test"]`` has as many pairs as its positives, ``neg["val"]`` ``val_neg_ratio`` times as many
+    (the NCN reference draws its validation negatives as a 20% split and keeps 10% of positives: 2.0);
+    the test negatives do not depend on ``val_neg_ratio``.
+    Negatives are disjoint from each other and from every true edge; ``neg["train"]`` is empty
     (training negatives are resampled each epoch with :func:`sample_negatives`).
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise ConfigError(f"link split ratios must be three non-negative numbers summing to 1, got {ratios}")
+    if not val_neg_ratio > 0:
+        raise ConfigError(f"val_neg_ratio must be positive, got {val_neg_ratio}")
     pairs = undirected_pairs(edge_index, num_nodes)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(pairs.size(1), generator=g)
@@ -162,7 +166,11 @@ def split_edges(edge_index: Tensor, num_nodes: int, *, ratios: tuple[float, floa
     pos = {"train": pairs[:, perm[:n_train]], "val": pairs[:, perm[n_train:n_train + n_val]],
            "test": pairs[:, perm[n_train + n_val:]]}
     both = sample_negatives(pairs, num_nodes, n_val + n_test, g)
-    neg = {"train": torch.empty(2, 0, dtype=torch.long), "val": both[:, :n_val], "test": both[:, n_val:]}
+    val_neg, n_val_neg = both[:, :n_val], round(val_neg_ratio * n_val)
+    # the extra validation negatives are drawn last, so the test pairs are those of val_neg_ratio 1
+    if n_val_neg > n_val:
+        val_neg = torch.cat([val_neg, sample_negatives(pairs, num_nodes, n_val_neg - n_val, g, exclude=both)], 1)
+    neg = {"train": torch.empty(2, 0, dtype=torch.long), "val": val_neg[:, :n_val_neg], "test": both[:, n_val:]}
     return pos, neg
 
 
@@ -171,13 +179,14 @@ def _both_directions(pairs: Tensor) -> Tensor:
 
 
 def link_dataset(data: Data, name: str, *, split: Literal["70/10/20", "85/5/10"] | tuple[float, float, float] = "70/10/20",
-                 seed: int = 0, val_edges_as_input: bool = False, fingerprint: str = "",
-                 description: str = "") -> LinkDataset:
+                 seed: int = 0, val_edges_as_input: bool = False, val_neg_ratio: float = 1.0,
+                 fingerprint: str = "", description: str = "") -> LinkDataset:
     """Turn a graph into a :class:`LinkDataset`.
 
     The training graph holds the training positives only (both directions);
     ``eval_edge_index`` is that graph, plus the validation edges when
-    ``val_edges_as_input`` (NCN's ``--use_valedges_as_input``).
+    ``val_edges_as_input`` (NCN's ``--use_valedges_as_input``). ``val_neg_ratio``:
+    validation negatives per validation positive (:func:`split_edges`).
     """
     if isinstance(split, str):
         if split not in LINK_SPLITS:
@@ -186,7 +195,7 @@ def link_dataset(data: Data, name: str, *, split: Literal["70/10/20", "85/5/10"]
     else:
         ratios = tuple(float(r) for r in split)  # type: ignore[assignment]
     n = int(data.num_nodes)
-    pos, neg = split_edges(data.edge_index, n, ratios=ratios, seed=seed)
+    pos, neg = split_edges(data.edge_index, n, ratios=ratios, seed=seed, val_neg_ratio=val_neg_ratio)
     train_ei = _both_directions(pos["train"])
     eval_ei = _both_directions(torch.cat([pos["train"], pos["val"]], 1)) if val_edges_as_input else train_ei
     g = Data(x=data.x, edge_index=train_ei, num_nodes=n)
@@ -194,5 +203,6 @@ def link_dataset(data: Data, name: str, *, split: Literal["70/10/20", "85/5/10"]
                     extra={"split": "/".join(str(round(r * 100)) for r in ratios)})
     split_tag = split if isinstance(split, str) else ratios
     return LinkDataset(name=name, spec=spec, data=g, pos=pos, neg=neg, eval_edge_index=eval_ei,
-                       fingerprint=fingerprint and f"{fingerprint}-link{split_tag}-s{seed}-v{int(val_edges_as_input)}",
+                       fingerprint=fingerprint and (f"{fingerprint}-link{split_tag}-s{seed}-v{int(val_edges_as_input)}"
+                                                    + (f"-vn{val_neg_ratio:g}" if val_neg_ratio != 1.0 else "")),
                        description=description)

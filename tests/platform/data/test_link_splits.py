@@ -139,3 +139,24 @@ def test_negatives_have_random_orientation() -> None:
     neg = sample_negatives(ei, 500, 2000, torch.Generator().manual_seed(0))
     frac = float((neg[0] < neg[1]).float().mean())
     assert 0.4 < frac < 0.6
+
+
+def test_val_neg_ratio_adds_validation_negatives_and_keeps_test(cora_data) -> None:
+    from plexus.platform.errors import ConfigError
+
+    n = int(cora_data.num_nodes)
+    pos1, neg1 = split_edges(cora_data.edge_index, n, seed=4)
+    pos2, neg2 = split_edges(cora_data.edge_index, n, seed=4, val_neg_ratio=2.0)
+    assert all(torch.equal(pos1[k], pos2[k]) for k in pos1)
+    assert torch.equal(neg1["test"], neg2["test"])
+    assert neg2["val"].size(1) == 2 * pos2["val"].size(1)
+    assert torch.equal(neg2["val"][:, :neg1["val"].size(1)], neg1["val"])
+    keys = _keys(neg2["val"], n)
+    assert len(keys) == neg2["val"].size(1)  # no pair twice
+    assert keys.isdisjoint(_keys(cora_data.edge_index, n)) and keys.isdisjoint(_keys(neg2["test"], n))
+    half = split_edges(cora_data.edge_index, n, seed=4, val_neg_ratio=0.5)[1]["val"]
+    assert half.size(1) == round(0.5 * pos1["val"].size(1))
+    ds = link_dataset(cora_data, "c", seed=4, val_neg_ratio=2.0)
+    assert ds.neg["val"].size(1) == 2 * ds.pos["val"].size(1)
+    with pytest.raises(ConfigError):
+        split_edges(cora_data.edge_index, n, val_neg_ratio=0.0)
