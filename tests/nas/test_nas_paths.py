@@ -82,7 +82,10 @@ def test_random_search_fans_out_over_worker_processes_sharing_one_study(
     import optuna
 
     study = optuna.load_study(study_name="nas-random-cora-seed0", storage=storage)
-    workers = {t.user_attrs["plexus.worker"].rsplit(":", 1)[-1] for t in study.trials}
+    # a worker that asks for a trial once the budget is taken gets a surplus trial it never runs (no worker attr)
+    ran = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(ran) == 3
+    workers = {t.user_attrs["plexus.worker"].rsplit(":", 1)[-1] for t in ran}
     assert workers and workers <= {"w0", "w1"}  # the trials ran in the worker processes
     # the same command again resumes the finished study: nothing new is trained but the retrain
     again = run_nas(controller="random", dataset="cora", budget=3, epochs=1, seed=0, workers=2, storage=storage,
