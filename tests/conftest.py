@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -32,8 +30,18 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{d / 'mlflow.db'}"
 
 
-def have_shared_data(folder: str) -> bool:
-    return (SHARED_DATA / folder).exists()
+@pytest.fixture(scope="session")
+def need_raw() -> Callable[[str], Path]:
+    """``need_raw("cora")`` -> the dataset's raw folder; skips the test when the shared copy is absent."""
+    from plexus.platform.data.paths import find_raw
+
+    def need(folder: str) -> Path:
+        root = find_raw(folder)
+        if root is None:
+            pytest.skip(f"shared data folder {folder} is absent")
+        return root
+
+    return need
 
 
 # Tiny tensors: one thread avoids oversubscription on small CI machines (children inherit it).

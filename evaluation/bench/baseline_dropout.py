@@ -42,7 +42,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for d in sorted({r["dropout"] for r in mine}):
             vals = [r["test_acc"] for r in mine if r["dropout"] == d]
             row[f"dropout {d:g}"] = mean_std(vals) + (len(vals),)
-        sel = [r for k, r in _select(mine).items()]
+        sel = list(_select(mine).values())
         row["selected on val"] = mean_std([r["test_acc"] for r in sel]) + (len(sel),)
         row["selected dropouts"] = [r["dropout"] for r in sorted(sel, key=lambda r: r["fold"])]
         rows.append(row)
@@ -72,8 +72,8 @@ def main() -> None:
                 for d in args.dropouts:
                     if (name, model, i, d) in done:
                         continue
-                    section = json.loads(json.dumps(bc.get("baseline_config") or {}))
-                    section.setdefault("hparams", {})["dropout"] = d
+                    base = bc.get("baseline_config") or {}
+                    section = {**base, "hparams": {**(base.get("hparams") or {}), "dropout": d}}
                     cfg = _experiment(model, bc["dataset"], section, seed=seed, epochs_scale=1.0, max_steps=0,
                                       tracking_uri=args.tracking_uri, options=options)
                     res = train_model(cfg, progress=False, extra_tags={"plexus.bench": "baseline_dropout"})

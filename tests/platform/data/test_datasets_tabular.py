@@ -6,10 +6,12 @@ across runs; the properties checked do not depend on the cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import torch
 from plexus.platform.catalog import get_catalog
-from plexus.platform.data.paths import find_raw
 from plexus.platform.errors import DataError
 
 # name -> (raw folder, total rows, {task: (lo, hi) positive rate}, field kinds that must be present)
@@ -28,10 +30,9 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_dataset_loads(name):
+def test_dataset_loads(name: str, need_raw: Callable[[str], Path]) -> None:
     folder, rows, rates, kinds = EXPECTED[name]
-    if find_raw(folder) is None:
-        pytest.skip(f"raw data {folder} not available")
+    need_raw(folder)
     entry = get_catalog().dataset(name)
     assert entry.status == "ok", entry.error
     ds = entry.load()
@@ -62,9 +63,8 @@ def test_dataset_loads(name):
     assert enc.field_specs() == ds.spec.fields
 
 
-def test_criteo_split_and_rule():
-    if find_raw("criteo-10k") is None:
-        pytest.skip("criteo-10k not available")
+def test_criteo_split_and_rule(need_raw: Callable[[str], Path]) -> None:
+    need_raw("criteo-10k")
     from plexus.platform.data.datasets_tabular import criteo_10k
 
     ds = criteo_10k()
@@ -76,9 +76,8 @@ def test_criteo_split_and_rule():
     assert ds1.fingerprint != ds.fingerprint
 
 
-def test_amazon_beauty_protocol():
-    if find_raw("amazon-beauty-seq") is None:
-        pytest.skip("amazon-beauty-seq not available")
+def test_amazon_beauty_protocol(need_raw: Callable[[str], Path]) -> None:
+    need_raw("amazon-beauty-seq")
     from plexus.platform.data.datasets_tabular import amazon_beauty
 
     ds = amazon_beauty()
@@ -93,9 +92,8 @@ def test_amazon_beauty_protocol():
     assert (nz[:, 1:] | ~nz[:, :-1]).all()
 
 
-def test_movielens_mtl_histories_precede_row():
-    if find_raw("movielens-100k") is None:
-        pytest.skip("movielens-100k not available")
+def test_movielens_mtl_histories_precede_row(need_raw: Callable[[str], Path]) -> None:
+    need_raw("movielens-100k")
     from plexus.platform.data.datasets_tabular import movielens_mtl
 
     ds = movielens_mtl(max_hist=10)

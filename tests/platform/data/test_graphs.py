@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from plexus.platform.data.paths import find_raw
 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLEXUS_DATA", str(tmp_path_factory.getbasetemp() / "plexus-data"))
-
-
-def _raw(folder: str) -> Path:
-    root = find_raw(folder)
-    if root is None:
-        pytest.skip(f"shared data folder {folder} is absent")
-    return root
 
 
 # ------------------------------------------------------------------------------------------------ Planetoid
@@ -44,12 +37,12 @@ def test_cora_node_stats_and_standard_split() -> None:
     assert ds.fingerprint
 
 
-def test_cora_matches_pyg_reader_and_bundled_copy(tmp_path: Path) -> None:
+def test_cora_matches_pyg_reader_and_bundled_copy(tmp_path: Path, need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data.datasets_graph import _BUNDLED
     from plexus.platform.data.graphs.planetoid import read_planetoid
     from torch_geometric.io import read_planetoid_data
 
-    raw = _raw("cora")
+    raw = need_raw("cora")
     for f in raw.glob("ind.cora.*"):
         shutil.copy(f, tmp_path / f.name)
     ref = read_planetoid_data(str(tmp_path), "cora")
@@ -109,10 +102,11 @@ def test_missing_local_copy_says_where(tmp_path: Path) -> None:
     ("chameleon", "chameleon_filtered.npz", (409, 287, 194), 5),
     ("squirrel", "squirrel_filtered.npz", (1053, 718, 452), 5),
 ])
-def test_heterophilous_split_sizes(name: str, file: str, sizes: tuple[int, int, int], classes: int) -> None:
+def test_heterophilous_split_sizes(name: str, file: str, sizes: tuple[int, int, int], classes: int,
+                                   need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data import datasets_graph
 
-    _raw("heterophilous-graphs")
+    need_raw("heterophilous-graphs")
     ds = getattr(datasets_graph, name)(split=0)
     d = ds.data
     got = tuple(int(getattr(d, f"{k}_mask").sum()) for k in ("train", "val", "test"))
@@ -124,11 +118,11 @@ def test_heterophilous_split_sizes(name: str, file: str, sizes: tuple[int, int, 
     assert not torch.equal(d3.train_mask, d.train_mask)
 
 
-def test_heterophilous_edges_undirected_and_bad_split() -> None:
+def test_heterophilous_edges_undirected_and_bad_split(need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data.datasets_graph import chameleon
     from plexus.platform.errors import ConfigError
 
-    _raw("heterophilous-graphs")
+    need_raw("heterophilous-graphs")
     d = chameleon().data
     assert d.edge_index.size(1) == 2 * 8854 and d.num_nodes == 890
     with pytest.raises(ConfigError):
@@ -140,10 +134,10 @@ def test_heterophilous_edges_undirected_and_bad_split() -> None:
 @pytest.mark.parametrize("loader,count,nodes,feats", [
     ("tu_mutag", 188, 3371, 7), ("tu_proteins", 1113, 43471, 4), ("tu_nci109", 4127, 122494, 38),
 ])
-def test_tu_counts(loader: str, count: int, nodes: int, feats: int) -> None:
+def test_tu_counts(loader: str, count: int, nodes: int, feats: int, need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data import datasets_graph
 
-    _raw(loader.replace("_", "-"))
+    need_raw(loader.replace("_", "-"))
     ds = getattr(datasets_graph, loader)()
     assert len(ds.graphs) == count
     assert sum(g.num_nodes for g in ds.graphs) == nodes
@@ -159,11 +153,11 @@ def test_tu_counts(loader: str, count: int, nodes: int, feats: int) -> None:
         assert int(g.edge_index.max()) < g.num_nodes and int(g.edge_index.min()) >= 0
 
 
-def test_tu_mutag_matches_pyg_reader() -> None:
+def test_tu_mutag_matches_pyg_reader(need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data.graphs.tu import read_tu
     from torch_geometric.io import read_tu_data
 
-    raw = _raw("tu-mutag")
+    raw = need_raw("tu-mutag")
     ours = read_tu(raw, "MUTAG")
     ref, slices, _ = read_tu_data(str(raw), "MUTAG")
     assert torch.equal(ours["x"], ref.x) and torch.equal(ours["y"], ref.y)

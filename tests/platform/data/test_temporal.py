@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from plexus.platform.data.paths import find_raw
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -17,14 +17,9 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
     mp.undo()
 
 
-def _need(folder: str) -> None:
-    if find_raw(folder) is None:
-        pytest.skip(f"shared data folder {folder} is absent")
-
-
 @pytest.fixture(scope="module")
-def otc():
-    _need("bitcoin-otc")
+def otc(need_raw: Callable[[str], Path]):
+    need_raw("bitcoin-otc")
     from plexus.platform.data.datasets_graph import bitcoin_otc
 
     return bitcoin_otc(task="edge")
@@ -70,9 +65,9 @@ def test_degree_features_are_one_hot_degrees(otc) -> None:
         assert torch.equal(s.x.argmax(1), deg)
 
 
-def test_uci_link_targets_are_both_orientations_of_each_pair() -> None:
+def test_uci_link_targets_are_both_orientations_of_each_pair(need_raw: Callable[[str], Path]) -> None:
     """Reference ``uc_irv_mess_dl.py`` adds every message reversed: the positives of a step are symmetric."""
-    _need("uci-messages")
+    need_raw("uci-messages")
     from plexus.platform.config import TrainConfig
     from plexus.platform.data.datasets_graph import uci_messages
     from plexus.platform.training.tasks import DynLinkTask
@@ -92,9 +87,9 @@ def test_uci_link_targets_are_both_orientations_of_each_pair() -> None:
     assert torch.equal(DynLinkTask(d, TrainConfig()).targets(t), d.snapshots[t].edge_index)
 
 
-def test_bitcoin_alpha_and_uci_snapshot_counts() -> None:
-    _need("bitcoin-alpha")
-    _need("uci-messages")
+def test_bitcoin_alpha_and_uci_snapshot_counts(need_raw: Callable[[str], Path]) -> None:
+    need_raw("bitcoin-alpha")
+    need_raw("uci-messages")
     from plexus.platform.data.datasets_graph import bitcoin_alpha, uci_messages
 
     a = bitcoin_alpha()
@@ -113,8 +108,8 @@ def test_bitcoin_alpha_and_uci_snapshot_counts() -> None:
         uci_messages(task="edge")
 
 
-def test_num_snapshots_option_and_fraction_steps() -> None:
-    _need("bitcoin-alpha")
+def test_num_snapshots_option_and_fraction_steps(need_raw: Callable[[str], Path]) -> None:
+    need_raw("bitcoin-alpha")
     from plexus.platform.data.datasets_graph import bitcoin_alpha
     from plexus.platform.errors import ConfigError
 

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from plexus.platform.config import TrainConfig, build_config
-from plexus.platform.data.paths import find_raw
 from plexus.platform.training import train_model
 from plexus.platform.training.tasks import NodeTask
 
 
-def _need(folder: str) -> None:
-    if find_raw(folder) is None:
-        pytest.skip(f"shared data folder {folder} is absent")
-
-
-def test_node_task_monitors_auc_only_on_binary_auc_datasets() -> None:
+def test_node_task_monitors_auc_only_on_binary_auc_datasets(need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data.datasets_graph import chameleon, tolokers
 
-    _need("heterophilous-graphs")
+    need_raw("heterophilous-graphs")
     assert NodeTask(tolokers(split=0), TrainConfig()).monitor == "val_auc"
     assert NodeTask(chameleon(split=0), TrainConfig()).monitor == "val_acc"
 
 
-def test_tolokers_test_auc_is_read_at_the_best_val_auc_epoch(tmp_path: Path, tracking_uri: str) -> None:
+def test_tolokers_test_auc_is_read_at_the_best_val_auc_epoch(tmp_path: Path, tracking_uri: str, need_raw: Callable[[str], Path]) -> None:
     """Tolokers is 78% one class: validation accuracy sits at the majority rate while the AUC climbs, so
     selecting on accuracy keeps epoch 1 (what the stop-20 GPU run did to GCN: test AUC 0.40)."""
-    _need("heterophilous-graphs")
+    need_raw("heterophilous-graphs")
     cfg = build_config({"hparams": {"hidden": 64, "num_layers": 2},
                         "train": {"epochs": 8, "lr": 0.01, "patience": 50, "seed": 0},
                         "tracking": {"checkpoint_dir": str(tmp_path / "ckpt"), "log_model": False}},
