@@ -6,10 +6,9 @@ import pytest
 import torch
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import tiny_problem
+from plexus.platform.testing import fit_ctr, tiny_problem
 from plexus.recsys.armnet import ARMNet, ARMNetPlus, ExponentialNeurons
 from plexus.recsys.baselines import LR
-from sklearn.metrics import roc_auc_score
 
 SMALL = {"num_heads": 2, "num_neurons": 8, "mlp_hidden": (32,)}
 
@@ -101,29 +100,16 @@ def _xnor_problem(n: int, seed: int):
     return spec, x, y
 
 
-def _fit_auc(model, train, y, test, y_test, steps: int = 150, bs: int = 128) -> float:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        idx = torch.randint(0, len(y), (bs,))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            model({k: v[idx] for k, v in train.items()})["logit"], y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        return roc_auc_score(y_test.numpy(), model(test)["logit"].numpy())
 
 
 def test_multiplicative_task_and_gate_attribution():
     spec, train, y = _xnor_problem(4000, 0)
     _, test, y_test = _xnor_problem(2000, 1)
     torch.manual_seed(0)
-    assert abs(_fit_auc(LR(spec), train, y, test, y_test) - 0.5) < 0.1
+    assert abs(fit_ctr(LR(spec), train, y, test, y_test) - 0.5) < 0.1
     torch.manual_seed(0)
     m = ARMNet(spec, num_heads=1, num_neurons=16, mlp_hidden=(64,))
-    assert _fit_auc(m, train, y, test, y_test) > 0.95
+    assert fit_ctr(m, train, y, test, y_test) > 0.95
     with torch.no_grad():  # local attribution: Σ over instances and neurons of |w_ij|
         z = m.field_gates(test)
         attribution = (z * m.arm.values).abs().sum((0, 1, 2))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import tiny_problem
+from plexus.platform.testing import fit_ctr, tiny_problem
 from plexus.recsys.autoint import AutoInt, AutoIntPlus, InteractingLayer
 from plexus.recsys.baselines import LR
-from sklearn.metrics import roc_auc_score
 
 
 @pytest.mark.parametrize("code_variant", [False, True])
@@ -88,27 +87,14 @@ def _xor_problem(n: int, seed: int):
     return spec, x, y
 
 
-def _fit_auc(model, train, y, test, y_test, steps: int = 150, bs: int = 128, lr: float = 3e-3) -> float:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        idx = torch.randint(0, len(y), (bs,))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            model({k: v[idx] for k, v in train.items()})["logit"], y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        return roc_auc_score(y_test.numpy(), model(test)["logit"].numpy())
 
 
 def test_xor_needs_interactions():
     spec, train, y = _xor_problem(4000, 0)
     _, test, y_test = _xor_problem(2000, 1)
     torch.manual_seed(0)
-    auc_lr = _fit_auc(LR(spec), train, y, test, y_test)
+    auc_lr = fit_ctr(LR(spec), train, y, test, y_test)
     torch.manual_seed(0)
-    auc_ai = _fit_auc(AutoInt(spec), train, y, test, y_test)
+    auc_ai = fit_ctr(AutoInt(spec), train, y, test, y_test)
     assert abs(auc_lr - 0.5) < 0.1, auc_lr
     assert auc_ai > 0.95, auc_ai

@@ -6,9 +6,8 @@ import pytest
 import torch
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import tiny_problem
+from plexus.platform.testing import fit_ctr, tiny_problem
 from plexus.recsys.din import DIN, DINBase
-from sklearn.metrics import roc_auc_score
 
 
 @pytest.fixture
@@ -137,20 +136,6 @@ def _target_problem(n: int, seed: int, length: int = 8, n_items: int = 200, n_ca
     return spec, batch, y
 
 
-def _fit_auc(model, train, y, test, y_test, steps: int = 150, bs: int = 128) -> float:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(y), (bs,))
-        out = model({k: v[idx] for k, v in train.items()})
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(out["logit"], y[idx]) + out.get("aux_loss", 0)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        return roc_auc_score(y_test.numpy(), model(test)["logit"].numpy())
 
 
 def test_din_learns_target_dependent_interest_that_sum_pooling_misses():
@@ -158,8 +143,8 @@ def test_din_learns_target_dependent_interest_that_sum_pooling_misses():
     _, test, y_test = _target_problem(2000, 1)
     assert 0.3 < y.mean() < 0.7
     torch.manual_seed(0)
-    din = _fit_auc(DIN(spec), train, y, test, y_test)
+    din = fit_ctr(DIN(spec), train, y, test, y_test)
     torch.manual_seed(0)
-    base = _fit_auc(DINBase(spec), train, y, test, y_test)
+    base = fit_ctr(DINBase(spec), train, y, test, y_test)
     assert din > 0.9, din
     assert din > base + 0.1, (din, base)
