@@ -7,7 +7,9 @@ in chunks), without MLflow so it runs on a bare GPU image:
     PLEXUS_SHARED_DATA=<folder with bitcoin-otc/ bitcoin-alpha/ uci-messages/> \\
         python -m plexus.evaluation.bench.evolvegcn_device --epochs 8 --out results.json
 
-Results accumulate in ``--out`` after every run, so a run stopped at its time limit keeps what finished.
+Results accumulate in ``--out`` after every run, so a run stopped at its time limit keeps what finished; the
+run in progress writes its validation/test history to ``<out>.partial.json`` after every epoch. ``--hparams``
+overrides the models' constructor arguments (JSON), e.g. the reference yaml's ``{"cls_feats": 100}``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,18 +41,31 @@ def main() -> None:
     ap.add_argument("--out", default="evolvegcn_device.json")
     ap.add_argument("--datasets", nargs="*", default=None, help="only these datasets (default: all three)")
     ap.add_argument("--models", nargs="*", default=None, help="only these models (default: both)")
+    ap.add_argument("--hparams", type=json.loads, default={}, help="constructor arguments for every run (JSON)")
     args = ap.parse_args()
     from plexus.evaluation.gpu_check import plugin_classes
     from plexus.platform.config import TrainConfig
     from plexus.platform.data.datasets_graph import bitcoin_alpha, bitcoin_otc, uci_messages
+    from plexus.platform.training.callbacks import Callback
     from plexus.platform.training.tasks import make_task
     from plexus.platform.training.trainer import Trainer, seed_everything
+
+    class _Progress(Callback):
+        """The history so far, rewritten after every epoch (a time limit then keeps the curve)."""
+
+        def __init__(self, path: Path, head: dict[str, Any]) -> None:
+            self.path, self.head = path, head
+
+        def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+            rows = [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in trainer.history]
+            self.path.write_text(json.dumps({**self.head, "history": rows}, indent=1))
 
     loaders = {"uci-messages": uci_messages, "bitcoin-alpha": bitcoin_alpha, "bitcoin-otc": bitcoin_otc}
     classes = plugin_classes()
     out = Path(args.out)
     results = []
     for dataset, model, hp in RUNS:
+        hp = {**hp, **args.hparams}
         if (args.datasets and dataset not in args.datasets) or (args.models and model not in args.models):
             continue
         ds = loaders[dataset](task="dynlink")
@@ -58,7 +74,10 @@ def main() -> None:
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
-        trainer = Trainer(net, make_task(ds, cfg), cfg, progress=False)
+        head = {"dataset": dataset, "model": model, "hparams": hp, "lr": args.lr, "num_neg": args.num_neg,
+                "neg_sampling": args.neg_sampling, "class_weights": args.class_weights, "patience": args.patience}
+        trainer = Trainer(net, make_task(ds, cfg), cfg, callbacks=[_Progress(out.with_suffix(".partial.json"), head)],
+                          progress=False)
         res = trainer.fit()
         results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
                         "num_neg": args.num_neg, "class_weights": args.class_weights,
