@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--class-weights", type=float, nargs=2, default=None, metavar=("NON_EDGE", "EDGE"),
                     help="fixed loss weights (reference: 0.1 0.9); default: balanced BCE")
     ap.add_argument("--patience", type=int, default=0, help="early stopping on validation MAP (0: none)")
+    ap.add_argument("--monitor", default=None, help="selection metric (default: the task's, val_map as in the "
+                    "reference's target_measure); e.g. val_mrr")
     ap.add_argument("--out", default="evolvegcn_device.json")
     ap.add_argument("--datasets", nargs="*", default=None, help="only these datasets (default: all three)")
     ap.add_argument("--models", nargs="*", default=None, help="only these models (default: both)")
@@ -70,18 +72,22 @@ def main() -> None:
             continue
         ds = loaders[dataset](task="dynlink")
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, num_neg=args.num_neg, patience=args.patience, seed=0,
-                          class_weights=args.class_weights, neg_sampling=args.neg_sampling, deterministic=False, amp=True)
+                          class_weights=args.class_weights, neg_sampling=args.neg_sampling, deterministic=False, amp=True,
+                          monitor=args.monitor or "")
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
+        task = make_task(ds, cfg)
+        trainer_monitor = cfg.monitor or task.monitor
         head = {"dataset": dataset, "model": model, "hparams": hp, "lr": args.lr, "num_neg": args.num_neg,
-                "neg_sampling": args.neg_sampling, "class_weights": args.class_weights, "patience": args.patience}
-        trainer = Trainer(net, make_task(ds, cfg), cfg, callbacks=[_Progress(out.with_suffix(".partial.json"), head)],
+                "neg_sampling": args.neg_sampling, "class_weights": args.class_weights, "patience": args.patience,
+                "monitor": trainer_monitor}
+        trainer = Trainer(net, task, cfg, callbacks=[_Progress(out.with_suffix(".partial.json"), head)],
                           progress=False)
         res = trainer.fit()
         results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
                         "num_neg": args.num_neg, "class_weights": args.class_weights,
-                        "neg_sampling": args.neg_sampling, "patience": args.patience,
+                        "neg_sampling": args.neg_sampling, "patience": args.patience, "monitor": trainer_monitor,
                         "edge_targets": "pairs", "epochs_run": res["epochs_run"],
                         "device": str(trainer.device), "best_epoch": res["best_epoch"],
                         "seconds": round(time.perf_counter() - t0, 1),
