@@ -12,7 +12,7 @@
 # and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
 # ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
 # stop 15 ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
-# CPU cores; gsm takes FOLDS and SPLITS, e.g. FOLDS="" SPLITS="3 4 5" for Tolokers alone), seed0. Merge the
+# CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), seed0. Merge the
 # fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
 # join into one row.
 set -u
@@ -68,12 +68,15 @@ nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing b
     nas random "$s" --controller random &
   done ;;
 gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged per row with --merge: NCI109 folds
-  # FOLDS (default all 10), Tolokers splits SPLITS (default "0 1 2": a full-batch GSM++ job takes 15-20 GB of GPU
-  # memory, and five of them beside ten NCI109 jobs ran out of the H100's 80 GB in stop 20)
-  for i in ${FOLDS-0 1 2 3 4 5 6 7 8 9}; do
+  # FOLDS (default none: all 10 folds ran on the CPU by stop 21), Tolokers splits SPLITS (default: the first
+  # GPU-memory/20 GB splits, 3 on an H100, 6 on an H200: a full-batch GSM++ job takes 15-20 GB, and five of
+  # them beside ten NCI109 jobs ran out of the H100's 80 GB in stop 20). Later calls: SPLITS="3 4 5" etc.
+  mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1)
+  n=$(( ${mem:-81559} > 28672 ? (${mem:-81559} - 8192) / 20480 : 1 ))
+  for i in ${FOLDS-}; do
     fid "nci$i" gsmpp-nci109 "$i" &
   done
-  for i in ${SPLITS-0 1 2}; do
+  for i in ${SPLITS-$(seq -s " " 0 $(( n - 1 )))}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
   done ;;
 seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
