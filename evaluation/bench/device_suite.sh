@@ -12,7 +12,7 @@
 # and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
 # ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
 # stop 15 ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
-# CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), seed0. Merge the
+# CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), egcn, seed0. Merge the
 # fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
 # join into one row.
 set -u
@@ -78,6 +78,20 @@ gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged p
   done
   for i in ${SPLITS-$(seq -s " " 0 $(( n - 1 )))}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
+  done ;;
+egcn)  # issue 7: EvolveGCN-O/-H link prediction on the Bitcoin sets with the reference yaml's settings (as run
+  # on UCI in stop 21), selected on validation MRR and on MAP (the reference's target_measure); a time limit keeps
+  # each run's curve in <out>.partial.json. EGCN_EPOCHS (default 100) caps the epochs; patience 30 (MRR) or 50
+  # (MAP, the yaml's). Needs bitcoin-alpha/ and bitcoin-otc/ in .gpu_data/data.tar.xz.
+  for ds in bitcoin-alpha bitcoin-otc; do
+    for m in evolvegcn_o evolvegcn_h; do
+      for mon in val_mrr val_map; do
+        (mkdir -p "$W/egcn-$ds-$m-$mon" && cd "$W/egcn-$ds-$m-$mon" && timeout "$LIMIT" $PY -m \
+           plexus.evaluation.bench.evolvegcn_device --epochs "${EGCN_EPOCHS:-100}" --patience "$([ "$mon" = val_map ] && echo 50 || echo 30)" --lr 0.001 \
+           --num-neg 50 --neg-sampling active --class-weights 0.1 0.9 --hparams '{"cls_feats": 100}' \
+           --monitor "$mon" --datasets "$ds" --models "$m" --out result.json > log.txt 2>&1) &
+      done
+    done
   done ;;
 seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
   nas autognn-share 0 --controller autognn --share &
