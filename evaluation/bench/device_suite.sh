@@ -42,6 +42,10 @@ fid() {  # name configs [runs]: a shard (--runs, e.g. 0-4) when given; merge joi
   (cd "$d" && timeout "$LIMIT" $PY -m plexus bench fidelity --models "$2" --seeds 3 --epochs-scale "$FID_SCALE" --out "$d/res" \
      --tracking-uri "sqlite:///$d/mlflow.db" ${3:+--runs "$3"} > log.txt 2>&1; echo "exit $?" >> log.txt)
 }
+egcn() {  # name evolvegcn_device-options...: one EvolveGCN link-prediction run, result.json in $W/egcn-<name>
+  local d="$W/egcn-$1"; mkdir -p "$d"
+  (cd "$d" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device --out result.json "${@:2}" > log.txt 2>&1)
+}
 T0=$(date +%s)
 case "${SUITE:-full}" in
 full)  # first device session: 12 searches + the GPU fidelity rows, all at once
@@ -57,8 +61,7 @@ full)  # first device session: 12 searches + the GPU fidelity rows, all at once
   fid nci gsmpp-nci109 &
   fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
   for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
-    (mkdir -p "$W/egcn-$m" && cd "$W/egcn-$m" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device \
-       --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" --out result.json > log.txt 2>&1) &
+    egcn "$m" --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" &
   done ;;
 nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing beside them
   for s in 0 1 2; do
@@ -86,10 +89,9 @@ egcn)  # issue 7: EvolveGCN-O/-H link prediction on the Bitcoin sets with the re
   for ds in bitcoin-alpha bitcoin-otc; do
     for m in evolvegcn_o evolvegcn_h; do
       for mon in val_mrr val_map; do
-        (mkdir -p "$W/egcn-$ds-$m-$mon" && cd "$W/egcn-$ds-$m-$mon" && timeout "$LIMIT" $PY -m \
-           plexus.evaluation.bench.evolvegcn_device --epochs "${EGCN_EPOCHS:-100}" --patience "$([ "$mon" = val_map ] && echo 50 || echo 30)" --lr 0.001 \
-           --num-neg 50 --neg-sampling active --class-weights 0.1 0.9 --hparams '{"cls_feats": 100}' \
-           --monitor "$mon" --datasets "$ds" --models "$m" --out result.json > log.txt 2>&1) &
+        egcn "$ds-$m-$mon" --epochs "${EGCN_EPOCHS:-100}" --patience "$([ "$mon" = val_map ] && echo 50 || echo 30)" \
+          --lr 0.001 --num-neg 50 --neg-sampling active --class-weights 0.1 0.9 --hparams '{"cls_feats": 100}' \
+          --monitor "$mon" --datasets "$ds" --models "$m" &
       done
     done
   done ;;

@@ -27,6 +27,10 @@ RUNS = [("uci-messages", "evolvegcn_o", {"cell": "gru"}), ("uci-messages", "evol
         ("bitcoin-otc", "evolvegcn_o", {"cell": "gru"}), ("bitcoin-otc", "evolvegcn_h", {})]
 
 
+def _rounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in history]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
@@ -55,47 +59,41 @@ def main() -> None:
     class _Progress(Callback):
         """The history so far, rewritten after every epoch (a time limit then keeps the curve)."""
 
-        def __init__(self, path: Path, head: dict[str, Any]) -> None:
-            self.path, self.head = path, head
+        def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+            self.path, self.settings = path, settings
 
         def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
-            rows = [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in trainer.history]
-            self.path.write_text(json.dumps({**self.head, "history": rows}, indent=1))
+            self.path.write_text(json.dumps({**self.settings, "monitor": trainer.monitor,
+                                             "history": _rounded(trainer.history)}, indent=1))
 
     loaders = {"uci-messages": uci_messages, "bitcoin-alpha": bitcoin_alpha, "bitcoin-otc": bitcoin_otc}
     classes = plugin_classes()
     out = Path(args.out)
     results = []
     for dataset, model, hp in RUNS:
-        hp = {**hp, **args.hparams}
         if (args.datasets and dataset not in args.datasets) or (args.models and model not in args.models):
             continue
+        hp = {**hp, **args.hparams}
         ds = loaders[dataset](task="dynlink")
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, num_neg=args.num_neg, patience=args.patience, seed=0,
                           class_weights=args.class_weights, neg_sampling=args.neg_sampling, deterministic=False, amp=True,
                           monitor=args.monitor or "")
+        settings = {"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
+                    "num_neg": args.num_neg, "class_weights": args.class_weights, "neg_sampling": args.neg_sampling,
+                    "patience": args.patience, "edge_targets": "pairs"}
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
-        task = make_task(ds, cfg)
-        trainer_monitor = cfg.monitor or task.monitor
-        head = {"dataset": dataset, "model": model, "hparams": hp, "lr": args.lr, "num_neg": args.num_neg,
-                "neg_sampling": args.neg_sampling, "class_weights": args.class_weights, "patience": args.patience,
-                "monitor": trainer_monitor}
-        trainer = Trainer(net, task, cfg, callbacks=[_Progress(out.with_suffix(".partial.json"), head)],
-                          progress=False)
+        trainer = Trainer(net, make_task(ds, cfg), cfg,
+                          callbacks=[_Progress(out.with_suffix(".partial.json"), settings)], progress=False)
         res = trainer.fit()
-        results.append({"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
-                        "num_neg": args.num_neg, "class_weights": args.class_weights,
-                        "neg_sampling": args.neg_sampling, "patience": args.patience, "monitor": trainer_monitor,
-                        "edge_targets": "pairs", "epochs_run": res["epochs_run"],
+        results.append({**settings, "monitor": trainer.monitor, "epochs_run": res["epochs_run"],
                         "device": str(trainer.device), "best_epoch": res["best_epoch"],
                         "seconds": round(time.perf_counter() - t0, 1),
                         "metrics": {k: round(v, 5) for k, v in res["metrics"].items()},
                         "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
                         if torch.cuda.is_available() else None,
-                        "history": [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()}
-                                    for h in res.get("history", [])]})
+                        "history": _rounded(res.get("history", []))})
         out.write_text(json.dumps(results, indent=1))
         print(json.dumps(results[-1]), flush=True)
 
