@@ -82,16 +82,15 @@ gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged p
   for i in ${SPLITS-$(seq -s " " 0 $(( n - 1 )))}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
   done ;;
-egcn)  # issue 7: EvolveGCN-O/-H link prediction on the Bitcoin sets with the reference yaml's settings (as run
-  # on UCI in stop 21), selected on validation MRR and on MAP (the reference's target_measure); a time limit keeps
-  # each run's curve in <out>.partial.json. EGCN_EPOCHS (default 100) caps the epochs; patience 30 (MRR) or 50
-  # (MAP, the yaml's). Needs bitcoin-alpha/ and bitcoin-otc/ in .gpu_data/data.tar.xz.
+egcn)  # issue 7: EvolveGCN-O/-H link prediction on the Bitcoin sets with each reference yaml's settings
+  # (--reference: evolvegcn_device.REFERENCE), selected on validation MRR and on MAP (the reference's
+  # target_measure); a time limit keeps each run's curve in <out>.partial.json. EGCN_EPOCHS (default 100) caps the
+  # epochs; patience 30 (MRR) or 50 (MAP, the yaml's). Needs bitcoin-alpha/ and bitcoin-otc/ in .gpu_data.
   for ds in bitcoin-alpha bitcoin-otc; do
     for m in evolvegcn_o evolvegcn_h; do
       for mon in val_mrr val_map; do
         egcn "$ds-$m-$mon" --epochs "${EGCN_EPOCHS:-100}" --patience "$([ "$mon" = val_map ] && echo 50 || echo 30)" \
-          --lr 0.001 --num-neg 50 --neg-sampling active --class-weights 0.1 0.9 --hparams '{"cls_feats": 100}' \
-          --monitor "$mon" --datasets "$ds" --models "$m" &
+          --reference --monitor "$mon" --datasets "$ds" --models "$m" &
       done
     done
   done ;;

@@ -10,6 +10,8 @@ in chunks), without MLflow so it runs on a bare GPU image:
 Results accumulate in ``--out`` after every run, so a run stopped at its time limit keeps what finished; the
 run in progress writes its validation/test history to ``<out>.partial.json`` after every epoch. ``--hparams``
 overrides the models' constructor arguments (JSON), e.g. the reference yaml's ``{"cls_feats": 100}``.
+``--reference`` takes, per dataset and model, every setting of the reference's ``experiments/parameters_*.yaml``
+that the trainer expresses (:data:`REFERENCE`); flags given beside it override it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,37 @@ RUNS = [("uci-messages", "evolvegcn_o", {"cell": "gru"}), ("uci-messages", "evol
         ("bitcoin-alpha", "evolvegcn_o", {"cell": "gru"}), ("bitcoin-alpha", "evolvegcn_h", {}),
         ("bitcoin-otc", "evolvegcn_o", {"cell": "gru"}), ("bitcoin-otc", "evolvegcn_h", {})]
 
+#: The reference yamls' settings (IBM/EvolveGCN ``experiments/parameters_<data>[_linkpred]_egcn_<h|o>.yaml``):
+#: learning_rate, negative_mult_training, class_weights, layer_1_feats (= layer 2), cls_feats. All of them use
+#: smart negative sampling, 10 history steps, early_stop_patience 50 and target_measure MAP.
+REFERENCE: dict[tuple[str, str], dict[str, Any]] = {
+    ("uci-messages", "evolvegcn_o"): {"lr": 0.001, "num_neg": 50, "class_weights": [0.1, 0.9],
+                                      "hparams": {"hidden_dim": 100, "cls_feats": 100}},
+    ("uci-messages", "evolvegcn_h"): {"lr": 0.001, "num_neg": 50, "class_weights": [0.1, 0.9],
+                                      "hparams": {"hidden_dim": 100, "cls_feats": 100}},
+    ("bitcoin-alpha", "evolvegcn_o"): {"lr": 0.005, "num_neg": 100, "class_weights": [0.05, 0.95],
+                                       "hparams": {"hidden_dim": 100, "cls_feats": 400}},
+    ("bitcoin-alpha", "evolvegcn_h"): {"lr": 0.005, "num_neg": 100, "class_weights": [0.1, 0.9],
+                                       "hparams": {"hidden_dim": 50, "cls_feats": 100}},
+    ("bitcoin-otc", "evolvegcn_o"): {"lr": 0.01, "num_neg": 100, "class_weights": [0.05, 0.95],
+                                     "hparams": {"hidden_dim": 100, "cls_feats": 400}},
+    ("bitcoin-otc", "evolvegcn_h"): {"lr": 0.005, "num_neg": 100, "class_weights": [0.05, 0.95],
+                                     "hparams": {"hidden_dim": 33, "cls_feats": 400}},
+}
+
+
+def run_settings(
+    dataset: str, model: str, reference: bool, flags: dict[str, Any], hparams: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(trainer settings, constructor arguments) of one run: the defaults, or with ``reference`` the yaml's
+    (:data:`REFERENCE`, smart negatives, patience 50); a flag that is not None and ``hparams`` override them."""
+    ref = REFERENCE[dataset, model] if reference else {}
+    base = {"lr": 0.005, "num_neg": 1, "class_weights": None, "neg_sampling": "uniform", "patience": 0,
+            **({"neg_sampling": "active", "patience": 50} if ref else {}),
+            **{k: v for k, v in ref.items() if k != "hparams"}}
+    run = {k: v if flags.get(k) is None else flags[k] for k, v in base.items()}
+    return run, {**ref.get("hparams", {}), **hparams}
+
 
 def _rounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in history]
@@ -34,14 +67,17 @@ def _rounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=0.005)
-    ap.add_argument("--num-neg", type=int, default=1, help="random non-edges per positive in training "
-                    "(reference: negative_mult_training 20-50)")
-    ap.add_argument("--neg-sampling", choices=["uniform", "active"], default="uniform",
+    ap.add_argument("--reference", action="store_true", help="each run with its reference yaml's settings "
+                    "(REFERENCE: lr, negatives, class weights, widths; smart negatives, patience 50)")
+    ap.add_argument("--lr", type=float, default=None, help="default 0.005 (or the reference's)")
+    ap.add_argument("--num-neg", type=int, default=None, help="random non-edges per positive in training "
+                    "(default 1; reference: negative_mult_training 50-100)")
+    ap.add_argument("--neg-sampling", choices=["uniform", "active"], default=None,
                     help="training negatives: uniform, or the reference's smart sampling among active nodes")
     ap.add_argument("--class-weights", type=float, nargs=2, default=None, metavar=("NON_EDGE", "EDGE"),
                     help="fixed loss weights (reference: 0.1 0.9); default: balanced BCE")
-    ap.add_argument("--patience", type=int, default=0, help="early stopping on validation MAP (0: none)")
+    ap.add_argument("--patience", type=int, default=None, help="early stopping on the monitored metric "
+                    "(default 0: none; reference: 50)")
     ap.add_argument("--monitor", default=None, help="selection metric (default: the task's, val_map as in the "
                     "reference's target_measure); e.g. val_mrr")
     ap.add_argument("--out", default="evolvegcn_device.json")
@@ -73,14 +109,12 @@ def main() -> None:
     for dataset, model, hp in RUNS:
         if (args.datasets and dataset not in args.datasets) or (args.models and model not in args.models):
             continue
-        hp = {**hp, **args.hparams}
+        run, hp = run_settings(dataset, model, args.reference, vars(args), {**hp, **args.hparams})
         ds = loaders[dataset](task="dynlink")
-        cfg = TrainConfig(epochs=args.epochs, lr=args.lr, num_neg=args.num_neg, patience=args.patience, seed=0,
-                          class_weights=args.class_weights, neg_sampling=args.neg_sampling, deterministic=False, amp=True,
-                          monitor=args.monitor or "")
-        settings = {"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, "lr": args.lr,
-                    "num_neg": args.num_neg, "class_weights": args.class_weights, "neg_sampling": args.neg_sampling,
-                    "patience": args.patience, "edge_targets": "pairs"}
+        cfg = TrainConfig(epochs=args.epochs, seed=0, deterministic=False, amp=True, monitor=args.monitor or "",
+                          **run)
+        settings = {"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, **run,
+                    "reference": args.reference, "edge_targets": "pairs"}
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
