@@ -56,6 +56,9 @@ class TrainConfig:
         eval_every: evaluate every N steps (0: once per epoch).
         max_steps: stop after this many optimisation steps (0: no limit).
         checkpoint_every: write a checkpoint every N epochs (0: only the last/best).
+        time_limit: wall-clock budget in seconds for training and validation, 0: none. Training stops at the
+            first validation after which the next one would come past it (the longest interval so far
+            predicts the next); the best state's final validation and test evaluation still run.
         num_neg: negatives per positive for link tasks.
         neg_sampling: ``dynlink`` training negatives: ``uniform`` random non-edges, or ``active`` (the
             EvolveGCN reference's smart sampling): sources among the step's positives' sources,
@@ -84,6 +87,7 @@ class TrainConfig:
     eval_every: int = 0
     max_steps: int = 0
     checkpoint_every: int = 1
+    time_limit: float = 0.0
     num_neg: int = 1
     neg_sampling: str = "uniform"
     class_weights: list[float] | None = None
@@ -98,6 +102,7 @@ class TrainConfig:
             (self.patience >= 0, "patience", "a non-negative integer"),
             (self.eval_every >= 0, "eval_every", "a non-negative integer"),
             (self.max_steps >= 0, "max_steps", "a non-negative integer"),
+            (self.time_limit >= 0, "time_limit", "a non-negative number of seconds"),
             (self.num_neg >= 1, "num_neg", "a positive integer"),
             (self.neg_sampling in ("uniform", "active"), "neg_sampling", "'uniform' or 'active'"),
             (self.class_weights is None or (len(self.class_weights) >= 2 and all(

@@ -80,6 +80,8 @@ def main() -> None:
                     "(default 0: none; reference: 50)")
     ap.add_argument("--monitor", default=None, help="selection metric (default: the task's, val_map as in the "
                     "reference's target_measure); e.g. val_mrr")
+    ap.add_argument("--time-limit", type=float, default=0.0, help="seconds of training per run (0: none); a run "
+                    "stopped by it still reports its test metrics at the best validation epoch")
     ap.add_argument("--out", default="evolvegcn_device.json")
     ap.add_argument("--datasets", nargs="*", default=None, help="only these datasets (default: all three)")
     ap.add_argument("--models", nargs="*", default=None, help="only these models (default: both)")
@@ -112,9 +114,9 @@ def main() -> None:
         run, hp = run_settings(dataset, model, args.reference, vars(args), {**hp, **args.hparams})
         ds = loaders[dataset](task="dynlink")
         cfg = TrainConfig(epochs=args.epochs, seed=0, deterministic=False, amp=True, monitor=args.monitor or "",
-                          **run)
+                          time_limit=args.time_limit, **run)
         settings = {"dataset": dataset, "model": model, "hparams": hp, "epochs": args.epochs, **run,
-                    "reference": args.reference, "edge_targets": "pairs"}
+                    "reference": args.reference, "time_limit": args.time_limit, "edge_targets": "pairs"}
         seed_everything(0, False)
         net = classes[model](ds.spec, **hp)
         t0 = time.perf_counter()
@@ -122,6 +124,7 @@ def main() -> None:
                           callbacks=[_Progress(out.with_suffix(".partial.json"), settings)], progress=False)
         res = trainer.fit()
         results.append({**settings, "monitor": trainer.monitor, "epochs_run": res["epochs_run"],
+                        "stopped": res["stopped"],
                         "device": str(trainer.device), "best_epoch": res["best_epoch"],
                         "seconds": round(time.perf_counter() - t0, 1),
                         "metrics": {k: round(v, 5) for k, v in res["metrics"].items()},

@@ -1,6 +1,6 @@
 """The training service: task kinds, the trainer, callbacks, checkpoints."""
 
-from plexus.platform.training.callbacks import Callback, EarlyStopping, PruningHook, StopTraining
+from plexus.platform.training.callbacks import Callback, EarlyStopping, PruningHook, StopTraining, TimeLimit
 from plexus.platform.training.checkpoint import load_checkpoint, save_checkpoint
 from plexus.platform.training.run import train_model
 from plexus.platform.training.tasks import TASKS, Task, make_task
@@ -13,6 +13,7 @@ __all__ = [
     "PruningHook",
     "StopTraining",
     "Task",
+    "TimeLimit",
     "Trainer",
     "load_checkpoint",
     "make_task",

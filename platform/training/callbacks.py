@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+import torch.distributed as dist
 
 if TYPE_CHECKING:
     from plexus.platform.training.trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "PruningHook", "StopTraining"]
+__all__ = ["Callback", "EarlyStopping", "PruningHook", "StopTraining", "TimeLimit"]
 
 
 class StopTraining(Exception):
@@ -74,6 +78,56 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_step = state["best"], state["best_step"]
         self.bad, self.stopped = state["bad"], state["stopped"]
+
+
+class TimeLimit(Callback):
+    """Stop at a validation when the next one would come past a wall-clock budget.
+
+    Raising from ``on_evaluate`` ends training the way early stopping does: the epoch is still recorded and
+    checkpointed, then the trainer restores the best state and runs its final validation and test evaluation, so
+    a run cut by the budget still reports test metrics (a process killed by ``timeout`` does not). The next
+    interval between validations is predicted to be the longest one so far. Time spent before a checkpoint
+    counts after resuming from it.
+
+    Args:
+        seconds: the budget for training and validation, counted from ``on_fit_start`` (the final evaluation
+            comes on top).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"TimeLimit needs seconds > 0, got {seconds}")
+        self.seconds = float(seconds)
+        self.spent = 0.0  # before this fit: a resumed run's earlier time
+        self.longest = 0.0
+        self._start: float | None = None
+        self._last = 0.0
+
+    def elapsed(self) -> float:
+        return self.spent + (time.monotonic() - self._start if self._start is not None else 0.0)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._start = self._last = time.monotonic()
+
+    def on_evaluate(self, trainer: Trainer, step: int, metrics: dict[str, float]) -> None:
+        now = time.monotonic()
+        self.longest, self._last = max(self.longest, now - self._last), now
+        over = self.elapsed() + self.longest > self.seconds
+        if dist.is_available() and dist.is_initialized():  # every rank stops at the same validation, or DDP hangs
+            flag = torch.tensor([float(over)], device=trainer.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            over = bool(flag.item())
+        if over:
+            raise StopTraining(f"time limit: {self.elapsed():.0f} s of {self.seconds:.0f} s spent, the next "
+                               f"validation would come after up to {self.longest:.0f} s more")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"spent": self.elapsed(), "longest": self.longest}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.spent, self.longest = float(state["spent"]), float(state["longest"])
+        if self._start is not None:  # loaded after on_fit_start: count only what follows
+            self._start = time.monotonic()
 
 
 class PruningHook(Callback):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from plexus.platform.config import TrainConfig
 from plexus.platform.errors import CheckpointError, ConfigError
-from plexus.platform.training.callbacks import Callback, EarlyStopping, StopTraining
+from plexus.platform.training.callbacks import Callback, EarlyStopping, StopTraining, TimeLimit
 from plexus.platform.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from plexus.platform.training.tasks import Task
 from torch import nn
@@ -142,6 +142,8 @@ class Trainer:
             "min" if "loss" in cfg.monitor else "max")
         self.early = EarlyStopping(self.monitor, self.mode, cfg.patience, cfg.min_delta)
         self.callbacks: list[Callback] = [*callbacks, self.early]
+        if cfg.time_limit:
+            self.callbacks.append(TimeLimit(cfg.time_limit))
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress and sys.stdout.isatty() and self.rank == 0
         self.model = model.to(self.device)

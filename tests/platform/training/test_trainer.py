@@ -15,7 +15,14 @@ import torch
 
 from plexus.platform.config import TrainConfig, build_config
 from plexus.platform.errors import CheckpointError
-from plexus.platform.training import EarlyStopping, StopTraining, load_checkpoint, save_checkpoint, train_model
+from plexus.platform.training import (
+    EarlyStopping,
+    StopTraining,
+    TimeLimit,
+    load_checkpoint,
+    save_checkpoint,
+    train_model,
+)
 from plexus.platform.training.trainer import param_groups
 
 REPO = Path(__file__).resolve().parents[3]
@@ -129,6 +136,37 @@ def test_early_stopping_state_round_trip() -> None:
     lo.on_evaluate(None, 1, {"val_loss": 1.0})
     lo.on_evaluate(None, 2, {"val_loss": 0.5})
     assert lo.best == 0.5 and lo.bad == 0
+
+
+def test_time_limit_stops_at_a_validation_and_still_tests(tmp_path: Path, tracking_uri: str) -> None:
+    """A budget spent by the first validation ends the run there: the epoch is checkpointed and the best
+    state's test metrics are reported; an ample budget changes nothing."""
+    cut = train_model(cfg("dnn", "criteo-10k", tmp_path / "a", epochs=3, batch_size=256, patience=0,
+                          time_limit=1e-6), tracking_uri=tracking_uri, progress=False)
+    assert cut["epochs_run"] == 1 and cut["stopped"].startswith("time limit")
+    assert 0.0 <= cut["metrics"]["test_auc"] <= 1.0
+    ckpt = load_checkpoint(Path(cut["checkpoint_dir"]) / "last.pt")
+    assert ckpt["epoch"] == 1
+    saved = next(v for k, v in ckpt["callbacks"].items() if k.startswith("TimeLimit"))
+    assert saved["spent"] > 0 and saved["longest"] > 0
+    ample = train_model(cfg("dnn", "criteo-10k", tmp_path / "b", epochs=2, batch_size=256, patience=0,
+                            time_limit=1e6), tracking_uri=tracking_uri, progress=False)
+    assert ample["epochs_run"] == 2 and ample["stopped"] == ""
+
+
+def test_time_limit_counts_time_spent_before_a_resume() -> None:
+    """A resumed run's earlier time counts: with 99 of 100 s spent and 5 s per validation, the first
+    validation after resuming stops it; a fresh limiter does not stop."""
+    fresh = TimeLimit(100)
+    fresh.on_fit_start(None)
+    fresh.on_evaluate(None, 1, {})
+    resumed = TimeLimit(100)
+    resumed.load_state_dict({"spent": 99.0, "longest": 5.0})
+    resumed.on_fit_start(None)
+    with pytest.raises(StopTraining, match="time limit"):
+        resumed.on_evaluate(None, 1, {})
+    with pytest.raises(ValueError):
+        TimeLimit(0)
 
 
 def test_weight_decay_groups_skip_embeddings_and_biases() -> None:
