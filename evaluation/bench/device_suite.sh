@@ -43,8 +43,10 @@ fid() {  # name configs [runs]: a shard (--runs, e.g. 0-4) when given; merge joi
      --tracking-uri "sqlite:///$d/mlflow.db" ${3:+--runs "$3"} > log.txt 2>&1; echo "exit $?" >> log.txt)
 }
 egcn() {  # name evolvegcn_device-options...: one EvolveGCN link-prediction run, result.json in $W/egcn-<name>
+  # (training stops 120 s before the limit so that the final all-pairs val/test evaluation still runs)
   local d="$W/egcn-$1"; mkdir -p "$d"
-  (cd "$d" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device --out result.json "${@:2}" > log.txt 2>&1)
+  (cd "$d" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device --out result.json \
+     --time-limit "$(( LIMIT > 240 ? LIMIT - 120 : LIMIT / 2 ))" "${@:2}" > log.txt 2>&1)
 }
 T0=$(date +%s)
 case "${SUITE:-full}" in
