@@ -126,8 +126,6 @@ class TimeLimit(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.spent, self.longest = float(state["spent"]), float(state["longest"])
-        if self._start is not None:  # loaded after on_fit_start: count only what follows
-            self._start = time.monotonic()
 
 
 class PruningHook(Callback):
