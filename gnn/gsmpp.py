@@ -72,12 +72,17 @@ class GSMPP(nn.Module):
         pe_max_dist: SPD clip of the hierarchical PE.
         pe_max_nodes: levels with more clusters skip the dense SPD (no relative bias).
         dropout: dropout rate.
+        attn_dropout: dropout on the attention weights (``None``: ``dropout``). ``0`` lets CPU attention
+            use its fused kernel on long sequences (a whole graph's node sequence) instead of the
+            ``[L, L]`` math path.
         readout: graph pooling, ``mean`` or ``sum``.
         cache_size: graphs kept in the HAC/PE structure cache.
     """
 
     #: the router's scatter mixes dtypes under bf16 autocast: the trainer runs this model in fp32
     autocast: bool = False
+    #: node task: ``forward`` returns the rows of ``batch.out_index`` only (see NodeTask)
+    output_nodes: bool = True
 
     def __init__(
         self, spec: DataSpec, *, hidden: int = 64, local_mpnn: Literal["gatedgcn", "gine", "none"] = "gatedgcn",
@@ -87,7 +92,7 @@ class GSMPP(nn.Module):
         num_attn_layers: int = 1, heads: int = 4, d_state: int = 16, d_conv: int = 4, expand: int = 2,
         chunk_size: int = 0, k_hops: int = 3, walk_length: int = 8,
         hac_linkage: Literal["single", "average"] = "single", affinity_hops: int = 1, use_pe: bool = True,
-        pe_max_dist: int = 8, pe_max_nodes: int = 2048, dropout: float = 0.1,
+        pe_max_dist: int = 8, pe_max_nodes: int = 2048, dropout: float = 0.1, attn_dropout: float | None = None,
         readout: Literal["mean", "sum"] = "mean", cache_size: int = 4096,
     ) -> None:
         super().__init__()
@@ -111,7 +116,7 @@ class GSMPP(nn.Module):
         self.toks = nn.ModuleList(make_tokenizer(t, hidden, k_hops, walk_length) for t in names)
         self.type_emb = nn.Parameter(torch.zeros(len(names), hidden))
         self.encoder = SequenceEncoder(hidden, backbone, num_ssm_layers, num_attn_layers, heads, d_state, d_conv,
-                                       expand, chunk_size, dropout)
+                                       expand, chunk_size, dropout, attn_dropout)
         self.router = MoTRouter(hidden, len(names), top_k) if tokenization == "mot" and len(names) > 1 else None
         out = hidden * len(names) if self.router is not None else hidden
         self.drop = nn.Dropout(dropout)
@@ -143,14 +148,22 @@ class GSMPP(nn.Module):
         return build_plan(structs, offs, ei).to(batch.edge_index.device)
 
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:
-        """``batch``: PyG ``Data`` (node) / ``Batch`` (graph) -> ``{"logit": [N, C] | [G, C]}``."""
+        """``batch``: PyG ``Data`` (node) / ``Batch`` (graph) -> ``{"logit": [N, C] | [G, C]}``.
+
+        Node task: with ``batch.out_index [M]`` (node ids) the logits are those nodes' rows, ``[M, C]``,
+        the same values as the full output's rows ``out_index``.
+        """
         plan = self.plan(batch)
         x = batch.x if batch.x is not None else torch.ones(batch.num_nodes, 1, device=batch.edge_index.device)
         h = self.inp(x.float().reshape(x.size(0), -1))
         if self.pe is not None:
             h = h + self.pe.absolute(plan.pe_index)
         h = self.drop(self.local(h, batch.edge_index, getattr(batch, "edge_attr", None)))
-        gates = self.router.gates(h) if self.router is not None else None
+        # node task: only the rows in out_index are returned (the task's mask), so per-node sequences
+        # are encoded for those nodes only; tokens and graph-level sequences still use every node
+        idx = getattr(batch, "out_index", None) if self.task == "node" else None
+        hs = h if idx is None else h[idx]
+        gates = self.router.gates(hs) if self.router is not None else None
         active = gates.gt(0).any(0).tolist() if gates is not None and not self.training else [True] * len(self.toks)
         encs: list[torch.Tensor | None] = []
         for t, tok in enumerate(self.toks):
@@ -160,15 +173,24 @@ class GSMPP(nn.Module):
             seq, mask, bias = tok.sequences(h, plan, self.pe)
             # sparse MoT: a node's slot is gated to 0 unless the tokenizer is in its top-k, so per-node
             # tokenizers encode only the selected nodes' sequences (same values and gradients; ~k/T of the work)
-            sel = gates[:, t].gt(0).nonzero().view(-1) if tok.per_node and gates is not None else None
+            sel = None  # output rows this per-node tokenizer encodes
+            if tok.per_node and gates is not None:
+                sel = gates[:, t].gt(0).nonzero().view(-1)
+            elif tok.per_node and idx is not None:
+                sel = torch.arange(hs.size(0), device=h.device)
             if sel is not None:
                 if sel.numel() == 0:
-                    encs.append(h.new_zeros(h.shape))
+                    encs.append(hs.new_zeros(hs.shape))
                     continue
-                seq, mask = seq[sel], None if mask is None else mask[sel]
+                rows = sel if idx is None else idx[sel]
+                seq, mask = seq[rows], None if mask is None else mask[rows]
             enc = tok.readout(self.encoder(seq + self.type_emb[t], mask, bias), plan)
-            encs.append(enc if sel is None else h.new_zeros(h.size(0), enc.size(-1)).index_copy(0, sel, enc))
-        z = self.router(h, encs, gates) if self.router is not None else encs[0]
+            if sel is not None:
+                enc = hs.new_zeros(hs.size(0), enc.size(-1)).index_copy(0, sel, enc)
+            elif idx is not None:
+                enc = enc[idx]
+            encs.append(enc)
+        z = self.router(hs, encs, gates) if self.router is not None else encs[0]
         if self.task == "graph":
             b = batch.batch if getattr(batch, "batch", None) is not None else z.new_zeros(z.size(0), dtype=torch.long)
             g = int(batch.num_graphs) if hasattr(batch, "num_graphs") else 1
@@ -212,6 +234,7 @@ class GSMTransformer(GSMPP):
         walk_length: length of the random-walk tokenizer.
         use_pe: add the hierarchical PE (absolute + attention bias).
         dropout: dropout rate.
+        attn_dropout: dropout on the attention weights (``None``: ``dropout``).
         readout: graph pooling, ``mean`` or ``sum``.
     """
 
@@ -220,12 +243,13 @@ class GSMTransformer(GSMPP):
         local_layers: int = 2, tokenization: Tokenization = "hac_dfs",
         tokenizers: tuple[str, ...] = ("node", "khop", "hac_dfs", "hac_bfs"), top_k: int = 2, num_layers: int = 3,
         heads: int = 4, k_hops: int = 3, walk_length: int = 8, use_pe: bool = True, dropout: float = 0.1,
-        readout: Literal["mean", "sum"] = "mean",
+        attn_dropout: float | None = None, readout: Literal["mean", "sum"] = "mean",
     ) -> None:
         super().__init__(spec, hidden=hidden, local_mpnn=local_mpnn, local_layers=local_layers,
                          tokenization=tokenization, tokenizers=tokenizers, top_k=top_k, backbone="transformer",
                          num_ssm_layers=num_layers - 1, num_attn_layers=1, heads=heads, k_hops=k_hops,
-                         walk_length=walk_length, use_pe=use_pe, dropout=dropout, readout=readout)
+                         walk_length=walk_length, use_pe=use_pe, dropout=dropout, attn_dropout=attn_dropout,
+                         readout=readout)
 
     @staticmethod
     def search_space(trial: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ output dict (see :mod:`plexus.platform.spec`).
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -53,7 +54,7 @@ class Task(ABC):
 
     def bind(self, model: nn.Module) -> None:
         """Called by the trainer with the (unwrapped) model before training."""
-        self.model_flags = {"target_link_removal": bool(getattr(model, "target_link_removal", False))}
+        self.model_flags = {name: bool(getattr(model, name, False)) for name in ("target_link_removal", "output_nodes")}
 
     def shard(self, rank: int, world: int) -> None:
         """Data-parallel training: this process takes every ``world``-th row of each global batch."""
@@ -165,6 +166,9 @@ class NodeTask(Task):
     The monitored metric is ``val_acc``, or ``val_auc`` for a binary dataset that declares ROC AUC as its
     metric (``spec.extra["metric"] == "auc"``: Tolokers and the other binary sets of Platonov et al. 2023),
     so that the test metric is read at the epoch that is best on the same metric.
+
+    A model with ``output_nodes = True`` gets the mask's node ids as ``batch.out_index`` and returns
+    their rows only, which spares the work for nodes that neither the loss nor the metric reads.
     """
 
     kind = "node"
@@ -178,20 +182,30 @@ class NodeTask(Task):
     def num_train_items(self) -> int:
         return int(self.dataset.data.train_mask.sum())
 
-    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+    def _input(self, split: str, device: torch.device) -> tuple[Any, Tensor]:
         d = self.dataset.data.to(device)
-        yield d, d.y[d.train_mask]
+        mask = getattr(d, f"{split}_mask")
+        if self.model_flags.get("output_nodes"):
+            d = copy.copy(d)  # shallow: the dataset's Data keeps no out_index
+            d.out_index = mask.nonzero().view(-1)
+        return d, mask
+
+    def _rows(self, logit: Tensor, mask: Tensor) -> Tensor:
+        return logit if self.model_flags.get("output_nodes") else logit[mask]
+
+    def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        d, mask = self._input("train", device)
+        yield d, d.y[mask]
 
     def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
         mask = self.dataset.data.train_mask.to(out["logit"].device)
-        return F.cross_entropy(out["logit"][mask].float(), target)
+        return F.cross_entropy(self._rows(out["logit"], mask).float(), target)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
         m = _m()
-        d = self.dataset.data.to(device)
-        mask = getattr(d, f"{split}_mask")
-        logit = model(d)["logit"].float()[mask].cpu()
+        d, mask = self._input(split, device)
+        logit = self._rows(model(d)["logit"].float(), mask).cpu()
         y = d.y[mask].cpu().numpy()
         pred = logit.argmax(-1).numpy()
         res = {f"{split}_acc": m.accuracy(y, pred), f"{split}_f1_macro": m.f1_macro(y, pred),

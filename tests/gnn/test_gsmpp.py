@@ -491,3 +491,34 @@ def test_sparse_mot_encodes_only_selected_nodes_with_identical_outputs_and_gradi
     assert len(sparse_grads) == len(dense_grads)
     for a, b in zip(sparse_grads, dense_grads):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("tokenization", ["mot", "hac_dfs", "hac_bfs"])
+def test_out_index_returns_the_full_outputs_rows_with_identical_gradients(tokenization: str) -> None:
+    """Node task: with ``out_index`` the model encodes per-node sequences of those nodes only; the logits are
+    the full output's rows and a loss on them gives the same gradients (the NodeTask train/eval path)."""
+    g = random_graph(40, 90, 3, seed=3)
+    spec = DataSpec(task="node", num_features=3, num_classes=3)
+    torch.manual_seed(0)
+    m = GSMPP(spec, hidden=16, heads=2, d_state=4, dropout=0.0, tokenization=tokenization)
+    idx = torch.tensor([31, 2, 17, 5, 38, 0, 22])
+
+    def run(data: Data) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        m.zero_grad()
+        out = m(data)["logit"]
+        rows = out if getattr(data, "out_index", None) is not None else out[idx]
+        rows.square().sum().backward()
+        return rows.detach(), [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+    full_rows, full_grads = run(g)
+    sub = g.clone()
+    sub.out_index = idx
+    sub_rows, sub_grads = run(sub)
+    assert sub_rows.shape == (idx.numel(), 3)
+    assert torch.allclose(sub_rows, full_rows, atol=1e-5)
+    assert len(sub_grads) == len(full_grads)
+    for a, b in zip(sub_grads, full_grads):
+        assert torch.allclose(a, b, atol=1e-5)
+    m.eval()
+    with torch.no_grad():
+        assert torch.allclose(m(sub)["logit"], m(g)["logit"][idx], atol=1e-5)

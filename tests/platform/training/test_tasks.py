@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from plexus.platform.config import TrainConfig, build_config
 from plexus.platform.training import train_model
 from plexus.platform.training.tasks import NodeTask
@@ -34,3 +36,47 @@ def test_tolokers_test_auc_is_read_at_the_best_val_auc_epoch(tmp_path: Path, tra
     assert res["best_epoch"] == best["epoch"]
     assert res["metrics"]["val_auc"] == pytest.approx(best["val_auc"], abs=1e-6)
     assert best["epoch"] > 1  # the AUC does move; on accuracy the best epoch would stay at 1
+
+
+class _RowsOf(torch.nn.Module):
+    """A linear node classifier that returns the rows of ``out_index`` when it declares ``output_nodes``."""
+
+    def __init__(self, dim: int, output_nodes: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(dim, 2)
+        self.output_nodes = output_nodes
+        self.seen: list[int] = []
+
+    def forward(self, data: Any) -> dict[str, torch.Tensor]:
+        out = self.lin(data.x)
+        idx = getattr(data, "out_index", None)
+        self.seen.append(out.size(0) if idx is None else idx.numel())
+        return {"logit": out if idx is None else out[idx]}
+
+
+def test_node_task_passes_the_masks_nodes_to_output_nodes_models(need_raw: Callable[[str], Path]) -> None:
+    """A model that returns only the requested rows gets the same loss, gradients and metrics as one that
+    returns every node, and is asked for exactly the split's nodes; the dataset keeps no out_index."""
+    from plexus.platform.data.datasets_graph import tolokers
+
+    need_raw("heterophilous-graphs")
+    ds = tolokers(split=0)
+    d = ds.data
+    results = []
+    for flag in (False, True):
+        task, model = NodeTask(ds, TrainConfig()), _RowsOf(d.num_features, flag)
+        task.bind(model)
+        (batch, target), = task.train_batches(1, torch.device("cpu"))
+        loss = task.loss(model(batch), target)
+        loss.backward()
+        metrics = {s: task.evaluate(model, s, torch.device("cpu")) for s in ("val", "test")}
+        results.append((float(loss.detach()), model.lin.weight.grad.clone(), metrics, model.seen))
+    (l0, g0, m0, seen0), (l1, g1, m1, seen1) = results
+    assert l1 == pytest.approx(l0, rel=1e-6)
+    assert torch.allclose(g1, g0, atol=1e-7)
+    for split in ("val", "test"):
+        assert m1[split] == pytest.approx(m0[split], rel=1e-6)
+    assert seen0 == [d.num_nodes] * 3
+    assert seen1 == [int(d.train_mask.sum()), int(d.val_mask.sum()), int(d.test_mask.sum())]
+    assert getattr(ds.data, "out_index", None) is None
