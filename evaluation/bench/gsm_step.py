@@ -1,14 +1,16 @@
 """GSM++ training-step time: this checkout against an earlier revision, side by side in one run.
 
     python -m plexus.evaluation.bench.gsm_step [--baseline-rev d54be04] [--rounds 3] [--out-dir evaluation/results]
-        [--name gsm_step]
+        [--name gsm_step] [--dropout 0] [--current-hparams '{"attn_dropout": 0}']
 
 For each case (MUTAG, PROTEINS: the first 64 graphs as one batch; Chameleon, Tolokers: the full graph) and each round, a
 fresh process per code version imports ``plexus`` from that version (the baseline from a detached ``git worktree``),
-builds ``gsmpp`` with its default hyperparameters but dropout 0 (two versions may draw dropout masks differently;
-seed 0), builds the HAC/PE structures once (cached, as in training), then times ``--steps`` training steps
-(forward, backward, Adam step) and reports the median. Versions alternate within a round, so the ratio
-baseline/current is measured under the same load. Writes ``<name>.json`` and ``<name>.md``.
+builds ``gsmpp`` with its default hyperparameters but dropout ``--dropout`` (default 0: two versions may draw
+dropout masks differently; seed 0) and, for the current version only, ``--current-hparams``; builds the HAC/PE
+structures once (cached, as in training), then times ``--steps`` training steps (forward, backward, Adam step) and
+reports the median. Node cases also time the validation forward pass. A version whose model declares
+``output_nodes`` gets the mask's nodes as ``out_index``, as the node task passes them. Versions alternate within a
+round, so the ratio baseline/current is measured under the same load. Writes ``<name>.json`` and ``<name>.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ CASES = ("tu-mutag", "tu-proteins", "chameleon", "tolokers")
 NODE_CASES = ("chameleon", "tolokers")  # full-graph node classification; the others: 64 graphs as one batch
 
 
-def worker(case: str, steps: int) -> dict[str, Any]:
+def _rows_of(model: Any, data: Any, mask: Any) -> tuple[Any, Any]:
+    """The node task's input for ``mask``: ``out_index`` for ``output_nodes`` models (and which rows to read)."""
+    import copy
+
+    if not getattr(model, "output_nodes", False):
+        return data, mask
+    d = copy.copy(data)
+    d.out_index = mask.nonzero().view(-1)
+    return d, slice(None)
+
+
+def worker(case: str, steps: int, dropout: float = 0.0, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
@@ -47,16 +60,17 @@ def worker(case: str, steps: int) -> dict[str, Any]:
 
         batch = next(iter(DataLoader(ds.graphs[:64], batch_size=64)))
     torch.manual_seed(0)
-    model = GSMPP(ds.spec, dropout=0.0)  # versions that draw dropout masks differently stay comparable
+    model = GSMPP(ds.spec, dropout=dropout, **(hparams or {}))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     target = batch.y.long().reshape(-1)
-    times = []
+    times, eval_times = [], []
+    inp, rows = _rows_of(model, batch, ds.data.train_mask) if case in NODE_CASES else (batch, None)
     for i in range(steps + 1):  # step 0 builds the cached HAC/PE structures: not timed
         t0 = time.perf_counter()
-        logit = model(batch)["logit"]
+        logit = model(inp)["logit"]
         if case in NODE_CASES:
-            logit, tgt = logit[ds.data.train_mask], target[ds.data.train_mask]
+            logit, tgt = logit[rows], target[ds.data.train_mask]
         else:
             tgt = target
         loss = torch.nn.functional.cross_entropy(logit, tgt)
@@ -65,23 +79,35 @@ def worker(case: str, steps: int) -> dict[str, Any]:
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
+    if case in NODE_CASES:
+        model.eval()
+        val_inp, _ = _rows_of(model, batch, ds.data.val_mask)
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                model(val_inp)
+            eval_times.append(time.perf_counter() - t0)
     return {"case": case, "plexus_from": str(Path(plexus.__file__).resolve().parents[1]),
             "median_step_s": statistics.median(times), "steps": steps, "loss": float(loss),
+            "median_val_forward_s": statistics.median(eval_times) if eval_times else None,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
-def _spawn(code_root: Path, case: str, steps: int) -> dict[str, Any]:
+def _spawn(code_root: Path, case: str, steps: int, dropout: float = 0.0,
+           hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{code_root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "OMP_NUM_THREADS": "1"}
     shared = REPO.parent / "shared" / "data"  # the baseline worktree is not beside ../shared
     if "PLEXUS_SHARED_DATA" not in env and shared.is_dir():
         env["PLEXUS_SHARED_DATA"] = str(shared)
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", case, "--steps", str(steps)],
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", case, "--steps", str(steps),
+                          "--dropout", str(dropout), "--current-hparams", json.dumps(hparams or {})],
                          env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...]) -> dict[str, Any]:
+def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...], dropout: float = 0.0,
+        current_hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="gsm-step-"))
     base = tmp / "baseline"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), baseline_rev],
@@ -93,7 +119,7 @@ def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...]) -> d
         for r in range(rounds):
             for case in cases:
                 for label, root in (("baseline", base), ("current", REPO)):
-                    res = _spawn(root, case, steps)
+                    res = _spawn(root, case, steps, dropout, current_hparams if label == "current" else None)
                     if Path(res["plexus_from"]) != root.resolve():
                         raise RuntimeError(f"{label}: plexus imported from {res['plexus_from']}, not {root}")
                     raw.append({**res, "round": r, "version": label})
@@ -106,6 +132,7 @@ def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...]) -> d
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     return {"baseline_rev": baseline_rev, "current_rev": head, "rounds": rounds, "steps": steps,
+            "dropout": dropout, "current_hparams": current_hparams or {},
             "machine": f"{describe_machine(1)} per process, load average at end {' '.join(load)}",
             "rows": summarize(raw, cases, rounds), "raw": raw}
 
@@ -124,7 +151,11 @@ def summarize(raw: list[dict[str, Any]], cases: tuple[str, ...], rounds: int) ->
                 for v in ("baseline", "current")}
         rss = {v: max(x.get("peak_rss_gib", float("nan")) for x in raw if x["case"] == case and x["version"] == v)
                for v in ("baseline", "current")}
+        val = {v: statistics.median(x["median_val_forward_s"] for x in raw if x["case"] == case and x["version"] == v
+                                    and x.get("median_val_forward_s") is not None) if case in NODE_CASES else None
+               for v in ("baseline", "current")}
         rows.append({"case": case, "baseline_s": med["baseline"], "current_s": med["current"],
+                     "val_forward_baseline_s": val["baseline"], "val_forward_current_s": val["current"],
                      "rss_baseline_gib": rss["baseline"], "rss_current_gib": rss["current"],
                      "speedup_median": statistics.median(ratios), "speedup_per_round": ratios,
                      "loss_baseline": loss["baseline"], "loss_current": loss["current"]})
@@ -132,24 +163,31 @@ def summarize(raw: list[dict[str, Any]], cases: tuple[str, ...], rounds: int) ->
 
 
 def render(res: dict[str, Any]) -> str:
+    dropout, extra = res.get("dropout", 0.0), res.get("current_hparams") or {}
+    opts = (f" --dropout {dropout}" if dropout else "") + (f" --current-hparams '{json.dumps(extra)}'" if extra else "")
     cmd = (f"Command: `python -m plexus.evaluation.bench.gsm_step --baseline-rev {res['baseline_rev']} "
-           f"--rounds {res['rounds']} --steps {res['steps']} --cases {' '.join(r['case'] for r in res['rows'])}` "
+           f"--rounds {res['rounds']} --steps {res['steps']} --cases {' '.join(r['case'] for r in res['rows'])}{opts}` "
            f"(current: {res['current_rev']}). Machine: "
            f"{res['machine']}.")
-    about = ("`gsmpp` with its default hyperparameters except dropout 0; median seconds of one training step "
+    hp = f"dropout {dropout}" + (f"; the current version also {json.dumps(extra)}" if extra else "")
+    same = ("The loss after the timed steps (same seed, same batch) shows both versions compute the same "
+            "training trajectory." if not dropout and not extra else
+            "With dropout or hyperparameters that differ the two losses need not agree.")
+    about = (f"`gsmpp` with its default hyperparameters except {hp}; median seconds of one training step "
              "(forward, backward, Adam), HAC/PE structures already cached. MUTAG, PROTEINS: the first 64 graphs "
              "as one batch; Chameleon, Tolokers: the full graph (890 / 11,758 nodes). Speedup = baseline / current within each round "
              "(same load), median over rounds. Peak RSS: the worker process's maximum resident memory. "
-             "The loss after the timed steps (same seed, same batch) shows both versions compute the same "
-             "training trajectory.")
+             "Val forward: one no-grad forward pass for the validation nodes (node cases). " + same)
     header = ("| case | baseline s/step | current s/step | speedup (median) | per round | peak RSS GiB (baseline / "
-              "current) | loss after steps (baseline / current) |")
+              "current) | val forward s (baseline / current) | loss after steps (baseline / current) |")
     lines = ["# GSM++ training step: side by side with an earlier revision", "", cmd, "", about, "", header,
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         lines.append(f"| {r['case']} | {r['baseline_s']:.2f} | {r['current_s']:.2f} | {r['speedup_median']:.2f}x | "
                      + ", ".join(f"{x:.2f}" for x in r["speedup_per_round"])
                      + f" | {r.get('rss_baseline_gib', float('nan')):.2f} / {r.get('rss_current_gib', float('nan')):.2f}"
+                     + (f" | {r['val_forward_baseline_s']:.2f} / {r['val_forward_current_s']:.2f}"
+                        if r.get("val_forward_baseline_s") is not None else " | –")
                      + f" | {r['loss_baseline']:.6f} / {r['loss_current']:.6f} |")
     return "\n".join(lines) + "\n"
 
@@ -163,11 +201,14 @@ def main() -> None:
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--out-dir", default=str(REPO / "evaluation" / "results"))
     ap.add_argument("--name", default="gsm_step", help="result files <name>.json and <name>.md")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout of both versions")
+    ap.add_argument("--current-hparams", default="{}", help="JSON hyperparameters for the current version only")
     args = ap.parse_args()
+    extra = json.loads(args.current_hparams)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.steps)))
+        print(json.dumps(worker(args.worker, args.steps, args.dropout, extra)))
         return
-    res = run(args.baseline_rev, args.rounds, args.steps, tuple(args.cases))
+    res = run(args.baseline_rev, args.rounds, args.steps, tuple(args.cases), args.dropout, extra)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(res, indent=1))
