@@ -101,6 +101,23 @@ def test_seeded_determinism(name: str, kind: str) -> None:
         torch.testing.assert_close(outs[0][key], outs[1][key], rtol=0, atol=0)
 
 
+OUTPUT_NODES = [p for p in CASES if p.values[1] == "node"
+                and getattr(get_catalog().model(p.values[0]).obj, "output_nodes", False)]
+
+
+@pytest.mark.parametrize("name,kind", OUTPUT_NODES)
+def test_output_nodes_rows_equal_the_full_output(name: str, kind: str) -> None:
+    """A model declaring ``output_nodes`` returns, for ``batch.out_index``, exactly those rows of its full output."""
+    spec, batch, model = _build(name, kind, 0)
+    model.eval()
+    idx = torch.tensor([13, 2, 7, 19, 0])
+    sub = copy.copy(batch)
+    sub.out_index = idx
+    with torch.no_grad():
+        full, rows = model(copy.copy(batch))["logit"], model(sub)["logit"]
+    torch.testing.assert_close(rows, full[idx], rtol=1e-5, atol=1e-5)
+
+
 def test_every_builtin_plugin_loads() -> None:
     broken = {n: e.error for n, e in get_catalog().models().items() if e.source == "builtin" and e.status != "ok"}
     assert not broken, broken
