@@ -108,7 +108,7 @@ OUTPUT_NODES = [p for p in CASES if p.values[1] == "node"
 @pytest.mark.parametrize("name,kind", OUTPUT_NODES)
 def test_output_nodes_rows_equal_the_full_output(name: str, kind: str) -> None:
     """A model declaring ``output_nodes`` returns, for ``batch.out_index``, exactly those rows of its full output."""
-    spec, batch, model = _build(name, kind, 0)
+    _, batch, model = _build(name, kind, 0)
     model.eval()
     idx = torch.tensor([13, 2, 7, 19, 0])
     sub = copy.copy(batch)
