@@ -209,11 +209,11 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.steps, args.dropout, extra)))
         return
     res = run(args.baseline_rev, args.rounds, args.steps, tuple(args.cases), args.dropout, extra)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(res, indent=1))
-    (out / f"{args.name}.md").write_text(render(res))
-    print(render(res))
+    from plexus.evaluation.bench import (
+        write_result,  # here, not at the top: workers import the baseline's plexus
+    )
+
+    print(write_result(res, render(res), args.out_dir, args.name).read_text())
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ of the logits of the two paths from the same weights. Writes ``<name>.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from plexus.evaluation.bench import write_result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,11 +103,7 @@ def main() -> None:
     ap.add_argument("--name", default="sparse_adjacency")
     args = ap.parse_args()
     res = run(args.dataset, args.steps, args.rounds)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(res, indent=1))
-    (out / f"{args.name}.md").write_text(render(res))
-    print(render(res))
+    print(write_result(res, render(res), args.out_dir, args.name).read_text())
 
 
 if __name__ == "__main__":
