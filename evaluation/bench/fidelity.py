@@ -250,13 +250,16 @@ def _row(bc: dict[str, Any], mine: dict[str, Any], bases: dict[str, dict[str, An
                           "values": got["values"][:n], "error": got["error"],
                           "extra": {k: mean_std(v[:n]) for k, v in got["extra"].items() if v}})
     mean, std = mean_std(mine["values"])
-    epochs = math.ceil(int((bc["config"].get("train") or {}).get("epochs", 10)) * epochs_scale)
+    train = bc["config"].get("train") or {}
+    epochs = max(1, math.ceil(int(train.get("epochs", 10)) * epochs_scale))
+    caps = ([f"max {max_steps} steps"] if max_steps else []) + (
+        [f"max {float(train['time_limit']):g} s"] if train.get("time_limit") else [])
     return {
         "config": bc["_name"], "model": bc["model"], "dataset": bc["dataset"], "task": bc.get("task") or "",
         "metric": bc["metric"], "paper": "" if bc["paper"].get("value") is None else bc["paper"]["value"],
         "paper_source": bc["paper"]["source"], "paper_dataset": bc["paper"].get("dataset") or "",
         "ours_mean": "" if mean is None else round(mean, 6), "ours_std": "" if std is None else round(std, 6),
-        "seeds": n, "epochs": max(1, epochs) if not max_steps else f"{max(1, epochs)} (max {max_steps} steps)",
+        "seeds": n, "epochs": f"{epochs} ({', '.join(caps)})" if caps else epochs,
         "epochs_run": " ".join(map(str, mine["epochs_run"])), "run_ids": " ".join(mine["run_ids"]),
         "baselines": json.dumps(baselines), "protocol": bc["protocol"],
         "differences": " | ".join(bc["differences"]), "wall_s": round(wall, 1),
@@ -427,9 +430,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     ]
     if any(_reduced(r) for r in rows):
         lines += [
-            "**Reduced rows** (marked *reduced* in the status column) ran with fewer than 3 runs or a step cap on a "
-            "shared, loaded 2-core CPU: their models are not trained to convergence and a single run's std is 0 by "
-            "construction. Read them as a smoke-level check, not as a reproduction. Rows 'not run yet' have a "
+            "**Reduced rows** (marked *reduced* in the status column) ran with fewer than 3 runs, a step cap or a "
+            "time budget per run (`max ... s` in the epochs column) on a 2-core CPU: their models are not trained "
+            "to convergence and a single run's std is 0 by construction. Read them as a smoke-level check, not as a reproduction. Rows 'not run yet' have a "
             "committed config and no result yet.", "",
         ]
     lines += [

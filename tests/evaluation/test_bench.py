@@ -253,3 +253,21 @@ def test_cli_bench_reports_user_errors(capfd: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bench", "speed", "--part", "nope", "--repeats", "1"])
     assert exc.value.code == 2 and "unknown speed part 'nope'" in capfd.readouterr().err
+
+
+def test_a_time_budget_shows_in_the_epochs_column_and_marks_the_row_reduced() -> None:
+    """A config whose runs stop at ``train.time_limit`` is not trained to convergence: the row says so."""
+    from plexus.evaluation.bench.fidelity import _row, render_markdown
+
+    bc = {"_name": "t", "model": "gsmpp", "dataset": "tolokers", "metric": "test_auc", "paper": {"source": "s"},
+          "protocol": "p", "differences": [], "repeat": {"option": "split", "count": 10},
+          "config": {"train": {"epochs": 200, "time_limit": 1100}}}
+    mine = {"values": [0.8, 0.7, 0.75], "run_ids": ["a", "b", "c"], "epochs_run": [47, 52, 50], "extra": {}}
+    row = _row(bc, mine, {}, [0, 1, 2], 10, "", 1.0, 0, "cpu", 1.0)
+    assert row["epochs"] == "200 (max 1100 s)"
+    assert "200 (max 1100 s) (47 52 50)" in render_markdown([row | {"status": "ok"}])
+    assert "| ok (reduced) |" in render_markdown([row | {"status": "ok"}])
+    plain = _row(bc | {"config": {"train": {"epochs": 200}}}, mine, {}, [0, 1, 2], 10, "", 1.0, 0, "cpu", 1.0)
+    assert plain["epochs"] == 200 and "| ok |" in render_markdown([plain | {"status": "ok"}])
+    capped = _row(bc, mine, {}, [0, 1, 2], 10, "", 1.0, 30, "cpu", 1.0)
+    assert capped["epochs"] == "200 (max 30 steps, max 1100 s)"
