@@ -8,8 +8,8 @@ fresh process per code version imports ``plexus`` from that version (the baselin
 builds ``gsmpp`` with its default hyperparameters but dropout ``--dropout`` (default 0: two versions may draw
 dropout masks differently; seed 0) and, for the current version only, ``--current-hparams``; builds the HAC/PE
 structures once (cached, as in training), then times ``--steps`` training steps (forward, backward, Adam step) and
-reports the median. Node cases also time the validation forward pass. A version whose model declares
-``output_nodes`` gets the mask's nodes as ``out_index``, as the node task passes them. Versions alternate within a
+reports the median. Node cases run through that version's ``NodeTask`` (its input, loss and, also timed, its
+validation evaluation), so a model that declares ``output_nodes`` gets ``out_index`` as in training. Versions alternate within a
 round, so the ratio baseline/current is measured under the same load. Writes ``<name>.json`` and ``<name>.md``.
 """
 
@@ -32,17 +32,6 @@ CASES = ("tu-mutag", "tu-proteins", "chameleon", "tolokers")
 NODE_CASES = ("chameleon", "tolokers")  # full-graph node classification; the others: 64 graphs as one batch
 
 
-def _rows_of(model: Any, data: Any, mask: Any) -> tuple[Any, Any]:
-    """The node task's input for ``mask``: ``out_index`` for ``output_nodes`` models (and which rows to read)."""
-    import copy
-
-    if not getattr(model, "output_nodes", False):
-        return data, mask
-    d = copy.copy(data)
-    d.out_index = mask.nonzero().view(-1)
-    return d, slice(None)
-
-
 def worker(case: str, steps: int, dropout: float = 0.0, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     import torch
 
@@ -63,33 +52,35 @@ def worker(case: str, steps: int, dropout: float = 0.0, hparams: dict[str, Any] 
     model = GSMPP(ds.spec, dropout=dropout, **(hparams or {}))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    target = batch.y.long().reshape(-1)
+    task = None
+    if case in NODE_CASES:  # the node task's own input, loss and evaluation (out_index for output_nodes models)
+        from plexus.platform.config import TrainConfig
+        from plexus.platform.training.tasks import NodeTask
+
+        task = NodeTask(ds, TrainConfig())
+        task.bind(model)
+        (batch, target), = task.train_batches(1, torch.device("cpu"))
+    else:
+        target = batch.y.long().reshape(-1)
     times, eval_times = [], []
-    inp, rows = _rows_of(model, batch, ds.data.train_mask) if case in NODE_CASES else (batch, None)
     for i in range(steps + 1):  # step 0 builds the cached HAC/PE structures: not timed
         t0 = time.perf_counter()
-        logit = model(inp)["logit"]
-        if case in NODE_CASES:
-            logit, tgt = logit[rows], target[ds.data.train_mask]
-        else:
-            tgt = target
-        loss = torch.nn.functional.cross_entropy(logit, tgt)
+        out = model(batch)
+        loss = task.loss(out, target) if task else torch.nn.functional.cross_entropy(out["logit"], target)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
-    if case in NODE_CASES:
+    if task is not None:
         model.eval()
-        val_inp, _ = _rows_of(model, batch, ds.data.val_mask)
         for _ in range(steps):
             t0 = time.perf_counter()
-            with torch.no_grad():
-                model(val_inp)
+            task.evaluate(model, "val", torch.device("cpu"))
             eval_times.append(time.perf_counter() - t0)
     return {"case": case, "plexus_from": str(Path(plexus.__file__).resolve().parents[1]),
             "median_step_s": statistics.median(times), "steps": steps, "loss": float(loss),
-            "median_val_forward_s": statistics.median(eval_times) if eval_times else None,
+            "median_val_eval_s": statistics.median(eval_times) if eval_times else None,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
@@ -151,11 +142,11 @@ def summarize(raw: list[dict[str, Any]], cases: tuple[str, ...], rounds: int) ->
                 for v in ("baseline", "current")}
         rss = {v: max(x.get("peak_rss_gib", float("nan")) for x in raw if x["case"] == case and x["version"] == v)
                for v in ("baseline", "current")}
-        val = {v: statistics.median(x["median_val_forward_s"] for x in raw if x["case"] == case and x["version"] == v
-                                    and x.get("median_val_forward_s") is not None) if case in NODE_CASES else None
+        val = {v: statistics.median(x["median_val_eval_s"] for x in raw if x["case"] == case and x["version"] == v
+                                    and x.get("median_val_eval_s") is not None) if case in NODE_CASES else None
                for v in ("baseline", "current")}
         rows.append({"case": case, "baseline_s": med["baseline"], "current_s": med["current"],
-                     "val_forward_baseline_s": val["baseline"], "val_forward_current_s": val["current"],
+                     "val_eval_baseline_s": val["baseline"], "val_eval_current_s": val["current"],
                      "rss_baseline_gib": rss["baseline"], "rss_current_gib": rss["current"],
                      "speedup_median": statistics.median(ratios), "speedup_per_round": ratios,
                      "loss_baseline": loss["baseline"], "loss_current": loss["current"]})
@@ -177,17 +168,17 @@ def render(res: dict[str, Any]) -> str:
              "(forward, backward, Adam), HAC/PE structures already cached. MUTAG, PROTEINS: the first 64 graphs "
              "as one batch; Chameleon, Tolokers: the full graph (890 / 11,758 nodes). Speedup = baseline / current within each round "
              "(same load), median over rounds. Peak RSS: the worker process's maximum resident memory. "
-             "Val forward: one no-grad forward pass for the validation nodes (node cases). " + same)
+             "Val evaluation: the node task's validation pass, forward and metrics (node cases). " + same)
     header = ("| case | baseline s/step | current s/step | speedup (median) | per round | peak RSS GiB (baseline / "
-              "current) | val forward s (baseline / current) | loss after steps (baseline / current) |")
+              "current) | val evaluation s (baseline / current) | loss after steps (baseline / current) |")
     lines = ["# GSM++ training step: side by side with an earlier revision", "", cmd, "", about, "", header,
              "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         lines.append(f"| {r['case']} | {r['baseline_s']:.2f} | {r['current_s']:.2f} | {r['speedup_median']:.2f}x | "
                      + ", ".join(f"{x:.2f}" for x in r["speedup_per_round"])
                      + f" | {r.get('rss_baseline_gib', float('nan')):.2f} / {r.get('rss_current_gib', float('nan')):.2f}"
-                     + (f" | {r['val_forward_baseline_s']:.2f} / {r['val_forward_current_s']:.2f}"
-                        if r.get("val_forward_baseline_s") is not None else " | –")
+                     + (f" | {r['val_eval_baseline_s']:.2f} / {r['val_eval_current_s']:.2f}"
+                        if r.get("val_eval_baseline_s") is not None else " | –")
                      + f" | {r['loss_baseline']:.6f} / {r['loss_current']:.6f} |")
     return "\n".join(lines) + "\n"
 
