@@ -169,6 +169,7 @@ class GCN(_StaticGNN):
     """
 
     TASKS = ("node", "link", "graph")
+    sparse_adjacency = True
 
     def __init__(self, spec: DataSpec, *, hidden: int = 64, num_layers: int = 2, dropout: float = 0.5,
                  decoder: Literal["dot", "mlp"] = "dot") -> None:
@@ -177,7 +178,6 @@ class GCN(_StaticGNN):
             raise ConfigError(f"model 'gcn': num_layers must be >= 1, got {num_layers}")
         dims = [self.in_dim] + [hidden] * (num_layers - 1) + [self.out_dim]
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in pairwise(dims))
-        self.sparse_adjacency = True
 
     def encode(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
         for i, conv in enumerate(self.convs):

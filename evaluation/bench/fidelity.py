@@ -432,8 +432,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         lines += [
             "**Reduced rows** (marked *reduced* in the status column) ran with fewer than 3 runs, a step cap or a "
             "time budget per run (`max ... s` in the epochs column) on a 2-core CPU: their models are not trained "
-            "to convergence and a single run's std is 0 by construction. Read them as a smoke-level check, not as a reproduction. Rows 'not run yet' have a "
-            "committed config and no result yet.", "",
+            "to convergence and a single run's std is 0 by construction. Read them as a smoke-level check, not as "
+            "a reproduction. Rows 'not run yet' have a committed config and no result yet.", "",
         ]
     lines += [
         "| config | model | dataset | metric | paper (source) | ours | baselines (same splits) | runs | epochs (run) "

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from plexus.evaluation.bench import RESULTS
+from plexus.evaluation.bench import RESULTS, write_result
 from plexus.evaluation.bench.fidelity import mean_std
 
 __all__ = ["best_within", "load_searches", "render", "summarise"]
@@ -172,9 +172,7 @@ def main() -> None:
     if args.retrain_missing:
         retrain_missing(searches, args.retrain_missing, args.tracking_uri)
     summary = summarise(searches)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "nas.json").write_text(json.dumps(summary, indent=1))
-    (args.out / "nas.md").write_text(render(summary, args.note))
+    write_result(summary, render(summary, args.note), args.out, "nas")
     print(f"wrote {args.out / 'nas.md'} and nas.json ({len(searches)} searches)")
 
 
