@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +28,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from plexus.platform.data.datasets_tabular import criteo_schema
-    from plexus.platform.data.paths import find_raw
+    from plexus.platform.data.sources import ensure_raw
 
-    raw = find_raw("criteo-10k")
-    if raw is None or not (raw / "train_examples.txt").is_file():
-        sys.exit("criteo-10k not found: put train_examples.txt under $PLEXUS_DATA/raw/criteo-10k/")
+    raw = ensure_raw("criteo-10k")  # fetched on first use (mirror: PLEXUS_DATA_MIRROR)
     src = (raw / "train_examples.txt").read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLEXUS_DATA"] = str(Path(tmp) / "home")  # fresh cache

@@ -134,7 +134,7 @@ def main() -> None:
         report["gpu"] = torch.cuda.get_device_name(0)
     classes = plugin_classes()
     report["contract_cuda_bf16"] = check_contract_on_cuda(classes, dev)
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
 
     ds = cora(task="node")
     report["gcn_cora"] = {d: train(classes["gcn"], ds, d, True, 100, 1, 0.01)

@@ -18,30 +18,47 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_data_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Caches go to a per-session folder, never to the user's ~/.cache/plexus."""
+    """Downloads and caches go to a per-session folder, never to the user's ~/.cache/plexus.
+
+    With no ``PLEXUS_DATA_MIRROR`` the suite runs offline (a fresh machine has no network):
+    tests whose dataset is not bundled then skip, or fail under ``PLEXUS_REQUIRE_DATA=1``.
+    """
     if "PLEXUS_DATA" not in os.environ:
         os.environ["PLEXUS_DATA"] = str(tmp_path_factory.mktemp("plexus_data"))
+    if not os.environ.get("PLEXUS_DATA_MIRROR"):
+        os.environ.setdefault("PLEXUS_OFFLINE", "1")
 
 
-@pytest.fixture(scope="session")
-def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One SQLite MLflow store for the session (creating its schema takes seconds)."""
-    d = tmp_path_factory.mktemp("mlruns")
-    return f"sqlite:///{d / 'mlflow.db'}"
+def _require_data() -> bool:
+    return os.environ.get("PLEXUS_REQUIRE_DATA", "").lower() in ("1", "true", "yes", "on")
+
+
+def fetch_or_skip(name: str) -> Path:
+    """The raw folder of built-in dataset ``name``, fetched from the mirror; skip (or fail) without one."""
+    from plexus.platform.data.sources import ensure_raw
+    from plexus.platform.errors import DataError
+
+    try:
+        return ensure_raw(name)
+    except DataError as exc:
+        reason = f"dataset {name} unavailable (set PLEXUS_DATA_MIRROR): {exc}"
+        if _require_data():
+            pytest.fail(f"PLEXUS_REQUIRE_DATA=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def need_raw() -> Callable[[str], Path]:
-    """``need_raw("cora")`` -> the dataset's raw folder; skips the test when the shared copy is absent."""
-    from plexus.platform.data.paths import find_raw
+    """``need_raw("criteo-10k")`` -> the dataset's verified raw folder; skips when it cannot be had."""
+    return fetch_or_skip
 
-    def need(folder: str) -> Path:
-        root = find_raw(folder)
-        if root is None:
-            pytest.skip(f"shared data folder {folder} is absent")
-        return root
 
-    return need
+@pytest.fixture(autouse=True)
+def _data_marker(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.data("criteo-10k", ...)``: fetch those datasets first, or skip with one reason."""
+    for mark in request.node.iter_markers("data"):
+        for name in mark.args:
+            fetch_or_skip(name)
 
 
 # Tiny tensors: one thread avoids oversubscription on small CI machines (children inherit it).

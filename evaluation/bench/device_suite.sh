@@ -26,7 +26,7 @@ NAS_BUDGET=${NAS_BUDGET:-100}; NAS_EPOCHS=${NAS_EPOCHS:-100}; FID_SCALE=${FID_SC
 [ -n "${SKIP_INSTALL:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
   --target /tmp/site .whl/*.whl || exit 3
 tar -C /tmp/shared -xJf .gpu_data/data.tar.xz || exit 3
-export PYTHONPATH="$REPO:/tmp/site" PLEXUS_SHARED_DATA=/tmp/shared PLEXUS_DATA=/tmp/pd PYTHONUNBUFFERED=1
+export PYTHONPATH="$REPO:/tmp/site" PLEXUS_DATA_MIRROR=/tmp/shared PLEXUS_DATA=/tmp/pd PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=false
 $PY -c "import torch, mlflow, optuna; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"cpu\", 'mlflow', mlflow.__version__, 'optuna', optuna.__version__)"
 $PY -m plexus models list --json > "$W/models.json" 2> "$W/models.err" || { cat "$W/models.err"; exit 3; }

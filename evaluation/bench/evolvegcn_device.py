@@ -4,7 +4,7 @@ Trains ``evolvegcn_h`` and ``evolvegcn_o`` (GRU cell, the reference code's varia
 shared trainer and the ``dynlink`` task (MAP / MRR over all non-self pairs of each test step, scored
 in chunks), without MLflow so it runs on a bare GPU image:
 
-    PLEXUS_SHARED_DATA=<folder with bitcoin-otc/ bitcoin-alpha/ uci-messages/> \\
+    PLEXUS_DATA_MIRROR=<folder with bitcoin-otc/ bitcoin-alpha/ uci-messages/> \\
         python -m plexus.evaluation.bench.evolvegcn_device --epochs 8 --out results.json
 
 Results accumulate in ``--out`` after every run, so a run stopped at its time limit keeps what finished; the

@@ -149,6 +149,7 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
     the error, and the others go on.
     """
     import torch
+    from plexus.platform.data.sources import SOURCES, ensure_raw
     from plexus.platform.training import train_model
 
     if seeds < 1:
@@ -164,6 +165,8 @@ def run_fidelity(models: Iterable[str] | None = None, *, seeds: int = 3, epochs_
         bad = [i for i in only or [] if not 0 <= int(i) < total]
         if bad or (only is not None and not only):
             raise ConfigError(f"--runs {bad or list(only or [])}: '{bc['_name']}' has runs 0..{total - 1}")
+    for name in sorted({bc["dataset"] for bc in configs} & SOURCES.keys()):
+        ensure_raw(name)  # a dataset that cannot be had stops the benchmark before its first run
     cache: dict[str, dict[str, Any]] = {}  # baseline results per (baseline, split, budget): shared by configs
     machine = describe_machine(threads)
     rows = []

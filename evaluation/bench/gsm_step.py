@@ -88,9 +88,6 @@ def _spawn(code_root: Path, case: str, steps: int, dropout: float = 0.0,
            hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{code_root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "OMP_NUM_THREADS": "1"}
-    shared = REPO.parent / "shared" / "data"  # the baseline worktree is not beside ../shared
-    if "PLEXUS_SHARED_DATA" not in env and shared.is_dir():
-        env["PLEXUS_SHARED_DATA"] = str(shared)
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", case, "--steps", str(steps),
                           "--dropout", str(dropout), "--current-hparams", json.dumps(hparams or {})],
                          env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())

@@ -128,13 +128,14 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", choices=["gcn", "ncn"])
     ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--raw", default=os.environ.get("PLEXUS_CORA_RAW", "/work/shared/data/cora"))
+    ap.add_argument("--raw", default=os.environ.get("PLEXUS_CORA_RAW", ""),
+                    help="folder of ind.cora.* files (default: the bundled copy)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(int(os.environ.get("PLEXUS_BENCH_THREADS", "1")))
     torch.manual_seed(0)
-    raw = args.raw if any(Path(args.raw).glob("ind.cora.x*")) else str(
+    raw = args.raw if args.raw and any(Path(args.raw).glob("ind.cora.x*")) else str(
         Path(__file__).resolve().parents[2] / "platform" / "data" / "graphs" / "bundled")
     data, tmp = _cora(raw)
     try:

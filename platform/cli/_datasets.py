@@ -1,4 +1,4 @@
-"""``plexus datasets list|show|import``."""
+"""``plexus datasets list|show|fetch|import``."""
 
 from __future__ import annotations
 
@@ -8,21 +8,107 @@ import typer
 from plexus.platform.catalog import get_catalog
 from plexus.platform.cli._output import console, emit_json, table
 
-app = typer.Typer(help="Browse and import datasets.", no_args_is_help=True)
+app = typer.Typer(help="Browse, fetch and import datasets.", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
+def _local(row: dict) -> str:
+    from plexus.platform.data.sources import local_status
+
+    if row.get("status") != "ok":
+        return ""
+    if row.get("bundled"):
+        return "bundled"
+    return local_status(row["name"]) or ("imported" if row.get("source") == "user" else "")
+
+
 @app.command("list")
 def list_datasets(as_json: bool = JSON) -> None:
-    """List every dataset: name, task kinds, bundled or local, status."""
+    """List every dataset: name, task kinds, size, whether its files are here, status."""
     rows = [e.describe() for e in get_catalog().datasets().values()]
+    for r in rows:
+        r["local"] = _local(r)
     if as_json:
         emit_json(rows)
         return
-    table("Datasets", ["name", "tasks", "size", "bundled", "source", "status", "summary"],
-          [[r["name"], ",".join(r.get("tasks", [])), r.get("size", ""), r.get("bundled", ""), r["source"], r["status"],
+    table("Datasets", ["name", "tasks", "size", "local", "source", "status", "summary"],
+          [[r["name"], ",".join(r.get("tasks", [])), r.get("size", ""), r["local"], r["source"], r["status"],
             r.get("summary") or r.get("error", "")] for r in rows])
+
+
+@app.command("fetch")
+def fetch_datasets(
+    names: list[str] = typer.Argument(None, help="Dataset names (see 'plexus datasets list')."),
+    all_: bool = typer.Option(False, "--all", help="Every built-in dataset with raw files to download."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (a local mirror is used)."),
+    as_json: bool = JSON,
+) -> None:
+    """Download and verify (size, sha256) datasets' raw files into $PLEXUS_DATA/raw.
+
+    PLEXUS_DATA_MIRROR (an http(s):// or file:// base, or a folder) replaces the public hosts.
+    """
+    from plexus.platform.data.download import fetch
+    from plexus.platform.data.sources import SOURCES
+    from plexus.platform.errors import ConfigError, PlexusError
+
+    catalog = get_catalog().datasets()
+    if all_:
+        names = sorted(n for n in SOURCES if n in catalog and not catalog[n].info.bundled)
+    if not names:
+        raise ConfigError("name the datasets to fetch, or pass --all")
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        get_catalog().dataset(unknown[0])  # raises the catalog's did-you-mean error
+    results, failed = [], []
+    for name in names:
+        src = SOURCES.get(name)
+        if src is None:
+            info = catalog[name].info
+            results.append({"name": name, "status": "bundled" if info and info.bundled else "no raw files"})
+            continue
+        if src.terms and not as_json:
+            console.print(f"{name}: by fetching you accept its terms: {src.terms}", markup=False)
+        try:
+            rep = fetch(src, offline=offline or None, echo=None if as_json else console.print)
+        except PlexusError as exc:
+            failed.append(name)
+            results.append({"name": name, "status": "failed", "error": str(exc)})
+            if not as_json:
+                console.print(f"{name}: failed: {exc}", markup=False)
+            continue
+        results.append({"name": name, "status": "fetched" if rep.downloaded else "present", "root": str(rep.root),
+                        "downloaded": rep.downloaded, "bytes": rep.bytes})
+        if not as_json:
+            what = f"downloaded {len(rep.downloaded)} file(s), {rep.bytes / 2**20:.1f} MB" if rep.downloaded \
+                else "already present and verified"
+            console.print(f"{name}: {what} ({rep.root})", markup=False)
+    if as_json:
+        emit_json(results)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _source_dict(name: str) -> dict | None:
+    from plexus.platform.data.download import raw_dir
+    from plexus.platform.data.sources import SOURCES, local_status
+
+    src = SOURCES.get(name)
+    if src is None:
+        return None
+    return {"folder": str(raw_dir(src)), "homepage": src.homepage, "license": src.license, "terms": src.terms,
+            "local": local_status(name), "files": [{"name": f.name, "url": f.url, "size": f.size,
+                                                    "sha256": f.sha256} for f in src.files]}
+
+
+def _source_lines(name: str) -> list[str]:
+    d = _source_dict(name)
+    if d is None:
+        return []
+    out = [f"raw files: {d['folder']} ({d['local']}); home: {d['homepage']}; licence: {d['license']}"]
+    if d["terms"]:
+        out.append(f"terms (accepted by fetching): {d['terms']}")
+    return out
 
 
 @app.command("show")
@@ -41,10 +127,13 @@ def show_dataset(
     d["stats"] = ds.stats()
     d["fingerprint"] = ds.fingerprint
     d["description"] = ds.description
+    d["raw"] = _source_dict(name)
     if as_json:
         emit_json(d)
         return
     console.print(f"[bold]{name}[/bold] ({', '.join(d['tasks'])}) — {d['summary']}")
+    for line in _source_lines(name):
+        console.print(line, markup=False)
     if ds.description:
         console.print(ds.description, markup=False)
     table("Statistics", ["key", "value"], [[k, v] for k, v in d["stats"].items()])

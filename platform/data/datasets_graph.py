@@ -1,11 +1,10 @@
 """Built-in graph datasets (entry points in the ``plexus.datasets`` group).
 
-Every loader takes ``path`` (a folder holding the raw files; otherwise the usual
-search of :func:`~plexus.platform.data.paths.find_raw`) and ``task`` plus typed
-options, and returns a :class:`~plexus.platform.data.Dataset`. Only Cora ships
-inside the package (MIT-licensed Planetoid files, 150 KB gzipped); the others are
-read from a local copy, and a missing copy raises a :class:`DataError` saying
-where to put it and where it comes from.
+Every loader takes ``path`` (a folder holding the raw files; default: the
+verified copy under ``$PLEXUS_DATA/raw``, downloaded on first use from the
+source declared in :mod:`~plexus.platform.data.sources`) and ``task`` plus typed
+options, and returns a :class:`~plexus.platform.data.Dataset`. The Planetoid
+citation graphs live in :mod:`~plexus.platform.data.datasets_planetoid`.
 """
 
 from __future__ import annotations
@@ -15,15 +14,14 @@ from typing import Literal
 
 from plexus.platform.catalog import register_dataset
 from plexus.platform.data._types import Dataset, GraphClsDataset, NodeDataset, TemporalDataset
-from plexus.platform.data.paths import data_home, find_raw
-from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.data.sources import ensure_raw
+from plexus.platform.errors import ConfigError
 
 __all__ = [
     "actor",
     "bitcoin_alpha",
     "bitcoin_otc",
     "chameleon",
-    "cora",
     "squirrel",
     "tolokers",
     "tu_mutag",
@@ -32,59 +30,13 @@ __all__ = [
     "uci_messages",
 ]
 
-_BUNDLED = Path(__file__).resolve().parent / "graphs" / "bundled"
-
-
 def _check_task(name: str, task: str, allowed: tuple[str, ...]) -> None:
     if task not in allowed:
         raise ConfigError(f"dataset '{name}' supports task(s) {', '.join(allowed)}, not '{task}'")
 
 
-def _locate(folder: str, path: str | None, files: list[str], url: str) -> Path:
-    root = find_raw(folder, path)
-    if root is not None and root.is_file():
-        root = root.parent
-    if root is None or not all((root / f).exists() for f in files):
-        where = Path(path) if path else data_home() / "raw" / folder
-        raise DataError(f"dataset files {', '.join(files)} not found; put them in {where} "
-                        f"(or pass path=..., or set PLEXUS_SHARED_DATA); public source: {url}", file=str(where))
-    return root
-
-
-# ----------------------------------------------------------------------------------------------- Planetoid
-
-@register_dataset("cora", ("node", "link"), size="2,708 nodes, 5,278 edges", summary="Cora citation graph (Planetoid split; link: random edge split)",
-                  bundled=True, source="https://github.com/kimiyoung/planetoid")
-def cora(path: str | None = None, task: str = "node", seed: int = 0,
-         split: Literal["70/10/20", "85/5/10"] = "70/10/20", normalize_features: bool = False,
-         val_edges_as_input: bool = False, val_neg_ratio: float = 1.0) -> Dataset:
-    """Cora: 2708 papers, 5278 undirected citations, 1433 bag-of-words features, 7 classes.
-
-    Args:
-        path: folder with the raw ``ind.cora.*`` files (default: the local copy, else the bundled one).
-        task: ``node`` (standard 140/500/1000 split) or ``link`` (seeded random edge split).
-        seed: seed of the link split and its val/test negatives.
-        split: link split ratios, ``70/10/20`` (NCN) or ``85/5/10`` (GAE).
-        normalize_features: row-normalise the features (GCN preprocessing).
-        val_edges_as_input: link task: evaluate over train + validation edges.
-        val_neg_ratio: link task: validation negatives per validation positive (the NCN reference's
-            split has 2.0 at 70/10/20; test always has one per positive).
-    """
-    from plexus.platform.data.graphs.link import link_dataset
-    from plexus.platform.data.graphs.planetoid import planetoid_dataset
-
-    _check_task("cora", task, ("node", "link"))
-    root = find_raw("cora", path)
-    if root is None or not any((root / f).exists() for f in ("ind.cora.graph", "ind.cora.graph.gz")):
-        if path:
-            raise DataError("Planetoid files ind.cora.* not found", file=str(path))
-        root = _BUNDLED
-    ds = planetoid_dataset(root, "cora", normalize_features=normalize_features)
-    if task == "node":
-        return ds
-    return link_dataset(ds.data, "cora", split=split, seed=seed, val_edges_as_input=val_edges_as_input,
-                        val_neg_ratio=val_neg_ratio, fingerprint=ds.fingerprint,
-                        description=f"Cora link prediction ({split})")
+def _locate(name: str, path: str | None, files: list[str]) -> Path:
+    return ensure_raw(name, path, files=files)
 
 
 # ---------------------------------------------------------------------------------------------------- TU
@@ -96,8 +48,7 @@ def _tu(key: str, ds_name: str, path: str | None, task: str, seed: int, fold: in
     from plexus.platform.data.graphs.tu import tu_dataset
 
     _check_task(key, task, ("graph",))
-    root = _locate(key, path, [f"{ds_name}_A.txt", f"{ds_name}_graph_indicator.txt", f"{ds_name}_graph_labels.txt"],
-                   _TU_URL)
+    root = _locate(key, path, [f"{ds_name}_A.txt", f"{ds_name}_graph_indicator.txt", f"{ds_name}_graph_labels.txt"])
     return tu_dataset(root, ds_name, seed=seed, fold=fold, use_node_attr=use_node_attr, dataset_name=key)
 
 
@@ -156,7 +107,7 @@ def _het(key: str, file: str, path: str | None, task: str, split: int) -> NodeDa
     from plexus.platform.data.graphs.npz import npz_dataset
 
     _check_task(key, task, ("node",))
-    root = _locate("heterophilous-graphs", path, [file], _HET_URL)
+    root = _locate(key, path, [file])
     return npz_dataset(root / file, key, split=split)
 
 
@@ -222,7 +173,7 @@ def _bitcoin(key: str, folder: str, file: str, path: str | None, task: str, wind
     from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
 
     _check_task(key, task, ("dynlink", "edge"))
-    root = _locate(folder, path, [file], _SNAP + folder.replace("bitcoin-", "soc-sign-bitcoin-") + ".html")
+    root = _locate(key, path, [file])
     ev = read_temporal_csv(root / file, header=False, columns=("source", "target", "weight", "time"))
     ev["label"] = (ev["weight"] > 0).long()  # edge classification: rating > 0 -> 1 (trust) else 0
     ds = temporal_dataset(ev, key, task=task, window=window, num_snapshots=num_snapshots, steps=steps,
@@ -306,7 +257,7 @@ def uci_messages(path: str | None = None, task: str = "dynlink", window: float |
     from plexus.platform.data.graphs.temporal import read_temporal_csv, temporal_dataset
 
     _check_task("uci-messages", task, ("dynlink",))
-    root = _locate("uci-messages", path, ["CollegeMsg.txt"], _SNAP + "CollegeMsg.html")
+    root = _locate("uci-messages", path, ["CollegeMsg.txt"])
     ev = read_temporal_csv(root / "CollegeMsg.txt", header=True, sep=" ", source="src", target="dst")
     return temporal_dataset(ev, "uci-messages", task=task, window=window, num_snapshots=num_snapshots, steps=steps,
                             features=features, max_degree=max_degree, edge_targets=edge_targets,

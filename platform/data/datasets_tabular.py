@@ -1,11 +1,11 @@
 """Built-in tabular datasets (CTR and multi-task), registered as ``plexus.datasets`` entry points.
 
-Every loader takes ``path`` (a folder holding the raw files; default: found by
-:func:`~plexus.platform.data.paths.find_raw`) and ``task`` plus typed options,
-and returns a cached, split :class:`~plexus.platform.data.TabularDataset`.
+Every loader takes ``path`` (a folder holding the raw files; default: the
+verified copy under ``$PLEXUS_DATA/raw``, downloaded on first use from the
+source declared in :mod:`~plexus.platform.data.sources`) and ``task`` plus typed
+options, and returns a cached, split :class:`~plexus.platform.data.TabularDataset`.
 None of the raw files is bundled: their terms (non-commercial / no
-redistribution) do not fit Plexus' Apache-2.0 package, so each is read from a
-local copy (see the ``source`` URL of each dataset).
+redistribution) do not fit Plexus' Apache-2.0 package.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from plexus.platform.catalog import register_dataset
 from plexus.platform.data._types import TabularDataset
-from plexus.platform.data.paths import data_home, find_raw
+from plexus.platform.data.sources import ensure_raw
 from plexus.platform.data.tabular import RawTable, Schema, load_tabular, read_text_table
 from plexus.platform.errors import ConfigError, DataError
 
@@ -32,16 +32,8 @@ _BEAUTY_URL = "https://github.com/RUCAIBox/CIKM2020-S3Rec/tree/master/data"
 _CENSUS_URL = "https://archive.ics.uci.edu/dataset/117/census+income+kdd"
 
 
-def _raw(folder: str, path: str | None, files: list[str], url: str) -> Path:
-    root = Path(path) if path else find_raw(folder)  # an explicit path never falls back elsewhere
-    if root is not None and not root.is_dir():
-        root = None
-    missing = [f for f in files if root is None or not (root / f).is_file()]
-    if missing:
-        where = path or str(data_home() / "raw" / folder)
-        raise DataError(f"raw file(s) {missing} not found; put them under {where}/ "
-                        f"(or pass path=...), public source: {url}", file=str(root / missing[0]) if root else where)
-    return root
+def _raw(name: str, path: str | None, files: list[str]) -> Path:
+    return ensure_raw(name, path, files=files)
 
 
 def _check_task(name: str, task: str, allowed: tuple[str, ...]) -> None:
@@ -75,7 +67,7 @@ def criteo_10k(path: str | None = None, task: str = "ctr", seed: int = 0,
         min_count: vocabulary min count of the categorical fields.
     """
     _check_task("criteo-10k", task, ("ctr",))
-    root = _raw("criteo-10k", path, ["train_examples.txt"], _CRITEO_URL)
+    root = _raw("criteo-10k", path, ["train_examples.txt"])
     return load_tabular([root / "train_examples.txt"], criteo_schema(numeric_transform, min_count),
                         name="criteo-10k", task=task, split="random", seed=seed,
                         description="Criteo display advertising, first 10,000 rows (AutoInt's sample); "
@@ -130,7 +122,7 @@ def census_income(path: str | None = None, task: str = "multitask", seed: int = 
         seed: seed of the random 8:1:1 split.
     """
     _check_task("census-income", task, ("multitask", "ctr"))
-    root = _raw("census-income-kdd", path, ["census-income.test.gz"], _CENSUS_URL)
+    root = _raw("census-income", path, ["census-income.test.gz"])
     schema = census_schema(("income", "marital") if task == "multitask" else ("income",))
     return load_tabular([root / "census-income.test.gz"], schema, name="census-income", task=task, split="random",
                         seed=seed, description="UCI Census-Income (KDD) test file (99,762 rows) re-split 8:1:1 "
@@ -161,7 +153,7 @@ def frappe(path: str | None = None, task: str = "ctr", seed: int = 0) -> Tabular
     """
     _check_task("frappe", task, ("ctr",))
     files = ["frappe.validation.libfm", "frappe.test.libfm"]
-    root = _raw("frappe", path, files, _FRAPPE_URL)
+    root = _raw("frappe", path, files)
     schema = Schema.from_dict({
         "format": "libfm", "columns": ["label"] + FRAPPE_FIELDS,
         "fields": [{"name": f, "type": "categorical", "role": _FRAPPE_ROLES.get(f, "context")} for f in FRAPPE_FIELDS],
@@ -226,7 +218,7 @@ def movielens_100k(path: str | None = None, task: str = "ctr", seed: int = 0) ->
         seed: seed of the random 8:1:1 split.
     """
     _check_task("movielens-100k", task, ("ctr",))
-    root = _raw("movielens-100k", path, _ML_FILES, _ML100K_URL)
+    root = _raw("movielens-100k", path, _ML_FILES)
 
     def build() -> RawTable:
         t = _movielens_frame(root)
@@ -283,7 +275,7 @@ def movielens_mtl(path: str | None = None, task: str = "multitask", max_hist: in
     _check_task("movielens-mtl", task, ("multitask",))
     if max_hist < 1:
         raise ConfigError(f"max_hist must be >= 1, got {max_hist}")
-    root = _raw("movielens-100k", path, _ML_FILES, _ML100K_URL)
+    root = _raw("movielens-100k", path, _ML_FILES)
 
     def build() -> RawTable:
         t = _movielens_frame(root)
@@ -404,7 +396,7 @@ def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max
     if max_users < 0:
         raise ConfigError(f"max_users must be >= 0 (0 = all users), got {max_users}")
     files = ["Beauty.txt", "Beauty_item2attributes.json"]
-    root = _raw("amazon-beauty-seq", path, files, _BEAUTY_URL)
+    root = _raw("amazon-beauty", path, files)
     seq = {"type": "sequence", "separator": " ", "max_len": max_hist, "padding": "left", "role": "behavior"}
     schema = Schema.from_dict({
         "fields": [{"name": "user", "type": "categorical", "role": "user"},

@@ -388,7 +388,7 @@ def search(
     Returns:
         A summary: study, storage (masked), counts per state, best trial, parent run, registered model, trials.
     """
-    from plexus.platform.data.service import pick_task
+    from plexus.platform.data.service import load_dataset, pick_task
     from plexus.platform.search._report import finalize
     from plexus.platform.tracking import MLflowTracker, ensure_reachable, resolve_tracking_uri
 
@@ -407,6 +407,7 @@ def search(
     sampled = check_space(space, dict(cfg.hparams), names, cfg.model)
     if not sampled and echo is not None:
         echo("warning: every parameter of the search space is fixed; all trials train the same model")
+    load_dataset(cfg.dataset, task=kind, **cfg.dataset_options)  # a data error stops the search before any trial
     monitor, direction = _direction(kind, cfg.train.monitor)
     study_name = settings.study or f"{cfg.model}-{cfg.dataset}"
     storage_url = settings.storage or default_storage_url()

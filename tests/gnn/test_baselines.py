@@ -202,10 +202,6 @@ def test_cora_gcn_beats_mlp():
 
     Marked slow: ~10 s on an idle machine, much longer on a contended one.
     """
-    from plexus.platform.data.paths import find_raw
-
-    if find_raw("cora") is None:
-        pytest.skip("Cora raw files not found in the shared data folder")
     from plexus.platform.catalog import get_catalog
 
     ds = get_catalog().dataset("cora").load(normalize_features=True)

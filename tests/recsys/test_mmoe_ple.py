@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from plexus.platform.data.paths import find_raw
+from plexus.platform.data.sources import ensure_raw
 from plexus.platform.spec import DataSpec, FieldSpec
 from plexus.platform.testing import fit_multitask, tiny_problem
 from plexus.recsys.mmoe import MMoE
@@ -26,9 +26,7 @@ def census(n: int = 8000) -> tuple[DataSpec, dict[str, torch.Tensor], dict[str, 
     """The MMoE benchmark's census-income tasks (income > 50k, never married) on the first n rows."""
     import pandas as pd
 
-    root = find_raw("census-income-kdd")
-    if root is None or not (root / "census-income.test.gz").exists():
-        pytest.skip("census-income-kdd not available")
+    root = ensure_raw("census-income")  # tests calling this carry @pytest.mark.data("census-income")
     df = pd.read_csv(
         root / "census-income.test.gz", header=None, names=CENSUS_COLS, skipinitialspace=True, nrows=n
     )
@@ -122,6 +120,7 @@ def test_ple_last_level_task_experts_isolated(levels):
             torch.testing.assert_close(g.sum(-1), torch.ones(16))
 
 
+@pytest.mark.data("census-income")
 @pytest.mark.parametrize("cls", [MMoE, PLE])
 def test_learns_census_income_tasks(cls):
     spec, feats, labels = census()

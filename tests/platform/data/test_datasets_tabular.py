@@ -32,7 +32,7 @@ EXPECTED = {
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_dataset_loads(name: str, need_raw: Callable[[str], Path]) -> None:
     folder, rows, rates, kinds = EXPECTED[name]
-    need_raw(folder)
+    need_raw(name)
     entry = get_catalog().dataset(name)
     assert entry.status == "ok", entry.error
     ds = entry.load()
@@ -77,7 +77,7 @@ def test_criteo_split_and_rule(need_raw: Callable[[str], Path]) -> None:
 
 
 def test_amazon_beauty_protocol(need_raw: Callable[[str], Path]) -> None:
-    need_raw("amazon-beauty-seq")
+    need_raw("amazon-beauty")
     from plexus.platform.data.datasets_tabular import amazon_beauty
 
     ds = amazon_beauty()
@@ -109,5 +109,19 @@ def test_movielens_mtl_histories_precede_row(need_raw: Callable[[str], Path]) ->
 def test_missing_raw_data_says_where(tmp_path):
     from plexus.platform.data.datasets_tabular import criteo_10k
 
-    with pytest.raises(DataError, match="put them under"):
-        criteo_10k(path=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="train_examples.txt not found in the given path.*public home: https://"):
+        criteo_10k(path=str(tmp_path / "nowhere"))  # a given path is used as is: nothing is downloaded into it
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_offline_without_files_names_folder_and_mirror(tmp_path, monkeypatch):
+    from plexus.platform.data.datasets_tabular import criteo_10k
+
+    monkeypatch.setenv("PLEXUS_DATA", str(tmp_path / "home"))
+    monkeypatch.setenv("PLEXUS_OFFLINE", "1")
+    monkeypatch.delenv("PLEXUS_DATA_MIRROR", raising=False)
+    with pytest.raises(DataError) as info:
+        criteo_10k()
+    msg = str(info.value)
+    assert "\n" not in msg and "PLEXUS_DATA_MIRROR" in msg
+    assert str(tmp_path / "home" / "raw" / "criteo-10k") in msg

@@ -18,7 +18,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 # ------------------------------------------------------------------------------------------------ Planetoid
 
 def test_cora_node_stats_and_standard_split() -> None:
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
 
     ds = cora()
     d = ds.data
@@ -38,7 +38,7 @@ def test_cora_node_stats_and_standard_split() -> None:
 
 
 def test_cora_matches_pyg_reader_and_bundled_copy(tmp_path: Path, need_raw: Callable[[str], Path]) -> None:
-    from plexus.platform.data.datasets_graph import _BUNDLED
+    from plexus.platform.data.datasets_planetoid import _BUNDLED
     from plexus.platform.data.graphs.planetoid import read_planetoid
     from torch_geometric.io import read_planetoid_data
 
@@ -57,7 +57,7 @@ def test_cora_matches_pyg_reader_and_bundled_copy(tmp_path: Path, need_raw: Call
 
 
 def test_cora_row_normalised_features() -> None:
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
 
     x = cora(normalize_features=True).data.x
     s = x.sum(1)
@@ -66,7 +66,7 @@ def test_cora_row_normalised_features() -> None:
 
 
 def test_cora_link_task_both_protocols() -> None:
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
 
     for split, (tr, va, te) in {"70/10/20": (0.7, 0.1, 0.2), "85/5/10": (0.85, 0.05, 0.1)}.items():
         ds = cora(task="link", split=split)
@@ -78,7 +78,8 @@ def test_cora_link_task_both_protocols() -> None:
 
 
 def test_wrong_task_is_config_error() -> None:
-    from plexus.platform.data.datasets_graph import cora, tu_mutag
+    from plexus.platform.data.datasets_graph import tu_mutag
+    from plexus.platform.data.datasets_planetoid import cora
     from plexus.platform.errors import ConfigError
 
     with pytest.raises(ConfigError):
@@ -91,7 +92,7 @@ def test_missing_local_copy_says_where(tmp_path: Path) -> None:
     from plexus.platform.data.datasets_graph import tu_proteins
     from plexus.platform.errors import DataError
 
-    with pytest.raises(DataError, match="PROTEINS_A.txt.*not found.*put them in"):
+    with pytest.raises(DataError, match="PROTEINS_A.txt.*not found in the given path"):
         tu_proteins(path=str(tmp_path))
 
 
@@ -106,7 +107,7 @@ def test_heterophilous_split_sizes(name: str, file: str, sizes: tuple[int, int, 
                                    need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data import datasets_graph
 
-    need_raw("heterophilous-graphs")
+    need_raw(name)
     ds = getattr(datasets_graph, name)(split=0)
     d = ds.data
     got = tuple(int(getattr(d, f"{k}_mask").sum()) for k in ("train", "val", "test"))
@@ -122,7 +123,7 @@ def test_heterophilous_edges_undirected_and_bad_split(need_raw: Callable[[str], 
     from plexus.platform.data.datasets_graph import chameleon
     from plexus.platform.errors import ConfigError
 
-    need_raw("heterophilous-graphs")
+    need_raw("chameleon")
     d = chameleon().data
     assert d.edge_index.size(1) == 2 * 8854 and d.num_nodes == 890
     with pytest.raises(ConfigError):
@@ -166,6 +167,7 @@ def test_tu_mutag_matches_pyg_reader(need_raw: Callable[[str], Path]) -> None:
     assert torch.equal(ours["edge_index"], glob)
 
 
+@pytest.mark.data("tu-mutag")
 def test_tu_folds_are_disjoint_test_sets_and_cache_is_reused() -> None:
     from plexus.platform.data.datasets_graph import tu_mutag
     from plexus.platform.data.paths import cache_dir
@@ -190,6 +192,7 @@ def test_tu_bad_file_names_row() -> None:
 
 # ----------------------------------------------------------------------------------------------- catalog
 
+@pytest.mark.data("tu-mutag")
 def test_entry_points_registered() -> None:
     from plexus.platform.catalog import get_catalog
 
@@ -209,7 +212,7 @@ def test_entry_points_registered() -> None:
 # ------------------------------------------------------------------------------------------------- DGL
 
 def test_dgl_round_trip() -> None:
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
     from plexus.platform.data.graphs.dgl_compat import dgl_available, from_dgl, import_dgl, to_dgl
 
     if not dgl_available():

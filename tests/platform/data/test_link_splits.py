@@ -16,7 +16,7 @@ from plexus.platform.data.graphs.link import (
 
 @pytest.fixture(scope="module")
 def cora_data():
-    from plexus.platform.data.datasets_graph import cora
+    from plexus.platform.data.datasets_planetoid import cora
 
     return cora().data
 

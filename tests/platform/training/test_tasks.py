@@ -16,7 +16,8 @@ from plexus.platform.training.tasks import NodeTask
 def test_node_task_monitors_auc_only_on_binary_auc_datasets(need_raw: Callable[[str], Path]) -> None:
     from plexus.platform.data.datasets_graph import chameleon, tolokers
 
-    need_raw("heterophilous-graphs")
+    need_raw("chameleon")
+    need_raw("tolokers")
     assert NodeTask(tolokers(split=0), TrainConfig()).monitor == "val_auc"
     assert NodeTask(chameleon(split=0), TrainConfig()).monitor == "val_acc"
 
@@ -24,7 +25,7 @@ def test_node_task_monitors_auc_only_on_binary_auc_datasets(need_raw: Callable[[
 def test_tolokers_test_auc_is_read_at_the_best_val_auc_epoch(tmp_path: Path, tracking_uri: str, need_raw: Callable[[str], Path]) -> None:
     """Tolokers is 78% one class: validation accuracy sits at the majority rate while the AUC climbs, so
     selecting on accuracy keeps epoch 1 (what the stop-20 GPU run did to GCN: test AUC 0.40)."""
-    need_raw("heterophilous-graphs")
+    need_raw("tolokers")
     cfg = build_config({"hparams": {"hidden": 64, "num_layers": 2},
                         "train": {"epochs": 8, "lr": 0.01, "patience": 50, "seed": 0},
                         "tracking": {"checkpoint_dir": str(tmp_path / "ckpt"), "log_model": False}},
@@ -60,7 +61,7 @@ def test_node_task_passes_the_masks_nodes_to_output_nodes_models(need_raw: Calla
     returns every node, and is asked for exactly the split's nodes; the dataset keeps no out_index."""
     from plexus.platform.data.datasets_graph import tolokers
 
-    need_raw("heterophilous-graphs")
+    need_raw("tolokers")
     ds = tolokers(split=0)
     d = ds.data
     results = []

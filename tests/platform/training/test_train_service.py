@@ -63,7 +63,7 @@ def test_cli_train_json_and_pyfunc_scores_raw_rows(tmp_path: Path, tracking_uri:
     assert res["run_id"] and "val_auc" in res["metrics"] and res["model_uris"]["scorer"]
     import mlflow.pyfunc
 
-    from plexus.platform.data.paths import find_raw
+    from plexus.platform.data.sources import ensure_raw
     from plexus.platform.data.service import load_dataset
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -72,7 +72,7 @@ def test_cli_train_json_and_pyfunc_scores_raw_rows(tmp_path: Path, tracking_uri:
         torch_model = mlflow.pytorch.load_model(res["model_uris"]["model"])
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
-    raw = find_raw("criteo-10k")
+    raw = ensure_raw("criteo-10k")
     import pandas as pd
 
     path = raw / "train_examples.txt" if raw.is_dir() else raw
