@@ -48,6 +48,13 @@ def fetch_or_skip(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite MLflow store for the session (creating its schema takes seconds)."""
+    d = tmp_path_factory.mktemp("mlruns")
+    return f"sqlite:///{d / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
 def need_raw() -> Callable[[str], Path]:
     """``need_raw("criteo-10k")`` -> the dataset's verified raw folder; skips when it cannot be had."""
     return fetch_or_skip

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import typer
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.platform.cli._output import console, emit_json, err_console, table
 
 app = typer.Typer(help="Browse, fetch and import datasets.", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+def _say(line: str) -> None:
+    console.print(line, markup=False, soft_wrap=True)
 
 
 def _local(row: dict) -> str:
@@ -50,7 +54,7 @@ def fetch_datasets(
     """
     from plexus.platform.data.download import fetch
     from plexus.platform.data.sources import SOURCES
-    from plexus.platform.errors import ConfigError, PlexusError
+    from plexus.platform.errors import ConfigError, DataError, PlexusError
 
     catalog = get_catalog().datasets()
     if all_:
@@ -68,25 +72,26 @@ def fetch_datasets(
             results.append({"name": name, "status": "bundled" if info and info.bundled else "no raw files"})
             continue
         if src.terms and not as_json:
-            console.print(f"{name}: by fetching you accept its terms: {src.terms}", markup=False)
+            _say(f"{name}: by fetching you accept its terms: {src.terms}")
         try:
-            rep = fetch(src, offline=offline or None, echo=None if as_json else console.print)
+            rep = fetch(src, offline=offline or None, echo=None if as_json else _say)
         except PlexusError as exc:
             failed.append(name)
             results.append({"name": name, "status": "failed", "error": str(exc)})
             if not as_json:
-                console.print(f"{name}: failed: {exc}", markup=False)
+                err_console.print(f"{name}: failed: {exc}", markup=False, soft_wrap=True)
             continue
         results.append({"name": name, "status": "fetched" if rep.downloaded else "present", "root": str(rep.root),
                         "downloaded": rep.downloaded, "bytes": rep.bytes})
         if not as_json:
             what = f"downloaded {len(rep.downloaded)} file(s), {rep.bytes / 2**20:.1f} MB" if rep.downloaded \
                 else "already present and verified"
-            console.print(f"{name}: {what} ({rep.root})", markup=False)
+            _say(f"{name}: {what} ({rep.root})")
     if as_json:
         emit_json(results)
     if failed:
-        raise typer.Exit(2)
+        raise DataError(f"{len(failed)} of {len(names)} dataset(s) could not be fetched: {', '.join(failed)}"
+                        + ("" if as_json else " (reasons above)"))
 
 
 def _source_dict(name: str) -> dict | None:
@@ -133,7 +138,7 @@ def show_dataset(
         return
     console.print(f"[bold]{name}[/bold] ({', '.join(d['tasks'])}) — {d['summary']}")
     for line in _source_lines(name):
-        console.print(line, markup=False)
+        _say(line)
     if ds.description:
         console.print(ds.description, markup=False)
     table("Statistics", ["key", "value"], [[k, v] for k, v in d["stats"].items()])

@@ -5,15 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plexus.platform.data.paths import find_raw
-from plexus.platform.errors import PlexusError
 
 
 def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        find_raw("amazon-beauty-seq")
-    except PlexusError:
-        pytest.skip("amazon-beauty-seq is not available locally")
     from mlflow.tracking import MlflowClient
     from plexus.platform.demo import DEMO_EXPERIMENT, QUICK, run_demo
 
