@@ -7,7 +7,8 @@
   class ``c``'s value for every layer autoregressively with ENAS' logits
   ``tanh_constant * tanh(W h / temperature)`` (2.5, 5).
 * **Action guider**: picks the class to change from the controllers' decision entropies
-  ``H_c`` on ``b``: ``argmax_c H_c`` or a sample from ``softmax(H)`` (default).
+  ``H_c`` on ``b``: ``argmax_c H_c`` or a sample from ``softmax(H)`` (default), over the
+  classes with more than one value (``--choices`` may pin a class to one value).
 * **Reward / update**: the reward is the child's validation accuracy ``r``. REINFORCE
   with baseline ``beta`` initialised to the best reward and then an EMA
   (``beta <- d beta + (1-d) r``, AutoGL); advantage ``A = r - beta`` (``baseline="best"``:
@@ -26,6 +27,7 @@ from typing import Any, Literal
 import torch
 from plexus.nas.controllers.base import Controller, Proposal
 from plexus.nas.spaces.base import SearchSpace
+from plexus.platform.errors import ConfigError
 from torch import Tensor, nn
 
 __all__ = ["ClassController", "RCNASController"]
@@ -134,10 +136,17 @@ class RCNASController(Controller):
             out[c] = float(ent)
         return out
 
+    def mutable_classes(self) -> list[str]:
+        """The action classes with more than one value (a class restricted to one value can never change)."""
+        return [c for c in self.space.classes if len(self.space.choices(c)) > 1]
+
     def choose_class(self, arch: Any) -> str:
         ent = self.entropies(arch)
         self.last_entropies = ent
-        classes = list(ent)
+        classes = self.mutable_classes()
+        if not classes:
+            raise ConfigError("autognn: every action class of the space has a single value, so no child can differ "
+                              "from the current best in one class; widen --choices")
         if self.guide == "argmax":
             return max(classes, key=lambda c: ent[c])
         top = max(ent.values())
@@ -147,6 +156,8 @@ class RCNASController(Controller):
     # ------------------------------------------------------------- proposals
     def mutate(self, arch: Any, action: str, tries: int = 20) -> Any:
         """``arch`` with class ``action`` resampled by its controller in every layer (always a change)."""
+        if len(self.space.choices(action)) < 2:
+            raise ConfigError(f"autognn: action class {action!r} has a single value; it cannot be mutated")
         tokens = self.space.encode(arch)
         ctl = self.controller(action)
         current = [tokens[k] for k in ctl.out_positions]

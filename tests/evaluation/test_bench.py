@@ -26,6 +26,9 @@ from plexus.evaluation.bench.speed import render_markdown, summarize
 from plexus.platform.catalog import get_catalog
 from plexus.platform.errors import ConfigError
 
+# The harness needs some dataset, not Criteo: the generated CTR data runs on a fresh, offline machine.
+TINY = {"dataset_options": {"num_users": 200}}  # synthetic-behavior, small for speed
+
 HOSTED = ["din", "autoint", "autoint_plus", "armnet", "armnet_plus", "dtrn", "mmoe", "ple", "evolvegcn_h",
           "evolvegcn_o", "ncn", "ncnc", "gsmpp"]
 
@@ -58,11 +61,12 @@ def test_bad_configs_are_rejected(tmp_path: Path) -> None:
 
 def test_fidelity_runs_a_tiny_config_tracked(tmp_path: Path, tracking_uri: str) -> None:
     """1 model, 1 seed, 1 epoch: a tracked run, its baseline, and well-formed fidelity.csv / .md that merge rows."""
-    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc",
+    cfg = {"model": "lr", "dataset": "synthetic-behavior", "metric": "test_auc",
            "paper": {"value": 0.782, "source": "autoint.md (c) Table 2 LR", "dataset": "Criteo"},
            "protocol": "tiny", "differences": ["one epoch"], "baselines": ["fm"],
-           "config": {"train": {"epochs": 3, "batch_size": 4096, "lr": 0.01}},
-           "baseline_config": {"hparams": {"embed_dim": 4, "not_an_fm_arg": 1}, "train": {"epochs": 3, "batch_size": 4096}}}
+           "config": {"train": {"epochs": 3, "batch_size": 4096, "lr": 0.01}, **TINY},
+           "baseline_config": {"hparams": {"embed_dim": 4, "not_an_fm_arg": 1}, "train": {"epochs": 3, "batch_size": 4096},
+                               **TINY}}
     (tmp_path / "lr.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "results"
     old = {c: "" for c in COLUMNS} | {"model": "zz_kept", "dataset": "x", "baselines": "[]", "seeds": 1}
@@ -92,7 +96,7 @@ def test_fidelity_runs_a_tiny_config_tracked(tmp_path: Path, tracking_uri: str) 
     assert [r["model"] for r in written] == ["lr", "zz_kept"]  # merged, sorted, old row kept
     assert list(written[0]) == COLUMNS
     md = (out / "fidelity.md").read_text()
-    assert "| lr | lr | criteo-10k | test_auc | 0.782 (Criteo) |" in md and row["run_ids"] in md
+    assert "| lr | lr | synthetic-behavior | test_auc | 0.782 (Criteo) |" in md and row["run_ids"] in md
     assert "Difference: one epoch." in md and base["run_ids"][0] in md
     assert row["machine"] in md and row["config"] == "lr" and row["repeat"] == "seed 0..0"
 
@@ -129,10 +133,10 @@ def test_repeat_runs_folds_with_matching_seeds(tmp_path: Path) -> None:
 def test_shards_run_chosen_repetitions_and_merge_into_one_row(tmp_path: Path, tracking_uri: str) -> None:
     """``only`` runs a shard of a repeat config; --merge joins disjoint shards per run index (values, run ids and
     baselines aligned, mean recomputed, machines listed), while an overlapping row replaces the old one."""
-    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc", "paper": {"source": "s"}, "protocol": "p",
-           "baselines": ["fm"], "repeat": {"option": "seed", "count": 3},
-           "config": {"train": {"epochs": 1, "batch_size": 4096, "lr": 0.01}},
-           "baseline_config": {"hparams": {"embed_dim": 4}, "train": {"epochs": 1, "batch_size": 4096}}}
+    cfg = {"model": "lr", "dataset": "synthetic-behavior", "metric": "test_auc", "paper": {"source": "s"},
+           "protocol": "p", "baselines": ["fm"], "repeat": {"option": "seed", "count": 3},
+           "config": {"train": {"epochs": 1, "batch_size": 4096, "lr": 0.01}, **TINY},
+           "baseline_config": {"hparams": {"embed_dim": 4}, "train": {"epochs": 1, "batch_size": 4096}, **TINY}}
     cfg["repeat"] = None  # plain seeds: repetition i = training seed i
     (tmp_path / "lr.yaml").write_text(yaml.safe_dump({k: v for k, v in cfg.items() if v is not None}))
     a, b, full, out = (tmp_path / n for n in ("a", "b", "full", "out"))
@@ -179,11 +183,13 @@ def test_shards_run_chosen_repetitions_and_merge_into_one_row(tmp_path: Path, tr
 
 
 def test_fidelity_records_a_failing_model_and_goes_on(tmp_path: Path, tracking_uri: str) -> None:
-    cfg = {"model": "lr", "dataset": "criteo-10k", "metric": "test_auc", "paper": {"source": "none"},
-           "protocol": "p", "config": {"hparams": {"init_std": "not a number"}, "train": {"epochs": 1, "batch_size": 4096}}}
+    cfg = {"model": "lr", "dataset": "synthetic-behavior", "metric": "test_auc", "paper": {"source": "none"},
+           "protocol": "p", "config": {"hparams": {"init_std": "not a number"}, "train": {"epochs": 1, "batch_size": 4096},
+                                       **TINY}}
     (tmp_path / "bad_hp.yaml").write_text(yaml.safe_dump(cfg))
     (row,) = run_fidelity(["bad_hp"], seeds=1, tracking_uri=tracking_uri, config_dir=tmp_path, out=tmp_path)
     assert row["status"].startswith("failed:") and row["ours_mean"] == "" and row["run_ids"] == ""
+    assert "init_std" in row["status"]  # the model's own error, not a missing dataset
     assert "failed" in (tmp_path / "fidelity.md").read_text()
 
 

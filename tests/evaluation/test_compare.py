@@ -12,7 +12,8 @@ import pytest
 from plexus.evaluation.compare import compare_runs, infer_direction, param_importances
 from plexus.evaluation.report import render_html
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATASET = "synthetic-behavior"  # any CTR data: the generated one needs no download
+USERS = 200  # small for speed
 TRIALS = [(0.01, 256), (0.05, 128), (0.002, 512)]  # (lr, batch_size) of the three child runs
 
 
@@ -28,9 +29,7 @@ def _main(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def study(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A parent run and three trained child runs (lr on criteo-10k, 2 epochs) tagged plexus.study."""
-    if not (SHARED / "criteo-10k").exists():
-        pytest.skip("shared dataset criteo-10k is absent")
+    """A parent run and three trained child runs (lr on synthetic-behavior, 2 epochs) tagged plexus.study."""
     from mlflow.tracking import MlflowClient
     from plexus.platform.config import build_config
     from plexus.platform.tracking import get_experiment_id
@@ -45,7 +44,8 @@ def study(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     for i, (lr, bs) in enumerate(TRIALS):
         cfg = build_config({"train": {"seed": 1, "epochs": 2, "batch_size": bs, "lr": lr, "patience": 0},
                             "tracking": {"experiment": exp, "log_model": False, "checkpoint_dir": str(ckpt),
-                                         "run_name": f"lr-criteo-10k-t{i}"}}, model="lr", dataset="criteo-10k")
+                                         "run_name": f"lr-{DATASET}-t{i}"},
+                            "dataset_options": {"num_users": USERS}}, model="lr", dataset=DATASET)
         res = train_model(cfg, tracking_uri=tracking_uri, progress=False, parent_run_id=parent.info.run_id,
                           extra_tags={"plexus.study": name, "plexus.trial": str(i)})
         children.append(res["run_id"])
@@ -89,7 +89,7 @@ def test_runs_carry_what_the_mlflow_ui_needs(study: dict) -> None:
     client = study["client"]
     for i, rid in enumerate(study["children"]):
         run = client.get_run(rid)
-        assert run.info.run_name == f"lr-criteo-10k-t{i}"
+        assert run.info.run_name == f"lr-{DATASET}-t{i}"
         tags = run.data.tags
         assert tags["mlflow.parentRunId"] == study["parent"]
         assert tags["plexus.study"] == study["name"] and tags["plexus.model"] == "lr"
@@ -147,7 +147,7 @@ def test_cli_compare_json_report_and_parent_artifact(study: dict, tmp_path: Path
     assert html.count("data:image/png;base64,") == 3
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
     for i in range(3):
-        assert f"lr-criteo-10k-t{i}" in html
+        assert f"lr-{DATASET}-t{i}" in html
     arts = [a.path for a in study["client"].list_artifacts(study["parent"], "reports")]
     assert arts == ["reports/compare.html"] and data["report_artifact"].endswith("reports/compare.html")
 

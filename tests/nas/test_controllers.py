@@ -60,6 +60,27 @@ def test_argmax_guider_picks_the_most_uncertain_class() -> None:
     assert all(v > 0 for v in ent.values())
 
 
+def test_classes_pinned_to_one_value_are_never_chosen_or_mutated() -> None:
+    # --choices may pin a class to one value (the demo's quick sizes do): the guider must skip it, since no
+    # child can differ from the best in that class (it used to raise IndexError on an empty choice list)
+    space = GraphNASSpace(2, choices={"hidden": [4], "heads": [1], "aggregator": ["sum"]})
+    ctl = RCNASController(space, seed=0)
+    log = drive(ctl, 60)
+    actions = {p.info["action"] for *_, p, _ in log[1:]}
+    actions |= {ctl.choose_class(ctl.best_arch) for _ in range(500)}  # softmax(H) gives H=0 weight exp(-max H)
+    assert actions and not actions & {"hidden", "heads", "aggregator"}
+    assert set(ctl.mutable_classes()) == {"attention", "activation", "combine", "skip"}
+    with pytest.raises(ConfigError, match="single value"):
+        ctl.mutate(ctl.best_arch, "heads")
+    pinned = GraphNASSpace(1, choices={"attention": ["gcn"], "aggregator": ["sum"], "activation": ["elu"],
+                                       "heads": [1], "skip": ["none"]})
+    ctl1 = RCNASController(pinned, seed=0)
+    first = ctl1.propose()
+    ctl1.observe(first, 0.5)
+    with pytest.raises(ConfigError, match="single value"):
+        ctl1.propose()
+
+
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_policy_gradient_moves_log_probability_with_the_advantage(sign: float) -> None:
     space = GraphNASSpace(2)

@@ -91,7 +91,7 @@ def test_user_errors_are_one_line(tracking_uri: str, tmp_path: Path, monkeypatch
                          (["--budget", "0"], "--budget"),
                          (["--choices", "hidden=5"], "hidden"),
                          (["--controller", "random", "--sampler", "tpe"], "optuna"),
-                         (["--dataset", "criteo-10k"], "node"),
+                         (["--dataset", "synthetic-behavior"], "node"),
                          (["--controller", "autognn", "--workers", "2"], "sequential"),
                          (["--controller", "random", "--workers", "2", "--choices", "hidden=8"], "--choices"),
                          (["--retrain-seeds", "-1"], "--retrain-seeds")]:

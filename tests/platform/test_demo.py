@@ -12,6 +12,10 @@ def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatc
     from plexus.platform.demo import DEMO_EXPERIMENT, QUICK, run_demo
 
     monkeypatch.chdir(tmp_path)
+    # a fresh machine: no network, no mirror, an empty data home
+    monkeypatch.setenv("PLEXUS_OFFLINE", "1")
+    monkeypatch.delenv("PLEXUS_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("PLEXUS_DATA", str(tmp_path / "empty-data-home"))
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     lines: list[str] = []
     out = run_demo(progress=False, echo=lines.append, quick=True, install_plugin=False, tracking_uri=uri)
@@ -29,7 +33,11 @@ def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatc
     assert len([p for p in phases if p != "retrain"]) == QUICK.nas_budget
     assert phases.count("retrain") == 2 == len(out["nas"]["retrain"]["test_acc"])  # the best, retrained twice
     assert len(children[search_parent]) == QUICK.search_trials
-    assert all(r.data.tags.get("plexus.dataset") == "amazon-beauty" for r in children[search_parent])
+    assert all(r.data.tags.get("plexus.dataset") == "synthetic-behavior" for r in children[search_parent])
+    base = by_id[out["din_base"]["run_id"]]  # DIN's sum-pooling base on the same data, beside the search
+    assert base.data.tags["plexus.model"] == "din_base" and base.data.tags["plexus.dataset"] == "synthetic-behavior"
+    assert base.data.params["dataset_options.num_users"] == str(QUICK.behavior_users)
+    assert any(ln.startswith("DIN against its sum-pooling base") for ln in lines)
 
     for key, parent, metric in (("nas", nas_parent, "val_acc"), ("search", search_parent, "val_auc")):
         cmp = out["compare"][key]
@@ -41,6 +49,6 @@ def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatc
         assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
         assert [r["best"] for r in ranked] == sorted((r["best"] for r in ranked), reverse=True)
         assert Path(cmp["report"]).exists()
-    assert "max_users" in str(by_id[children[search_parent][0].info.run_id].data.params)
+    assert "num_users" in str(by_id[children[search_parent][0].info.run_id].data.params)
     assert any("runs by val_acc" in ln for ln in lines) and any("runs by val_auc" in ln for ln in lines)
     assert lines[-1].endswith(out["ui_command"]) and out["ui_command"].startswith("plexus ui")

@@ -41,12 +41,15 @@ def with_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     get_catalog(refresh=True)
 
 
+# Any CTR data will do (the failures are the plugins'): the generated one runs on a fresh, offline machine.
+DATA = ["--dataset", "synthetic-behavior", "--set", "dataset_options.num_users=200"]
+
 CASES = {
-    "raises-on-import": (["train", "broken_model", "--dataset", "criteo-10k"],
+    "raises-on-import": (["train", "broken_model", *DATA],
                          ["broken_model", "plexus-broken-plugin", "broken on purpose"]),
-    "missing-dependency": (["train", "faulty_import", "--dataset", "criteo-10k"],
+    "missing-dependency": (["train", "faulty_import", *DATA],
                            ["faulty_import", "No module named 'plexus_no_such_dependency'"]),
-    "raises-on-construction": (["train", "faulty_ctor", "--dataset", "criteo-10k"],
+    "raises-on-construction": (["train", "faulty_ctor", *DATA],
                                ["model 'faulty_ctor' from plexus-faulty-plugins could not be built",
                                 "constructor exploded on purpose"]),
     "loader-raises": (["train", "lr", "--dataset", "faulty_loader"],

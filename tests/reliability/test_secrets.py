@@ -21,6 +21,7 @@ from plexus.platform.training.checkpoint import load_checkpoint
 from reliability_helpers import BAD, assert_one_line_error, good_rows, run_cli, runs, write_rows
 
 SECRET = "Hunter2-pw_S3cret"
+DATA = "synthetic-behavior"  # generated: these errors never depend on which data is at hand
 
 
 @pytest.mark.parametrize("url", [
@@ -41,7 +42,7 @@ def test_mask_url_and_text(url: str) -> None:
 @pytest.mark.parametrize("uri", [f"postgresql+psycopg://alice:{SECRET}@127.0.0.1:9/db",
                                  f"http://alice:{SECRET}@127.0.0.1:9", f"ftp://alice:{SECRET}@127.0.0.1/x"])
 def test_unreachable_store_error_is_masked(uri: str, data_home: Path, capfd: pytest.CaptureFixture) -> None:
-    code, out, err = run_cli(["train", "lr", "--dataset", "criteo-10k", "--tracking-uri", uri], capfd)
+    code, out, err = run_cli(["train", "lr", "--dataset", DATA, "--tracking-uri", uri], capfd)
     line = assert_one_line_error(code, err, "alice:***@127.0.0.1")
     assert SECRET not in line and SECRET not in out
 
@@ -98,7 +99,7 @@ def test_malicious_checkpoint_never_executes(data_home: Path, tmp_path: Path, ca
     pickle.loads(raw.read_bytes())
     assert marker.exists()
     marker.unlink()
-    code, out, err = run_cli(["train", "lr", "--dataset", "criteo-10k", "--resume", str(evil),
+    code, out, err = run_cli(["train", "lr", "--dataset", DATA, "--resume", str(evil),
                               "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"], capfd)
     assert_one_line_error(code, err, "evil.pt", "corrupted or unsafe checkpoint")
     assert not marker.exists()
@@ -113,13 +114,13 @@ def test_yaml_tags_never_execute(data_home: Path, tmp_path: Path, capfd: pytest.
     for i, payload in enumerate(payloads):
         cfg = tmp_path / f"c{i}.yaml"
         cfg.write_text(f"hparams:\n  init_std: {payload}\n")
-        code, _, err = run_cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(cfg)], capfd)
+        code, _, err = run_cli(["train", "lr", "--dataset", DATA, "--config", str(cfg)], capfd)
         assert_one_line_error(code, err, f"c{i}.yaml")
         sch = tmp_path / f"s{i}.yaml"
         sch.write_text(f"fields:\n  - {{name: user, type: categorical, role: {payload}}}\nlabels: [label]\n")
         code, _, err = run_cli(["datasets", "import", str(tmp_path / "d.csv"), "--name", "d", "--schema", str(sch)],
                                capfd)
         assert_one_line_error(code, err, f"s{i}.yaml")
-        code, _, err = run_cli(["train", "lr", "--dataset", "criteo-10k", "--set", f"init_std={payload}"], capfd)
+        code, _, err = run_cli(["train", "lr", "--dataset", DATA, "--set", f"init_std={payload}"], capfd)
         assert_one_line_error(code, err, "init_std")
     assert not marker.exists()

@@ -32,24 +32,26 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+DATA = "synthetic-behavior"  # generated: the errors below never depend on which data is at hand
+
 CASES = {
-    "unknown-model": (["train", "lrr", "--dataset", "criteo-10k"], ["unknown model 'lrr'", "did you mean 'lr'"]),
+    "unknown-model": (["train", "lrr", "--dataset", DATA], ["unknown model 'lrr'", "did you mean 'lr'"]),
     "unknown-dataset": (["train", "lr", "--dataset", "critteo-10k"], ["unknown dataset", "did you mean 'criteo-10k'"]),
-    "unknown-hparam": (["train", "lr", "--dataset", "criteo-10k", "--set", "embed_dimm=4"], ["unknown hyperparameter"]),
-    "mistyped-hparam": (["train", "dnn", "--dataset", "criteo-10k", "--set", "dropout=lots"], ["'dropout' expects float"]),
-    "negative-epochs": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs=-3"], ["train.epochs must be"]),
-    "absurd-epochs": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs=10000000"], ["train.epochs"]),
-    "mistyped-train": (["train", "lr", "--dataset", "criteo-10k", "--set", "train.lr=fast"], ["train.lr"]),
-    "set-without-equals": (["train", "lr", "--dataset", "criteo-10k", "--set", "epochs"], ["--set expects key=value"]),
-    "unknown-section": (["train", "lr", "--dataset", "criteo-10k", "--set", "trian.lr=1"], ["did you mean 'train'"]),
+    "unknown-hparam": (["train", "lr", "--dataset", DATA, "--set", "embed_dimm=4"], ["unknown hyperparameter"]),
+    "mistyped-hparam": (["train", "dnn", "--dataset", DATA, "--set", "dropout=lots"], ["'dropout' expects float"]),
+    "negative-epochs": (["train", "lr", "--dataset", DATA, "--set", "epochs=-3"], ["train.epochs must be"]),
+    "absurd-epochs": (["train", "lr", "--dataset", DATA, "--set", "epochs=10000000"], ["train.epochs"]),
+    "mistyped-train": (["train", "lr", "--dataset", DATA, "--set", "train.lr=fast"], ["train.lr"]),
+    "set-without-equals": (["train", "lr", "--dataset", DATA, "--set", "epochs"], ["--set expects key=value"]),
+    "unknown-section": (["train", "lr", "--dataset", DATA, "--set", "trian.lr=1"], ["did you mean 'train'"]),
     "missing-config": (["train", "lr", "--config", "nope.yaml"], ["nope.yaml", "not found"]),
     "task-mismatch": (["train", "lr", "--dataset", "cora"], ["cannot train on dataset 'cora'"]),
     "unknown-option": (["train", "lr", "--datset", "cora"], ["No such option"]),
     "unknown-show": (["models", "show", "dinn"], ["unknown model 'dinn'"]),
     "no-dataset": (["train", "lr"], ["no dataset given"]),
-    "unreachable-tracking": (["train", "lr", "--dataset", "criteo-10k", "--tracking-uri", "http://127.0.0.1:9"],
+    "unreachable-tracking": (["train", "lr", "--dataset", DATA, "--tracking-uri", "http://127.0.0.1:9"],
                              ["unreachable"]),
-    "bad-resume": (["train", "lr", "--dataset", "criteo-10k", "--resume", "0123456789abcdef"], ["--resume"]),
+    "bad-resume": (["train", "lr", "--dataset", DATA, "--resume", "0123456789abcdef"], ["--resume"]),
 }
 
 
@@ -65,17 +67,17 @@ def test_bad_cli_input(case: str, workdir: Path, cli: CLI) -> None:
 def test_malformed_yaml_and_python_tags(workdir: Path, cli: CLI) -> None:
     bad = workdir / "bad.yaml"
     bad.write_text("model: lr\ntrain: {epochs: 2\n")
-    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(bad)])
+    code, _, err = cli(["train", "lr", "--dataset", DATA, "--config", str(bad)])
     assert_one_line_error(code, err, "bad.yaml", "malformed YAML")
     evil = workdir / "evil.yaml"
     marker = workdir / "pwned"
     evil.write_text(f"train: !!python/object/apply:os.system ['touch {marker}']\n")
-    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(evil)])
+    code, _, err = cli(["train", "lr", "--dataset", DATA, "--config", str(evil)])
     assert_one_line_error(code, err, "evil.yaml")
     assert not marker.exists()
     wrong = workdir / "wrong.yaml"
     wrong.write_text("- just\n- a list\n")
-    code, _, err = cli(["train", "lr", "--dataset", "criteo-10k", "--config", str(wrong)])
+    code, _, err = cli(["train", "lr", "--dataset", DATA, "--config", str(wrong)])
     assert_one_line_error(code, err, "expected a mapping")
 
 

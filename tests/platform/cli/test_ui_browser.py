@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -56,7 +55,9 @@ def _study(uri: str, ckpt: Path) -> dict:
     for i, lr in enumerate((0.01, 0.05, 0.002)):
         cfg = build_config({"train": {"seed": 1, "epochs": 1, "batch_size": 512, "lr": lr},
                             "tracking": {"experiment": exp, "log_model": False, "checkpoint_dir": str(ckpt),
-                                         "run_name": f"{name}-trial-{i}"}}, model="lr", dataset="criteo-10k")
+                                         "run_name": f"{name}-trial-{i}"},
+                            "dataset_options": {"num_users": 200}},  # generated CTR data: no download
+                           model="lr", dataset="synthetic-behavior")
         children.append(train_model(cfg, tracking_uri=uri, progress=False, parent_run_id=parent.info.run_id,
                                     extra_tags={"plexus.study": name})["run_id"])
     client.set_terminated(parent.info.run_id)
@@ -82,8 +83,6 @@ def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Pat
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
-    if not (SHARED / "criteo-10k").exists():
-        pytest.skip("shared dataset criteo-10k is absent")
     study = _study(tracking_uri, tmp_path / "ckpt")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "ui", "--tracking-uri", tracking_uri,

@@ -23,11 +23,10 @@ from plexus.platform.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"
-SHARED = REPO.parent / "shared" / "data"
-
-needs_criteo = pytest.mark.skipif(
-    not (SHARED / "criteo-10k").exists(), reason="shared criteo-10k data absent"
-)
+# The search service needs some CTR dataset, not Criteo: the generated one runs on a fresh, offline machine.
+DATASET = "synthetic-behavior"
+USERS = 200  # small for speed (about 4k training rows)
+DATA_ARGS = ["--dataset", DATASET, "--set", f"dataset_options.num_users={USERS}"]
 
 
 def plexus(
@@ -150,7 +149,6 @@ class PruneTrialOne(optuna.pruners.BasePruner):
         return trial.number == 1
 
 
-@needs_criteo
 def test_search_tracks_every_trial_as_a_nested_run(
     tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,8 +162,9 @@ def test_search_tracks_every_trial_as_a_nested_run(
         "train": {"epochs": 2, "batch_size": 2048},
         "tracking": {"experiment": "search-test"},
         "search": {"trials": 3, "study": "dnn-nested", "storage": storage, "sampler": "random", "seed": 3},
+        "dataset_options": {"num_users": USERS},
     }
-    cfg = build_config(raw, model="dnn", dataset="criteo-10k")
+    cfg = build_config(raw, model="dnn", dataset=DATASET)
     pruner = PruneTrialOne()
     lines: list[str] = []
     # trial 0: dropout=1.5 makes the model constructor raise -> FAIL; trial 1 pruned; trial 2 completes
@@ -239,14 +238,13 @@ def test_search_tracks_every_trial_as_a_nested_run(
     # a different fixed value under the same study name is refused
     with pytest.raises(ConfigError, match="different hparams"):
         search(
-            build_config({**raw, "hparams": {"width": 64}}, model="dnn", dataset="criteo-10k"),
+            build_config({**raw, "hparams": {"width": 64}}, model="dnn", dataset=DATASET),
             tracking_uri=tracking_uri,
         )
 
 
 # ------------------------------------------------------------------------------------------ crash recovery
 @pytest.mark.slow
-@needs_criteo
 def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracking_uri: str) -> None:
     import optuna
     from mlflow.tracking import MlflowClient
@@ -255,8 +253,7 @@ def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracki
     args = [
         "search",
         "lr",
-        "--dataset",
-        "criteo-10k",
+        *DATA_ARGS,
         "--trials",
         "2",
         "--study",
@@ -270,7 +267,7 @@ def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracki
         "--set",
         "epochs=6",
         "--set",
-        "batch_size=512",
+        "batch_size=64",  # ~60 steps an epoch: the poll below sees a trial mid-run
         "--set",
         "search.heartbeat_interval=1",
         "--set",
@@ -415,7 +412,7 @@ def postgres():
 def test_wrong_password_is_one_line_and_never_printed(postgres: dict, tmp_path: Path) -> None:
     wrong = "Wr0ngSecret" + secrets.token_hex(4)
     url = postgres["url"].replace(postgres["password"], wrong)
-    out = plexus(["search", "lr", "--dataset", "criteo-10k", "--trials", "2", "--storage", url], cwd=tmp_path)
+    out = plexus(["search", "lr", *DATA_ARGS, "--trials", "2", "--storage", url], cwd=tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: storage postgresql://plexus:***@"), out.stderr
@@ -425,7 +422,6 @@ def test_wrong_password_is_one_line_and_never_printed(postgres: dict, tmp_path: 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@needs_criteo
 def test_two_workers_share_a_postgres_study(postgres: dict, tmp_path: Path, tracking_uri: str) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -433,8 +429,7 @@ def test_two_workers_share_a_postgres_study(postgres: dict, tmp_path: Path, trac
         [
             "search",
             "lr",
-            "--dataset",
-            "criteo-10k",
+            *DATA_ARGS,
             "--trials",
             "4",
             "--workers",
@@ -472,7 +467,6 @@ def test_two_workers_share_a_postgres_study(postgres: dict, tmp_path: Path, trac
 
 
 # ------------------------------------------------------------------------------------------ third-party plugin
-@pytest.mark.skipif(not (SHARED / "cora").exists(), reason="shared cora data absent")
 def test_third_party_plugin_can_be_searched(tmp_path: Path, tracking_uri: str) -> None:
     site = tmp_path / "site"
     subprocess.run(

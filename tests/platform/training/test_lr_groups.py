@@ -81,8 +81,9 @@ def test_lr_groups_reach_the_optimizer_and_survive_resume(tmp_path: Path, tracki
     def run(epochs: int, resume: str | None = None) -> dict:
         cfg = build_config(
             {"train": {"seed": 3, "epochs": epochs, "lr": 0.01, "lr_groups": {"bias": 0.5}, "patience": 0},
-             "tracking": {"checkpoint_dir": str(tmp_path / "ckpt"), "log_model": False}},
-            model="lr", dataset="criteo-10k",
+             "tracking": {"checkpoint_dir": str(tmp_path / "ckpt"), "log_model": False},
+             "dataset_options": {"num_users": 200}},  # any CTR data: the generated one needs no download
+            model="lr", dataset="synthetic-behavior",
         )
         return train_model(cfg, tracking_uri=tracking_uri, progress=False, resume=resume)
 

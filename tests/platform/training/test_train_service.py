@@ -20,17 +20,23 @@ REQUIRED_TAGS = ("plexus.model", "plexus.task", "plexus.dataset", "plexus.datase
                  "plexus.device", "plexus.version", "plexus.git_commit", "torch_version", "pyg_version")
 
 
+USERS = 200  # synthetic-behavior users: small for speed
+
+
 def _cfg(model: str, dataset: str, tmp: Path, log_model: bool = False, **train):
-    return build_config({"train": {"epochs": 2, **train},
+    options = {"num_users": USERS} if dataset == "synthetic-behavior" else {}
+    return build_config({"train": {"epochs": 2, **train}, "dataset_options": options,
                          "tracking": {"checkpoint_dir": str(tmp), "log_model": log_model, "experiment": "tests"}},
                         model=model, dataset=dataset)
 
 
+# No generated multi-task or graph-classification dataset exists: those two families need the mirror.
 @pytest.mark.parametrize("model,dataset,monitor,train", [
     ("gcn", "cora", "val_acc", {"epochs": 3, "lr": 0.01}),
-    ("lr", "criteo-10k", "val_auc", {"batch_size": 512, "lr": 0.01}),
-    ("shared_bottom", "census-income", "val_auc", {"epochs": 1, "batch_size": 2048}),
-    ("gin", "tu-mutag", "val_acc", {"batch_size": 32}),
+    ("lr", "synthetic-behavior", "val_auc", {"batch_size": 512, "lr": 0.01}),
+    pytest.param("shared_bottom", "census-income", "val_auc", {"epochs": 1, "batch_size": 2048},
+                 marks=pytest.mark.data("census-income")),
+    pytest.param("gin", "tu-mutag", "val_acc", {"batch_size": 32}, marks=pytest.mark.data("tu-mutag")),
 ])
 def test_done_when_runs_are_fully_tracked(model, dataset, monitor, train, tmp_path: Path, tracking_uri: str) -> None:
     res = train_model(_cfg(model, dataset, tmp_path, **train), tracking_uri=tracking_uri, progress=False)
@@ -54,8 +60,32 @@ def test_done_when_runs_are_fully_tracked(model, dataset, monitor, train, tmp_pa
             k.startswith("val_auc_") for k in run.data.metrics)
 
 
-def test_cli_train_json_and_pyfunc_scores_raw_rows(tmp_path: Path, tracking_uri: str) -> None:
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "lr", "--dataset", "criteo-10k",
+def _criteo_rows(n: int):
+    import pandas as pd
+    from plexus.platform.data.sources import ensure_raw
+
+    raw = ensure_raw("criteo-10k")
+    path = raw / "train_examples.txt" if raw.is_dir() else raw
+    cols = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
+    df = pd.read_csv(path, sep="\t", header=None, names=cols, nrows=n, dtype=str, keep_default_na=False)
+    return df.drop(columns=["label"]), {}
+
+
+def _behavior_rows(n: int):
+    from plexus.platform.data.datasets_synthetic import behavior_frame
+
+    # the generator's raw rows (positives first, so sample both labels); t and _split are not features
+    df = behavior_frame(num_users=USERS).sample(n, random_state=0).reset_index(drop=True)
+    return df.drop(columns=["label", "t", "_split"]), {"num_users": USERS}
+
+
+@pytest.mark.parametrize("dataset,rows", [
+    ("synthetic-behavior", _behavior_rows),  # sequence fields given as int arrays, as the generator writes them
+    pytest.param("criteo-10k", _criteo_rows, marks=pytest.mark.data("criteo-10k")),  # raw TSV strings
+])
+def test_cli_train_json_and_pyfunc_scores_raw_rows(dataset: str, rows, tmp_path: Path, tracking_uri: str) -> None:
+    opts = ["--set", f"dataset_options.num_users={USERS}"] if dataset == "synthetic-behavior" else []
+    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "lr", "--dataset", dataset, *opts,
                         "--set", "epochs=1", "--set", "lr=0.01", "--json", "--tracking-uri", tracking_uri],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -63,7 +93,6 @@ def test_cli_train_json_and_pyfunc_scores_raw_rows(tmp_path: Path, tracking_uri:
     assert res["run_id"] and "val_auc" in res["metrics"] and res["model_uris"]["scorer"]
     import mlflow.pyfunc
 
-    from plexus.platform.data.sources import ensure_raw
     from plexus.platform.data.service import load_dataset
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -72,18 +101,13 @@ def test_cli_train_json_and_pyfunc_scores_raw_rows(tmp_path: Path, tracking_uri:
         torch_model = mlflow.pytorch.load_model(res["model_uris"]["model"])
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
-    raw = ensure_raw("criteo-10k")
-    import pandas as pd
-
-    path = raw / "train_examples.txt" if raw.is_dir() else raw
-    cols = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
-    df = pd.read_csv(path, sep="\t", header=None, names=cols, nrows=50, dtype=str, keep_default_na=False)
-    pred = scorer.predict(df.drop(columns=["label"]))
+    df, options = rows(50)
+    pred = scorer.predict(df)
     assert list(pred.columns) == ["probability"] and len(pred) == 50
     p = pred["probability"].to_numpy()
     assert np.all((p > 0) & (p < 1)) and p.std() > 0
-    ds = load_dataset("criteo-10k", task="ctr")
-    feats = ds.encoder.transform(df.drop(columns=["label"]))
+    ds = load_dataset(dataset, task="ctr", **options)
+    feats = ds.encoder.transform(df)
     with torch.no_grad():
         direct = torch.sigmoid(torch_model(feats)["logit"]).numpy()
     np.testing.assert_allclose(p, direct, rtol=1e-5, atol=1e-6)

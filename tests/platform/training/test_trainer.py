@@ -27,10 +27,16 @@ from plexus.platform.training.trainer import param_groups
 
 REPO = Path(__file__).resolve().parents[3]
 
+# The services under test need some CTR dataset, not Criteo: the generated one runs on a fresh, offline machine.
+DATASET = "synthetic-behavior"
+USERS = 200  # small for speed (about 4k training rows)
+DATA_ARGS = ["--dataset", DATASET, "--set", f"dataset_options.num_users={USERS}"]
+
 
 def cfg(model: str, dataset: str, tmp: Path, **train) -> object:
     return build_config({"train": {"seed": 3, "deterministic": True, **train},
-                         "tracking": {"checkpoint_dir": str(tmp / "ckpt"), "log_model": False}},
+                         "tracking": {"checkpoint_dir": str(tmp / "ckpt"), "log_model": False},
+                         "dataset_options": {"num_users": USERS}},
                         model=model, dataset=dataset)
 
 
@@ -39,11 +45,11 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_exact_resume_matches_uninterrupted(tmp_path: Path, tracking_uri: str) -> None:
-    full = train_model(cfg("dnn", "criteo-10k", tmp_path / "a", epochs=4, batch_size=256, patience=0),
+    full = train_model(cfg("dnn", DATASET, tmp_path / "a", epochs=4, batch_size=256, patience=0),
                        tracking_uri=tracking_uri, progress=False)
-    half = train_model(cfg("dnn", "criteo-10k", tmp_path / "b", epochs=2, batch_size=256, patience=0),
+    half = train_model(cfg("dnn", DATASET, tmp_path / "b", epochs=2, batch_size=256, patience=0),
                        tracking_uri=tracking_uri, progress=False)
-    resumed = train_model(cfg("dnn", "criteo-10k", tmp_path / "b", epochs=4, batch_size=256, patience=0),
+    resumed = train_model(cfg("dnn", DATASET, tmp_path / "b", epochs=4, batch_size=256, patience=0),
                           tracking_uri=tracking_uri, progress=False, resume=half["run_id"])
     assert resumed["run_id"] == half["run_id"]
     wa = weights(Path(full["checkpoint_dir"]) / "last.pt")
@@ -66,7 +72,7 @@ def _plexus(*args: str, cwd: Path, **kw) -> subprocess.Popen:
 
 
 def test_sigkill_in_epoch_three_resumes_to_same_result(tmp_path: Path, tracking_uri: str) -> None:
-    args = ["train", "lr", "--dataset", "criteo-10k", "--json", "--tracking-uri", tracking_uri,
+    args = ["train", "lr", *DATA_ARGS, "--json", "--tracking-uri", tracking_uri,
             "--set", "epochs=5", "--set", "batch_size=32", "--set", "patience=0", "--set", "seed=5",
             "--set", "tracking.log_model=false"]
     ref = _plexus(*args, "--set", f"tracking.checkpoint_dir={tmp_path / 'ref'}", cwd=tmp_path)
@@ -106,7 +112,7 @@ def test_sigkill_in_epoch_three_resumes_to_same_result(tmp_path: Path, tracking_
 
 
 def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
-    common = ["--dataset", "criteo-10k", "--json", "--set", "epochs=2", "--set", "batch_size=256",
+    common = [*DATA_ARGS, "--json", "--set", "epochs=2", "--set", "batch_size=256",
               "--set", "patience=0", "--set", "tracking.enabled=false", "--set", "seed=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "dnn", *common],
@@ -141,7 +147,7 @@ def test_early_stopping_state_round_trip() -> None:
 def test_time_limit_stops_at_a_validation_and_still_tests(tmp_path: Path, tracking_uri: str) -> None:
     """A budget spent by the first validation ends the run there: the epoch is checkpointed and the best
     state's test metrics are reported; an ample budget changes nothing."""
-    cut = train_model(cfg("dnn", "criteo-10k", tmp_path / "a", epochs=3, batch_size=256, patience=0,
+    cut = train_model(cfg("dnn", DATASET, tmp_path / "a", epochs=3, batch_size=256, patience=0,
                           time_limit=1e-6), tracking_uri=tracking_uri, progress=False)
     assert cut["epochs_run"] == 1 and cut["stopped"].startswith("time limit")
     assert 0.0 <= cut["metrics"]["test_auc"] <= 1.0
@@ -149,7 +155,7 @@ def test_time_limit_stops_at_a_validation_and_still_tests(tmp_path: Path, tracki
     assert ckpt["epoch"] == 1
     saved = next(v for k, v in ckpt["callbacks"].items() if k.startswith("TimeLimit"))
     assert saved["spent"] > 0 and saved["longest"] > 0
-    ample = train_model(cfg("dnn", "criteo-10k", tmp_path / "b", epochs=2, batch_size=256, patience=0,
+    ample = train_model(cfg("dnn", DATASET, tmp_path / "b", epochs=2, batch_size=256, patience=0,
                             time_limit=1e6), tracking_uri=tracking_uri, progress=False)
     assert ample["epochs_run"] == 2 and ample["stopped"] == ""
 
@@ -190,9 +196,9 @@ def test_corrupted_and_mismatched_checkpoints(tmp_path: Path, tracking_uri: str)
     with pytest.raises(CheckpointError, match="not a Plexus checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
     # a checkpoint of another model does not load into this one
-    res = train_model(cfg("lr", "criteo-10k", tmp_path / "lr", epochs=1), tracking_uri=tracking_uri, progress=False)
+    res = train_model(cfg("lr", DATASET, tmp_path / "lr", epochs=1), tracking_uri=tracking_uri, progress=False)
     with pytest.raises(CheckpointError, match="does not match"):
-        train_model(cfg("dnn", "criteo-10k", tmp_path / "dnn", epochs=2), tracking_uri=tracking_uri,
+        train_model(cfg("dnn", DATASET, tmp_path / "dnn", epochs=2), tracking_uri=tracking_uri,
                     progress=False, resume=str(Path(res["checkpoint_dir"]) / "last.pt"))
 
 
