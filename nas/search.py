@@ -113,6 +113,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
     from plexus.platform.catalog import get_catalog
+    from plexus.platform.data.service import load_dataset
     from plexus.platform.tracking import ensure_reachable, get_experiment_id, mask_url, resolve_tracking_uri
     from plexus.platform.training import train_model
 
@@ -132,8 +133,9 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
         raise ConfigError(f"--sampler/--pruner apply to the optuna controller, not '{controller}'")
     ctl = make_controller(controller, the_space, seed, **options)
     raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed}}, parse_set(overrides))
-    build_config(raw, model=NAS_MODEL, dataset=dataset)  # validates the train settings before any run
+    checked = build_config(raw, model=NAS_MODEL, dataset=dataset)  # validates the train settings before any run
     schema.validate(raw.get("hparams") or {}, owner=f"model '{NAS_MODEL}'")
+    load_dataset(dataset, task="node", **checked.dataset_options)  # a data error stops the search before any run
     uri = resolve_tracking_uri(tracking_uri)
     ensure_reachable(uri)
     client = MlflowClient(uri)

@@ -80,3 +80,23 @@ def test_offline_without_files_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "criteo-10k" in r.stderr and "PLEXUS_DATA_MIRROR" in r.stderr
     r = _plexus(["datasets", "fetch", "nosuchset"], env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_search_and_nas_fail_before_their_first_trial_when_data_cannot_be_had(tmp_path: Path) -> None:
+    env = {**os.environ, "PLEXUS_DATA": str(tmp_path / "empty"), "PLEXUS_OFFLINE": "1"}
+    env.pop("PLEXUS_DATA_MIRROR", None)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = _plexus(["search", "lr", "--dataset", "criteo-10k", "--trials", "3", "--tracking-uri", uri,
+                 "--storage", f"sqlite:///{tmp_path / 'optuna.db'}"], env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "train_examples.txt" in r.stderr and "trial" not in r.stdout
+    assert not (tmp_path / "optuna.db").exists()  # no study was created, so no trial ran or failed
+    r = _plexus(["nas", "--dataset", "tolokers", "--budget", "3", "--tracking-uri", uri], env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "tolokers.npz" in r.stderr and "[1/3]" not in r.stdout
+    if (tmp_path / "mlflow.db").exists():
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        exps = [e.experiment_id for e in client.search_experiments()]
+        assert not client.search_runs(exps)  # no parent run, no child run
