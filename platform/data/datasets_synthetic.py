@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 from plexus.platform.catalog import register_dataset
 from plexus.platform.data._types import TabularDataset
-from plexus.platform.data.tabular import RawTable, Schema, load_tabular
+from plexus.platform.data.datasets_tabular import behavior_schema
+from plexus.platform.data.tabular import RawTable, load_tabular
 from plexus.platform.errors import ConfigError
 
 __all__ = ["GENERATOR_VERSION", "behavior_frame", "synthetic_behavior"]
@@ -166,14 +167,7 @@ def synthetic_behavior(path: str | None = None, task: str = "ctr", num_users: in
     def build() -> RawTable:
         return RawTable.from_frame(behavior_frame(**opts, seed=seed), f"<{_NAME}>")
 
-    seq = {"type": "sequence", "separator": " ", "max_len": max_hist, "padding": "left", "role": "behavior"}
-    schema = Schema.from_dict({
-        "fields": [{"name": "user", "type": "categorical", "role": "user"},
-                   {"name": "item", "type": "categorical", "role": "item"},
-                   {"name": "cate", "type": "categorical", "role": "item"},
-                   {"name": "hist_item", "share_vocab": "item", **seq},
-                   {"name": "hist_cate", "share_vocab": "cate", **seq}],
-        "labels": [{"name": "label"}], "group": "user", "timestamp": "t"}, source=f"<builtin:{_NAME}>")
+    schema = behavior_schema(max_hist, _NAME)
     return load_tabular([], schema, name=_NAME, task=task, split="column", seed=seed, build=build,
                         options={**opts, "generator": GENERATOR_VERSION},
                         extra={"behaviors": {"pos": ["hist_item", "hist_cate"]}},

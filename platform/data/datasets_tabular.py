@@ -23,7 +23,7 @@ from plexus.platform.data.sources import ensure_raw
 from plexus.platform.data.tabular import RawTable, Schema, load_tabular, read_text_table
 from plexus.platform.errors import ConfigError, DataError
 
-__all__ = ["amazon_beauty", "census_income", "criteo_10k", "frappe", "movielens_100k", "movielens_mtl"]
+__all__ = ["amazon_beauty", "behavior_schema", "census_income", "criteo_10k", "frappe", "movielens_100k", "movielens_mtl"]
 
 _CRITEO_URL = "https://github.com/shichence/AutoInt/blob/master/train_examples.txt"
 _FRAPPE_URL = "https://github.com/hexiangnan/neural_factorization_machine/tree/master/data/frappe"
@@ -301,6 +301,19 @@ def movielens_mtl(path: str | None = None, task: str = "multitask", max_hist: in
 
 
 # ---------------------------------------------------------------------------- amazon-beauty
+def behavior_schema(max_hist: int, name: str) -> Schema:
+    """DIN's layout: user; candidate item and cate; hist_item / hist_cate (left-padded behaviour sequences
+    sharing the candidate's vocabularies); label; grouped by user, ordered by ``t``."""
+    seq = {"type": "sequence", "separator": " ", "max_len": max_hist, "padding": "left", "role": "behavior"}
+    return Schema.from_dict({
+        "fields": [{"name": "user", "type": "categorical", "role": "user"},
+                   {"name": "item", "type": "categorical", "role": "item"},
+                   {"name": "cate", "type": "categorical", "role": "item"},
+                   {"name": "hist_item", "share_vocab": "item", **seq},
+                   {"name": "hist_cate", "share_vocab": "cate", **seq}],
+        "labels": [{"name": "label"}], "group": "user", "timestamp": "t"}, source=f"<builtin:{name}>")
+
+
 def _beauty_frame(root: Path, max_hist: int, seed: int, max_users: int = 0) -> RawTable:
     from plexus.platform.data.tabular import leave_last_out_split
 
@@ -397,14 +410,7 @@ def amazon_beauty(path: str | None = None, task: str = "ctr", seed: int = 0, max
         raise ConfigError(f"max_users must be >= 0 (0 = all users), got {max_users}")
     files = ["Beauty.txt", "Beauty_item2attributes.json"]
     root = _raw("amazon-beauty", path, files)
-    seq = {"type": "sequence", "separator": " ", "max_len": max_hist, "padding": "left", "role": "behavior"}
-    schema = Schema.from_dict({
-        "fields": [{"name": "user", "type": "categorical", "role": "user"},
-                   {"name": "item", "type": "categorical", "role": "item"},
-                   {"name": "cate", "type": "categorical", "role": "item"},
-                   {"name": "hist_item", "share_vocab": "item", **seq},
-                   {"name": "hist_cate", "share_vocab": "cate", **seq}],
-        "labels": [{"name": "label"}], "group": "user", "timestamp": "t"}, source="<builtin:amazon-beauty>")
+    schema = behavior_schema(max_hist, "amazon-beauty")
     return load_tabular([root / f for f in files], schema, name="amazon-beauty", task=task, split="column", seed=seed,
                         build=lambda: _beauty_frame(root, max_hist, seed, max_users),
                         options={"max_hist": max_hist, **({"max_users": max_users} if max_users else {})},
