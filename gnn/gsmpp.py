@@ -129,7 +129,7 @@ class GSMPP(nn.Module):
     def plan(self, batch: Any) -> BatchPlan:
         """Per-graph cached structures of ``batch`` assembled into index tensors."""
         # one device-to-host copy per batch: per-graph copies cost a GPU sync each, and with several
-        # processes sharing a GPU each sync waits for the others' time slices (NCI109 on an H100, stop 20)
+        # processes sharing a GPU each sync waits for the others' time slices (NCI109 on an H100)
         x = None if batch.x is None else batch.x.detach().cpu()
         ei = batch.edge_index.cpu()
         n = batch.num_nodes

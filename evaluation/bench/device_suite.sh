@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The accelerator-machine part of the benchmarks (one GPU, 16 CPU cores, no network), run through the
 # session's device tool:
-#   * NAS on cora (issue 10): autognn with and without constrained parameter sharing, optuna (TPE) and random,
+#   * NAS on cora: autognn with and without constrained parameter sharing, optuna (TPE) and random,
 #     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds;
 #   * the fidelity rows whose models need a GPU to finish in minutes (GSM++ on TU/heterophilous sets,
 #     NCN/NCNC, ARM-Net(+), DIN), each job merged back with `plexus bench fidelity --merge`.
@@ -11,7 +11,7 @@
 # it every model is "unknown"; `pip wheel --no-deps --no-build-isolation -w .whl .`; and mlflow-skinny, optuna
 # and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
 # ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
-# stop 15 ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
+# the first device session ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
 # CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), egcn, seed0. Merge the
 # fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
 # join into one row.
@@ -65,17 +65,17 @@ full)  # first device session: 12 searches + the GPU fidelity rows, all at once
   for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
     egcn "$m" --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" &
   done ;;
-nas)  # the equal-budget NAS comparison alone (issue 10): 12 searches, nothing beside them
+nas)  # the equal-budget NAS comparison alone: 12 searches, nothing beside them
   for s in 0 1 2; do
     nas autognn-share "$s" --controller autognn --share &
     nas autognn-noshare "$s" --controller autognn --no-share &
     nas optuna-tpe "$s" --controller optuna --sampler tpe &
     nas random "$s" --controller random &
   done ;;
-gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged per row with --merge: NCI109 folds
-  # FOLDS (default none: all 10 folds ran on the CPU by stop 21), Tolokers splits SPLITS (default: the first
+gsm)  # the GSM++ rows still missing, one fold/split per job, merged per row with --merge: NCI109 folds
+  # FOLDS (default none: all 10 folds ran on the CPU earlier), Tolokers splits SPLITS (default: the first
   # GPU-memory/20 GB splits, 3 on an H100, 6 on an H200: a full-batch GSM++ job takes 15-20 GB, and five of
-  # them beside ten NCI109 jobs ran out of the H100's 80 GB in stop 20). Later calls: SPLITS="3 4 5" etc.
+  # them beside ten NCI109 jobs ran out of the H100's 80 GB in an earlier run). Later calls: SPLITS="3 4 5" etc.
   mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1)
   n=$(( ${mem:-81559} > 28672 ? (${mem:-81559} - 8192) / 20480 : 1 ))
   for i in ${FOLDS-}; do
@@ -84,7 +84,7 @@ gsm)  # the GSM++ rows still missing (issue 8), one fold/split per job, merged p
   for i in ${SPLITS-$(seq -s " " 0 $(( n - 1 )))}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
   done ;;
-egcn)  # issue 7: EvolveGCN-O/-H link prediction on the Bitcoin sets with each reference yaml's settings
+egcn)  # EvolveGCN-O/-H link prediction on the Bitcoin sets with each reference yaml's settings
   # (--reference: evolvegcn_device.REFERENCE), selected on validation MRR and on MAP (the reference's
   # target_measure); a time limit keeps each run's curve in <out>.partial.json. EGCN_EPOCHS (default 100) caps the
   # epochs; patience 30 (MRR) or 50 (MAP, the yaml's). Needs bitcoin-alpha/ and bitcoin-otc/ in .gpu_data.

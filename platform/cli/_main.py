@@ -79,6 +79,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"error: {msg}{cmd}", 2)
     except KeyboardInterrupt:
         _fail("error: interrupted", 130)
+    except Exception as exc:
+        # storage failures (locked, unreachable, read-only, disk full, wrong schema) are the user's to fix;
+        # every other exception is a bug and keeps its traceback
+        from plexus.platform.tracking._store import describe_store_error
+
+        line = None if debug else describe_store_error(exc)
+        if line is None:
+            raise
+        _fail(f"error: {line}", 2)
 
 
 def _fail(message: str, code: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from urllib.parse import urlsplit
 
 from plexus.platform.search._settings import StorageError
 from plexus.platform.tracking import mask_text, mask_url
+from plexus.platform.tracking._lock import OPTUNA_LOCK_KEY, store_lock
+from plexus.platform.tracking._store import note_store
 
 __all__ = [
     "RUN_ID_ATTR",
@@ -81,8 +84,15 @@ class StaleTrialHandler:
             )
 
 
+_CREATED: set[str] = set()  # storages this process created or opened (their schema exists): no lock needed
+
+
 def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_retry: int = 3) -> Any:
-    """Open (and create the schema of) an Optuna RDB storage; errors are one masked line."""
+    """Open (and create the schema of) an Optuna RDB storage; errors are one masked line.
+
+    The first open in a process holds an inter-process lock (SQLite: ``<file>.lock``; PostgreSQL: an
+    advisory lock), so that workers started together on a new storage create its schema once.
+    """
     import optuna
 
     try:
@@ -107,8 +117,12 @@ def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_r
     elif scheme.startswith("mysql"):
         engine = {"pool_pre_ping": True}
     handler = StaleTrialHandler(max_retry, grace) if heartbeat_interval else None
+    note_store("storage", url)
+    # a new storage's schema is created once, under an inter-process lock (concurrent workers would race)
+    lock = contextlib.nullcontext() if url in _CREATED else store_lock(
+        url, key=OPTUNA_LOCK_KEY, what="Optuna storage", error=StorageError)
     try:
-        with warnings.catch_warnings():
+        with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeat options are experimental
             storage = optuna.storages.RDBStorage(
                 url,
@@ -117,6 +131,9 @@ def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_r
                 grace_period=grace if heartbeat_interval else None,
                 heartbeat_stale_trial_callback=handler,
             )
+        _CREATED.add(url)
+    except StorageError:
+        raise
     except ModuleNotFoundError as exc:
         hint = " (pip install 'psycopg[binary]')" if scheme.startswith("postgresql") else ""
         raise StorageError(f"storage {mask_url(url)}: database driver missing: {exc.name}{hint}") from None

@@ -7,6 +7,7 @@ from plexus.platform.tracking._store import (
     ensure_reachable,
     mask_text,
     mask_url,
+    prepare_tracking_store,
     resolve_tracking_uri,
 )
 
@@ -20,6 +21,7 @@ __all__ = [
     "log_trained_model",
     "mask_text",
     "mask_url",
+    "prepare_tracking_store",
     "resolve_tracking_uri",
     "run_name",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from plexus.platform.training.callbacks import Callback
-from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url
+from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url, prepare_tracking_store
 
 if TYPE_CHECKING:
     from plexus.platform.training.trainer import Trainer
@@ -101,6 +101,7 @@ class MLflowTracker(Callback):
                  model_export: Any = None, flush_every_s: float = 2.0, plots: bool = True) -> None:
         from mlflow.tracking import MlflowClient
 
+        prepare_tracking_store(tracking_uri)  # a new store's schema is created once, under an inter-process lock
         self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
         self.experiment, self.run_name, self.config = experiment, run_name, config

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,8 +14,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from plexus.platform.errors import TrackingError
 
-__all__ = ["default_artifact_root", "ensure_reachable", "mask_secrets", "mask_text", "mask_url", "quiet_mlflow_logs",
-           "resolve_tracking_uri"]
+__all__ = [
+    "default_artifact_root",
+    "describe_store_error",
+    "ensure_reachable",
+    "mask_secrets",
+    "mask_text",
+    "mask_url",
+    "note_store",
+    "prepare_tracking_store",
+    "quiet_mlflow_logs",
+    "resolve_tracking_uri",
+]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -108,3 +120,119 @@ def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
         except Exception as exc:  # noqa: BLE001 - driver errors vary; one line with the password masked
             first = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             raise TrackingError(f"tracking store {mask_url(uri)} is unreachable: {first}") from None
+    prepare_tracking_store(uri)
+
+
+_PREPARED: set[str] = set()
+_PREPARING = threading.Lock()
+
+
+def prepare_tracking_store(uri: str) -> None:
+    """Create or migrate the schema of a SQLite / PostgreSQL tracking store under an inter-process lock.
+
+    Once per process and URI. Concurrent processes on a new store wait for the first one (a line on stderr
+    after 3 s). A SQLite file left half-migrated by an interrupted upgrade is refused, unchanged, with a
+    :class:`TrackingError` saying what to do. Other schemes (http(s) servers, folders) are left alone.
+    """
+    from plexus.platform.tracking._lock import (
+        TRACKING_LOCK_KEY,
+        sqlite_path,
+        sqlite_store_problem,
+        store_lock,
+    )
+
+    note_store("tracking store", uri)
+    scheme = urlsplit(uri).scheme.split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql") or uri in _PREPARED:
+        return
+    with _PREPARING:
+        if uri in _PREPARED:
+            return
+        with store_lock(uri, key=TRACKING_LOCK_KEY, what="tracking store", error=TrackingError):
+            path = sqlite_path(uri)
+            problem = sqlite_store_problem(path) if path is not None else None
+            if problem:
+                raise TrackingError(f"tracking store {mask_url(uri)} {problem}; restore {path} from a backup, "
+                                    "or move it aside to start a new store")
+            _create_schema(uri)
+        _PREPARED.add(uri)
+
+
+def _create_schema(uri: str) -> None:
+    """Open the store once: MLflow creates the tables of a new store and checks the schema version."""
+    import alembic.util
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    quiet_mlflow_logs()
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except (MlflowException, sqlalchemy.exc.SQLAlchemyError, alembic.util.CommandError) as exc:
+        if os.environ.get("PLEXUS_DEBUG"):
+            raise
+        text = str(getattr(exc, "orig", None) or getattr(exc, "message", None) or exc).strip()
+        first = mask_text(text.splitlines()[0] if text else type(exc).__name__)
+        raise TrackingError(f"tracking store {mask_url(uri)} cannot be opened: {first}") from exc
+
+
+_LAST_STORE: dict[str, str] = {}  # "tracking store" / "storage" -> the URI this process opened last
+
+
+def note_store(kind: str, uri: str) -> None:
+    """Remember the store of ``kind`` this process uses, to name it in :func:`describe_store_error`."""
+    _LAST_STORE[kind] = uri
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _frames(exc: BaseException) -> list[str]:
+    files: list[str] = []
+    for e in _chain(exc):
+        tb = e.__traceback__
+        while tb is not None:
+            files.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
+            tb = tb.tb_next
+    return files
+
+
+def describe_store_error(exc: BaseException) -> str | None:
+    """One line for a storage failure (SQLAlchemy, Alembic, or MLflow's store errors), None for anything else.
+
+    Names the store (password masked) and the database's reason: ``tracking store sqlite:///…/mlflow.db:
+    attempt to write a readonly database``. An ``MlflowException`` counts only when it comes from the
+    database (wraps a SQLAlchemy error, is TEMPORARILY_UNAVAILABLE, or is raised by ``mlflow/store/db``,
+    e.g. a schema of the wrong version); others (invalid parameters, missing runs) stay bugs with tracebacks.
+    """
+    families: list[type] = []
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None:
+        families.append(sa.SQLAlchemyError)
+    al = sys.modules.get("alembic.util.exc")
+    if al is not None:
+        families.append(al.CommandError)
+    ml = sys.modules.get("mlflow.exceptions")
+    if not families and ml is None:
+        return None
+    chain = _chain(exc)
+    frames = _frames(exc)
+    root = next((e for e in chain if families and isinstance(e, tuple(families))), None)
+    if not (families and isinstance(exc, tuple(families))):
+        if ml is None or not isinstance(exc, ml.MlflowException):
+            return None
+        if root is None and exc.error_code != "TEMPORARILY_UNAVAILABLE" and not any(
+                "/mlflow/store/db/" in f for f in frames):
+            return None
+    root = root or exc
+    text = str(getattr(root, "orig", None) or getattr(root, "message", None) or root).strip()
+    cause = mask_text(text.splitlines()[0] if text else type(root).__name__)[:500]
+    kind = "storage" if any("/optuna/" in f for f in frames) else "tracking store"
+    uri = _LAST_STORE.get(kind) or next(iter(_LAST_STORE.values()), "")
+    return f"{kind} {mask_url(uri)}: {cause}" if uri else f"{kind}: {cause}"

@@ -217,7 +217,7 @@ def test_tiny_dynamic_sbm_map_above_density() -> None:
     assert ap > 1.5 * density, (ap, density)  # random ranking gives AP ≈ density; optimum here ≈ 0.2
 
 
-# ------------------------------------------------------------------ edge-sign task (issue 7): reference protocol
+# ------------------------------------------------------------------ edge-sign task: reference protocol
 
 
 def _edge_ds(steps: int = 8):
