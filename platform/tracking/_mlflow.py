@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from plexus.platform.training.callbacks import Callback
+from plexus.platform.tracking._lock import sqlite_path
 from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url, prepare_tracking_store
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def get_experiment_id(client: Any, name: str) -> str:
         return exp.experiment_id
     uri = client.tracking_uri if hasattr(client, "tracking_uri") else ""
     artifact = None
-    if str(uri).startswith("sqlite:"):
-        db = Path(str(uri).split(":///", 1)[1])
-        artifact = (db.parent / "artifacts" / name).as_uri()
+    db = sqlite_path(str(uri))  # sqlite:///path, also sqlite:///file:path?mode=ro&uri=true
+    if db is not None:
+        artifact = (db.resolve().parent / "artifacts" / name).as_uri()
     try:
         return client.create_experiment(name, artifact_location=artifact)
     except Exception:  # noqa: BLE001 - created concurrently by another worker

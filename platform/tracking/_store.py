@@ -35,11 +35,15 @@ def quiet_mlflow_logs() -> None:
     """MLflow's INFO lines ("Creating initial MLflow database tables...") off the CLI's stderr.
 
     ``import mlflow`` configures its logger (level INFO, own handler) when it first runs, so the level is set
-    after that import; a level set before it would be overwritten.
+    after that import; a level set before it would be overwritten. Without ``--debug`` the database errors
+    MLflow's store logs (with their SQL) before raising them are silenced too: the CLI reports them.
     """
     import mlflow  # noqa: F401
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if not os.environ.get("PLEXUS_DEBUG"):
+        # the store logs each database error with its SQL before raising it; the CLI reports it in one line
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def default_artifact_root() -> Path:

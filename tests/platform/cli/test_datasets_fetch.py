@@ -14,7 +14,7 @@ PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
 
 
 def _plexus(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(PLEXUS + args, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(PLEXUS + args, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture

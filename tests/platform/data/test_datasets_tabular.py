@@ -31,7 +31,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_dataset_loads(name: str, need_raw: Callable[[str], Path]) -> None:
-    folder, rows, rates, kinds = EXPECTED[name]
+    _folder, rows, rates, kinds = EXPECTED[name]
     need_raw(name)
     entry = get_catalog().dataset(name)
     assert entry.status == "ok", entry.error
