@@ -34,6 +34,8 @@ __all__ = ["DEMO_EXPERIMENT", "PLUGIN_MODEL", "DemoSizes", "run_demo"]
 
 DEMO_EXPERIMENT = "plexus-demo"
 BEHAVIOR = "synthetic-behavior"  # generated: the recommender journey needs no download
+# the single runs printed beside each search: tracked in the demo's experiment, no model, checkpoint or plot
+_SIDE_RUN = {"experiment": DEMO_EXPERIMENT, "log_model": False, "checkpoints": False, "plots": False}
 PLUGIN_MODEL = "tiny_mlp"  # the model of the example third-party plugin
 _PLUGIN_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "thirdparty_plugin"
 
@@ -206,8 +208,7 @@ def _journeys(echo: Callable[[str], None] | None, *, quick: bool, install_plugin
     gcn_cfg = build_config({"hparams": {"hidden": 16, "dropout": 0.5},  # the fidelity benchmark's gcn.yaml
                             "train": {"epochs": sizes.gcn_epochs, "lr": 0.01, "weight_decay": 5e-4, "patience": 50,
                                       "seed": 0},
-                            "tracking": {"experiment": DEMO_EXPERIMENT, "log_model": False, "checkpoints": False,
-                                         "plots": False}}, model="gcn", dataset="cora")
+                            "tracking": dict(_SIDE_RUN)}, model="gcn", dataset="cora")
     gcn = train_model(gcn_cfg, tracking_uri=uri, progress=False)
     side = [["autognn best", _arch_text(best.get("arch")), _metric(best, "reward"),
              f"{again.get('mean', float('nan')):.4f} (retrained, {len(again.get('test_acc', []))} seeds)"],
@@ -233,8 +234,7 @@ def _journeys(echo: Callable[[str], None] | None, *, quick: bool, install_plugin
     search_res = search(cfg, tracking_uri=uri, echo=say)
     say(f"search parent run {search_res['parent_run_id']}: trials {search_res['counts']}")
     base_cfg = build_config({"train": train, "dataset_options": options,
-                             "tracking": {"experiment": DEMO_EXPERIMENT, "log_model": False, "checkpoints": False,
-                                          "plots": False}}, model="din_base", dataset=BEHAVIOR)
+                             "tracking": dict(_SIDE_RUN)}, model="din_base", dataset=BEHAVIOR)
     base = train_model(base_cfg, tracking_uri=uri, progress=False)
     best_din = search_res["best"] or {}
     side = [["din", f"best trial #{best_din.get('number', '?')}", best_din.get("run_id", "")[:8],
@@ -256,4 +256,6 @@ def _journeys(echo: Callable[[str], None] | None, *, quick: bool, install_plugin
     say(f"Open the MLflow UI on these runs: {ui}")
     return {"models": models, "plugin": plugin, "sizes": asdict(sizes), "tracking_uri": mask_url(uri),
             "experiment": DEMO_EXPERIMENT, "nas": {k: v for k, v in nas_res.items() if k != "history"},
-            "gcn": {"run_id": gcn["run_id"], "metrics": gcn["metrics"]}, "search": search_res, "din_base": {"run_id": base["run_id"], "metrics": base["metrics"]}, "compare": {"nas": nas_cmp, "search": search_cmp}, "ui_command": ui}
+            "gcn": {"run_id": gcn["run_id"], "metrics": gcn["metrics"]}, "search": search_res,
+            "din_base": {"run_id": base["run_id"], "metrics": base["metrics"]},
+            "compare": {"nas": nas_cmp, "search": search_cmp}, "ui_command": ui}

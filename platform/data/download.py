@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from plexus.platform.data.paths import data_home
 from plexus.platform.errors import DataError
+from plexus.platform.tracking import mask_text
 
 __all__ = ["DownloadError", "FetchReport", "RawSource", "RemoteFile", "fetch", "is_offline", "mirror_base",
            "missing_files", "raw_dir"]
@@ -231,13 +232,8 @@ def _local_mirror(base: str) -> Path | None:
     if base.lower().startswith("file:"):
         return Path(urllib.request.url2pathname(urllib.parse.urlsplit(base).path) or "/")
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", base):
-        raise DownloadError(f"{MIRROR_ENV}={_mask(base)} is not an http(s):// URL, a file:// URL or a folder")
+        raise DownloadError(f"{MIRROR_ENV}={mask_text(base)} is not an http(s):// URL, a file:// URL or a folder")
     return Path(base).expanduser()
-
-
-def _mask(url: str) -> str:
-    """``url`` with any password in ``user:pass@`` shown as ``user:***@``."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 def _human(n: int) -> str:
@@ -282,7 +278,7 @@ class _Transfer:
     def __init__(self, f: RemoteFile, src: str | Path, dest: Path, *, base: str | None, timeout: float,
                  tick: Callable[[int], object]):
         self.f, self.src, self.dest, self.base, self.timeout, self.tick = f, src, dest, base, timeout, tick
-        self.shown = str(src) if isinstance(src, Path) else _mask(src)
+        self.shown = str(src) if isinstance(src, Path) else mask_text(src)
         self.url, self.auth = _split_credentials(src) if isinstance(src, str) else ("", None)
         self.path = dest.with_name(dest.name + ".part")
         self.fh: Any = None
@@ -355,7 +351,7 @@ class _Transfer:
         os.replace(self.path, self.dest)
 
     def _unavailable(self, reason: str) -> DownloadError:
-        hint = f"check {MIRROR_ENV}={_mask(self.base)}" if self.base else f"set {MIRROR_ENV} to a mirror"
+        hint = f"check {MIRROR_ENV}={mask_text(self.base)}" if self.base else f"set {MIRROR_ENV} to a mirror"
         return DownloadError(f"cannot download {self.shown} ({reason}); {hint}, or put the files in "
                              f"{self.dest.parent} by hand")
 

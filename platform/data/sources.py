@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plexus.platform.data.download import RawSource, RemoteFile, fetch, missing_files, raw_dir
+from plexus.platform.data.download import RawSource, RemoteFile, fetch, missing_files
 from plexus.platform.errors import CatalogError, DataError
 
 __all__ = ["SOURCES", "ensure_raw", "local_status", "source_of"]
@@ -168,9 +168,7 @@ def ensure_raw(name: str, path: str | None = None, *, files: list[str] | None = 
             raise DataError(f"{', '.join(absent)} not found in the given path (dataset '{name}' expects "
                             f"{', '.join(wanted)}; public home: {src.homepage})", file=str(root))
         return root
-    if missing_files(src):
-        fetch(src)
-    return raw_dir(src)
+    return fetch(src).root  # returns at once when every file is present and verified
 
 
 def local_status(name: str) -> str:

@@ -175,9 +175,13 @@ def _create_schema(uri: str) -> None:
     except (MlflowException, sqlalchemy.exc.SQLAlchemyError, alembic.util.CommandError) as exc:
         if os.environ.get("PLEXUS_DEBUG"):
             raise
-        text = str(getattr(exc, "orig", None) or getattr(exc, "message", None) or exc).strip()
-        first = mask_text(text.splitlines()[0] if text else type(exc).__name__)
-        raise TrackingError(f"tracking store {mask_url(uri)} cannot be opened: {first}") from exc
+        raise TrackingError(f"tracking store {mask_url(uri)} cannot be opened: {_cause(exc)}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The database's reason for a store error: the first line of the driver's message, secrets masked."""
+    text = str(getattr(exc, "orig", None) or getattr(exc, "message", None) or exc).strip()
+    return mask_text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 _LAST_STORE: dict[str, str] = {}  # "tracking store" / "storage" -> the URI this process opened last
@@ -235,8 +239,7 @@ def describe_store_error(exc: BaseException) -> str | None:
                 "/mlflow/store/db/" in f for f in frames):
             return None
     root = root or exc
-    text = str(getattr(root, "orig", None) or getattr(root, "message", None) or root).strip()
-    cause = mask_text(text.splitlines()[0] if text else type(root).__name__)[:500]
+    cause = _cause(root)[:500]
     kind = "storage" if any("/optuna/" in f for f in frames) else "tracking store"
     uri = _LAST_STORE.get(kind) or next(iter(_LAST_STORE.values()), "")
     return f"{kind} {mask_url(uri)}: {cause}" if uri else f"{kind}: {cause}"
