@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The accelerator-machine part of the benchmarks (one GPU, 16 CPU cores, no network), run through the
-# session's device tool:
+# accelerator tool:
 #   * NAS on cora: autognn with and without constrained parameter sharing, optuna (TPE) and random,
 #     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds;
 #   * the fidelity rows whose models need a GPU to finish in minutes (GSM++ on TU/heterophilous sets,
@@ -11,7 +11,7 @@
 # it every model is "unknown"; `pip wheel --no-deps --no-build-isolation -w .whl .`; and mlflow-skinny, optuna
 # and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
 # ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
-# the first device session ran), nas then gsm (two calls of a 15-minute session, each with fewer jobs competing for the GPU's 16
+# the first GPU run did), nas then gsm (two calls within 15 minutes of GPU time, each with fewer jobs competing for the GPU's 16
 # CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), egcn, seed0. Merge the
 # fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
 # join into one row.
@@ -50,7 +50,7 @@ egcn() {  # name evolvegcn_device-options...: one EvolveGCN link-prediction run,
 }
 T0=$(date +%s)
 case "${SUITE:-full}" in
-full)  # first device session: 12 searches + the GPU fidelity rows, all at once
+full)  # the first GPU run: 12 searches + the GPU fidelity rows, all at once
   for s in 0 1 2; do
     nas autognn-share "$s" --controller autognn --share &
     nas autognn-noshare "$s" --controller autognn --no-share &
@@ -62,7 +62,7 @@ full)  # first device session: 12 searches + the GPU fidelity rows, all at once
   fid tu gsmpp,gin,gsmpp-proteins &
   fid nci gsmpp-nci109 &
   fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
-  for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row the last device session could not fit
+  for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row an earlier GPU run could not fit
     egcn "$m" --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" &
   done ;;
 nas)  # the equal-budget NAS comparison alone: 12 searches, nothing beside them
@@ -96,7 +96,7 @@ egcn)  # EvolveGCN-O/-H link prediction on the Bitcoin sets with each reference 
       done
     done
   done ;;
-seed0)  # second session: the four controllers at the full budget, seed 0, with less contention
+seed0)  # a later run: the four controllers at the full budget, seed 0, with less contention
   nas autognn-share 0 --controller autognn --share &
   nas autognn-noshare 0 --controller autognn --no-share &
   nas optuna-tpe 0 --controller optuna --sampler tpe &
