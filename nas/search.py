@@ -114,7 +114,14 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
     from mlflow.tracking import MlflowClient
     from plexus.platform.catalog import get_catalog
     from plexus.platform.data.service import load_dataset
-    from plexus.platform.tracking import ensure_reachable, get_experiment_id, mask_url, resolve_tracking_uri
+    from plexus.platform.tracking import (
+        ensure_reachable,
+        get_experiment_id,
+        log_dataset_inputs,
+        mask_url,
+        resolve_tracking_uri,
+        run_source,
+    )
     from plexus.platform.training import train_model
 
     if budget < 1:
@@ -135,7 +142,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
     raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed}}, parse_set(overrides))
     checked = build_config(raw, model=NAS_MODEL, dataset=dataset)  # validates the train settings before any run
     schema.validate(raw.get("hparams") or {}, owner=f"model '{NAS_MODEL}'")
-    load_dataset(dataset, task="node", **checked.dataset_options)  # a data error stops the search before any run
+    data = load_dataset(dataset, task="node", **checked.dataset_options)  # a data error stops the search before any run
     uri = resolve_tracking_uri(tracking_uri)
     ensure_reachable(uri)
     client = MlflowClient(uri)
@@ -154,10 +161,11 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         parent = client.create_run(get_experiment_id(client, experiment), run_name=f"nas-{controller}-{dataset}-{stamp}",
-                                   tags={"plexus.kind": "nas", "plexus.nas.controller": controller,
+                                   tags={**run_source(), "plexus.kind": "nas", "plexus.nas.controller": controller,
                                          "plexus.nas.space": space, "plexus.dataset": dataset,
                                          "plexus.model": NAS_MODEL, "plexus.seed": str(seed)})
         parent_id = parent.info.run_id
+        log_dataset_inputs(client, parent_id, dataset, data, splits=False)
         params = {"budget": budget, "epochs": epochs, "controller": controller, "space": space, "seed": seed,
                   "share": ctl.shares_weights, "shared_epochs": shared_epochs if ctl.shares_weights else "",
                   "num_layers": getattr(the_space, "num_layers", ""),

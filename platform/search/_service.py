@@ -390,7 +390,7 @@ def search(
     """
     from plexus.platform.data.service import load_dataset, pick_task
     from plexus.platform.search._report import finalize
-    from plexus.platform.tracking import MLflowTracker, ensure_reachable, resolve_tracking_uri
+    from plexus.platform.tracking import MLflowTracker, ensure_reachable, log_dataset_inputs, resolve_tracking_uri
 
     _quiet()
     settings = SearchSettings.from_dict(cfg.search)
@@ -407,7 +407,7 @@ def search(
     sampled = check_space(space, dict(cfg.hparams), names, cfg.model)
     if not sampled and echo is not None:
         echo("warning: every parameter of the search space is fixed; all trials train the same model")
-    load_dataset(cfg.dataset, task=kind, **cfg.dataset_options)  # a data error stops the search before any trial
+    data = load_dataset(cfg.dataset, task=kind, **cfg.dataset_options)  # a data error stops the search before any trial
     monitor, direction = _direction(kind, cfg.train.monitor)
     study_name = settings.study or f"{cfg.model}-{cfg.dataset}"
     storage_url = settings.storage or default_storage_url()
@@ -499,6 +499,7 @@ def search(
         }
         tracker = MLflowTracker(uri, experiment, study_name, cfg_dict, tags)
         parent = tracker.start()
+        log_dataset_inputs(client, parent, cfg.dataset, data, splits=False)
     ctx.parent_run_id = parent
     client.set_tag(parent, "plexus.trials_budget", str(settings.trials))
     client.set_tag(parent, "plexus.sampler", settings.sampler if sampler is None else type(sampler).__name__)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from plexus.platform.training.callbacks import Callback
+from plexus.platform.tracking._inputs import log_dataset_inputs, run_source
 from plexus.platform.tracking._lock import sqlite_path
 from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url, prepare_tracking_store
 
@@ -113,6 +114,7 @@ class MLflowTracker(Callback):
         self._pending: list[Any] = []
         self._pending_epoch = 0
         self._oldest = 0.0
+        self._inputs_logged = run_id is not None  # a resumed run logged its inputs when it started
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> str:
@@ -130,9 +132,8 @@ class MLflowTracker(Callback):
             self.client.set_tag(self.run_id, "plexus.resumed", "true")
             return self.run_id
         exp_id = get_experiment_id(self.client, self.experiment)
-        tags = {"mlflow.runName": self.run_name, **self.tags, **_versions(),
-                "plexus.git_commit": git_commit(), "mlflow.source.type": "LOCAL",
-                "mlflow.user": os.environ.get("USER", "plexus")}
+        tags = {"mlflow.runName": self.run_name, **run_source(), **self.tags, **_versions(),
+                "plexus.git_commit": git_commit(), "mlflow.user": os.environ.get("USER", "plexus")}
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(exp_id, run_name=self.run_name, tags=tags)
@@ -155,6 +156,10 @@ class MLflowTracker(Callback):
         # the monitored metric and its direction, so that comparisons rank runs the way training did
         self.client.set_tag(self.run_id, "plexus.monitor", str(trainer.monitor))
         self.client.set_tag(self.run_id, "plexus.mode", str(trainer.mode))
+        dataset = getattr(getattr(trainer, "task", None), "dataset", None)
+        if dataset is not None and not self._inputs_logged:
+            log_dataset_inputs(self.client, self.run_id, self.tags.get("plexus.dataset", dataset.name), dataset)
+            self._inputs_logged = True
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric

@@ -31,6 +31,8 @@ def test_tiny_autognn_search_creates_one_parent_three_children_and_retrains_the_
     parent = parents[0]
     assert parent.info.run_id == result["parent_run_id"] and parent.info.status == "FINISHED"
     assert parent.data.tags["plexus.nas.controller"] == "autognn"
+    assert [(i.dataset.name, i.tags[0].value) for i in parent.inputs.dataset_inputs] == [("cora", "search")]
+    assert parent.data.tags["mlflow.source.name"].startswith(("plexus", "python", "pytest"))
     nested = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     children = [r for r in nested if r.data.tags.get("plexus.nas.phase") != "retrain"]
     retrained = [r for r in nested if r.data.tags.get("plexus.nas.phase") == "retrain"]

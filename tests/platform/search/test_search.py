@@ -189,6 +189,9 @@ def test_search_tracks_every_trial_as_a_nested_run(
     )
     assert len(children) == 3
     by_trial = {int(r.data.tags["plexus.trial"]): r for r in children}
+    # the study names its data once; each trial that trained names its three splits
+    assert [(i.dataset.name, i.tags[0].value) for i in parent.inputs.dataset_inputs] == [(DATASET, "search")]
+    assert {i.tags[0].value for i in by_trial[2].inputs.dataset_inputs} == {"training", "validation", "testing"}
     for t in study.trials:
         run = by_trial[t.number]
         assert t.user_attrs[RUN_ID_ATTR] == run.info.run_id
