@@ -95,7 +95,7 @@ def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Pat
         assert urls["mlflow"] == f"http://127.0.0.1:{port}/#/experiments/{urls['experiment_id']}/runs"
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 800})
+            page = browser.new_page(viewport={"width": 1700, "height": 600})
             page.goto(urls["mlflow"], wait_until="load")  # the UI keeps polling: never networkidle
             page.get_by_text(study["parent"], exact=True).first.wait_for(timeout=180_000)
             box = page.get_by_placeholder("metrics.rmse", exact=False)
@@ -108,7 +108,12 @@ def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Pat
                 page.locator("[col-id]", has_text=study["parent"]).first.locator("button").first.click()
             for name in study["children"]:
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-            shot = tmp_path / "mlflow-runs.png"
+            # the Dataset column names each trial's data (logged as MLflow dataset inputs, one per split)
+            page.get_by_text("synthetic-behavior", exact=False).first.wait_for(timeout=60_000)
+            assistant = page.locator("button[aria-label='Close']")  # a side panel that would hide columns
+            if assistant.count():
+                assistant.first.click()
+            shot = Path(os.environ.get("PLEXUS_SCREENSHOT_DIR", tmp_path)) / "mlflow-runs.png"
             page.screenshot(path=str(shot))
             browser.close()
         assert shot.stat().st_size > 10_000
