@@ -298,10 +298,12 @@ def ranking_metrics_all_pairs(
     positive iff it is in ``pos_edge_index`` (duplicates collapse). Exact: the
     result equals :func:`temporal_map_mrr` on the materialised ``N^2`` list, but at
     most ``chunk_size`` scores live at once. The positives are scored first (one call on
-    the E true pairs), then one pass over all pairs counts, per positive, candidates of
-    its row and of the whole step that score higher / at least as high. In that pass a
-    positive's own score is taken from the first call, so a ``score_fn`` whose last bits
-    depend on the batch it is given still ranks every positive consistently.
+    the E true pairs), then one pass over blocks of whole rows counts, per positive, the
+    candidates of its row that score higher / at least as high (compared directly) and
+    those of the whole step scoring at least as high (each score binned among the sorted
+    positives' scores: no sort of the candidates, no top-k). In that pass a positive's own
+    score is taken from the first call, so a ``score_fn`` whose last bits depend on the
+    batch it is given still ranks every positive consistently.
 
     Args:
         score_fn: ``(src [C], dst [C]) -> scores [C]`` (long index tensors in, any device).
@@ -319,41 +321,47 @@ def ranking_metrics_all_pairs(
     pe = _t(pos_edge_index).long().reshape(2, -1).cpu()
     if pe.numel() and (pe.min() < 0 or pe.max() >= n):
         raise ValueError(f"pos_edge_index has node ids outside [0, {n})")
-    keys = torch.unique(pe[0] * n + pe[1])
+    keys = torch.unique(pe[0] * n + pe[1])  # sorted: the positives of a block of rows are a contiguous slice
     if exclude_self:
         keys = keys[(keys // n) != (keys % n)]
-    total = n * n
-    num_cand = total - (n if exclude_self else 0)
-
-    def chunks() -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        for start in range(0, total, chunk_size):
-            flat = torch.arange(start, min(start + chunk_size, total))
-            if exclude_self:
-                flat = flat[(flat // n) != (flat % n)]
-            if flat.numel():
-                src = flat // n
-                yield flat, src, _t(score_fn(src, flat - src * n)).reshape(-1).double().cpu()
-
+    num_cand = n * n - (n if exclude_self else 0)
+    pos_src = keys // n
     # the positives' scores, in the order of `keys`
     pos_vals = torch.empty(keys.numel(), dtype=torch.float64)
     for start in range(0, keys.numel(), chunk_size):
         k = keys[start:start + chunk_size]
         pos_vals[start:start + k.numel()] = _t(score_fn(k // n, k % n)).reshape(-1).double().cpu()
-    pos_src = keys // n
-    # one pass over all pairs: counts
-    ge_all = torch.zeros(keys.numel(), dtype=torch.long)
+    order = torch.argsort(pos_vals)
+    sorted_vals = pos_vals[order]
+    # hist[k]: candidates with exactly k positives scoring <= them; a candidate counts for positive j
+    # (ascending order) iff it scores >= sorted_vals[j], i.e. iff k > j. Binning each score among the
+    # P positives (log P comparisons) replaces sorting every chunk (log C), and needs no top-k.
+    hist = torch.zeros(keys.numel() + 1, dtype=torch.long)
     gt_row = torch.zeros(keys.numel(), dtype=torch.long)
     ge_row = torch.zeros(keys.numel(), dtype=torch.long)
-    for flat, src, sc in chunks():
-        if not keys.numel():
-            break
-        idx = torch.searchsorted(keys, flat).clamp(max=keys.numel() - 1)
-        hit = keys[idx] == flat
-        sc[hit] = pos_vals[idx[hit]]
-        a, b, c = _chunk_counts(sc, src, pos_vals, pos_src)
-        ge_all += a
-        gt_row += b
-        ge_row += c
+    for start in range(0, n * n if keys.numel() else 0, chunk_size):
+        flat = torch.arange(start, min(start + chunk_size, n * n))
+        if exclude_self:
+            flat = flat[(flat // n) != (flat % n)]
+        if not flat.numel():
+            continue
+        sc = _t(score_fn(flat // n, flat % n)).reshape(-1).double().cpu()
+        # the chunk's rows, dense; cells outside the chunk (and self pairs) stay -inf: never >= a positive
+        r_lo, r_hi = int(flat[0]) // n, int(flat[-1]) // n
+        dense = torch.full(((r_hi - r_lo + 1) * n,), -math.inf, dtype=torch.float64)
+        dense[flat - r_lo * n] = sc
+        k_lo, k_hi = (int(i) for i in torch.searchsorted(keys, torch.tensor([int(flat[0]), int(flat[-1]) + 1])))
+        # a positive ranks with the score of the first call, whatever the batch
+        dense[keys[k_lo:k_hi] - r_lo * n] = pos_vals[k_lo:k_hi]
+        hist += torch.bincount(torch.searchsorted(sorted_vals, dense, right=True), minlength=hist.numel())
+        lo, hi = (int(i) for i in torch.searchsorted(keys, torch.tensor([r_lo * n, (r_hi + 1) * n])))
+        if hi > lo:  # positives whose row meets the chunk: compared with that row's candidates directly
+            row_sc = dense.view(-1, n).index_select(0, pos_src[lo:hi] - r_lo)
+            v = pos_vals[lo:hi, None]
+            gt_row[lo:hi] += (row_sc > v).sum(1)
+            ge_row[lo:hi] += (row_sc >= v).sum(1)
+    ge_all = torch.empty(keys.numel(), dtype=torch.long)
+    ge_all[order] = torch.flip(torch.cumsum(torch.flip(hist, [0]), 0), [0])[1:]
     return {
         "map": _ap_from_counts(pos_vals, ge_all),
         "mrr": _row_mrr(pos_src, _tie_rank(gt_row, ge_row)),
