@@ -17,7 +17,7 @@ returns a Python ``float`` (or a ``dict`` of floats).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
