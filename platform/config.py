@@ -208,6 +208,9 @@ def build_config(raw: dict[str, Any], *, model: str | None = None, dataset: str 
     for sec in ("hparams", "train", "tracking", "search", "dataset_options"):
         if raw.get(sec) is not None and not isinstance(raw[sec], dict):
             raise ConfigError(f"section '{sec}' must be a mapping, got {type(raw[sec]).__name__}")
+    if "task" in (raw.get("dataset_options") or {}):  # the task kind is an argument of its own, not an option
+        raise ConfigError("dataset_options.task: choose the task kind with --task (e.g. --task node), "
+                          "not as a dataset option")
     train_raw = raw.get("train") or {}
     try:
         values = _TRAIN_SCHEMA.validate(train_raw, owner="train")

@@ -150,7 +150,12 @@ def import_dataset(
     name: str = typer.Option(..., "--name", help="Name to use the dataset under."),
     schema: Path | None = typer.Option(None, "--schema", help="YAML schema (tabular data)."),
     kind: str = typer.Option("tabular", "--kind", help="tabular | graph | temporal"),
-    node_file: Path | None = typer.Option(None, "--node-file", help="Graph: node table (node[,label][,features])."),
+    node_file: Path | None = typer.Option(None, "--node-file", help="Graph: node table (node[,label][,split]"
+                                          "[,numeric features]); with --graph-file: graph,node[,features]."),
+    features: Path | None = typer.Option(None, "--features", help="Graph: node features of the node table's rows: "
+                                         ".npy (dense), .npz (scipy.sparse) or .csv of node,feature_index,value."),
+    graph_file: Path | None = typer.Option(None, "--graph-file", help="Several graphs: graph,label[,split] table; "
+                                           "the edge file then has a graph column."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset of that name."),
     as_json: bool = JSON,
 ) -> None:
@@ -162,8 +167,13 @@ def import_dataset(
         raise ConfigError(f"--kind must be tabular, graph or temporal, got '{kind}'")
     if kind == "tabular" and schema is None:
         raise ConfigError("--schema is required for tabular data")
-    info = do_import(path, name=name, schema=schema, kind=kind, overwrite=overwrite, node_file=node_file)
+    info = do_import(path, name=name, schema=schema, kind=kind, overwrite=overwrite, node_file=node_file,
+                     features=features, graph_file=graph_file)
     if as_json:
         emit_json(info)
     else:
         console.print(f"imported '{name}' ({kind}) from {path}")
+        if kind != "tabular":  # what a graph import supports, and how it is split
+            st = info.get("stats") or {}
+            _say(f"tasks: {', '.join(info.get('tasks', []))}" + "".join(
+                f"; {k.replace('_', ' ')}: {st[k]}" for k in ("split_sizes", "split_method", "class_names") if k in st))

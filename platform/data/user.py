@@ -37,9 +37,9 @@ def _load(manifest: dict[str, Any], **options: Any) -> Any:
         schema = Schema.from_yaml(manifest["schema"])
         return load_tabular([manifest["path"]], schema, name=manifest["name"], task=options.get("task"),
                             seed=options.get("seed"), description=manifest.get("description", ""))
-    from plexus.platform.data.graphs import load_edge_list  # provided by the graph data service
+    from plexus.platform.data.user_graph import load_graph_manifest  # graph / temporal edge lists
 
-    return load_edge_list(manifest["path"], kind=kind, name=manifest["name"], node_file=manifest.get("node_file"))
+    return load_graph_manifest(manifest, **options)
 
 
 def load_user_dataset(name: str, **options: Any) -> Any:
@@ -51,12 +51,15 @@ def load_user_dataset(name: str, **options: Any) -> Any:
 
 def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathLike | None = None,
                    kind: str = "tabular", overwrite: bool = False,
-                   node_file: str | os.PathLike | None = None) -> dict[str, Any]:
+                   node_file: str | os.PathLike | None = None, features: str | os.PathLike | None = None,
+                   graph_file: str | os.PathLike | None = None) -> dict[str, Any]:
     """Validate ``path`` (by loading it) and register it under ``name``; returns the manifest.
 
     Tabular files need a YAML ``schema``; ``graph`` / ``temporal`` edge lists are
     read by the graph data service (``node_file``: a node table for ``graph``, whose
-    ids the edges must use). Nothing is written if loading fails.
+    ids the edges must use; ``features``: its node features file; ``graph_file``: graph
+    labels of an edge list with a graph id column; see
+    :mod:`~plexus.platform.data.user_graph`). Nothing is written if loading fails.
     """
     if not _NAME.match(name or ""):
         raise ConfigError(f"invalid dataset name {name!r}: use lowercase letters, digits, '.', '_', '-'")
@@ -84,12 +87,9 @@ def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathL
         manifest.update(schema=str(sch_path), task=sch.task or ("multitask" if len(sch.labels) > 1 else "ctr"),
                         description=sch.description or f"user dataset imported from {src.name}")
     else:
-        manifest.update(task="link" if kind == "graph" else "dynlink", description=f"{kind} edge list {src.name}")
-        if node_file is not None:
-            if kind != "graph" or not Path(node_file).is_file():
-                raise DataError("node file not found" if kind == "graph" else "a node file needs --kind graph",
-                                file=str(node_file))
-            manifest["node_file"] = str(Path(node_file).expanduser().resolve())
+        from plexus.platform.data.user_graph import graph_manifest  # node table, features, graph table
+
+        manifest.update(graph_manifest(src, kind=kind, node_file=node_file, features=features, graph_file=graph_file))
     ds = _load(manifest)  # raises DataError on any malformed input; nothing written yet
     manifest["fingerprint"] = getattr(ds, "fingerprint", "")
     try:
@@ -102,6 +102,7 @@ def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathL
     os.replace(tmp, target / "manifest.json")
     for stale in target.glob(".manifest.*.tmp"):  # left by an import that was killed mid-write
         stale.unlink(missing_ok=True)
+    get_catalog(refresh=True)  # usable by name in this process too (the catalog lists user datasets once)
     return manifest
 
 
@@ -123,7 +124,13 @@ def user_dataset_entries() -> list[Any]:
                        _m: dict[str, Any] = manifest) -> Any:
                 return _load(dict(_m, path=path or _m["path"]), task=task, seed=seed)
 
-            fn = register_dataset(name, task, summary=manifest.get("description", ""), source="user")(loader)
+            if manifest.get("kind") in ("graph", "temporal"):  # typed options of the graph loaders
+                from plexus.platform.data.user_graph import graph_loader
+
+                loader = graph_loader(manifest)
+
+            fn = register_dataset(name, tuple(manifest.get("tasks") or [task]), summary=manifest.get("description", ""),
+                                  source="user")(loader)
             out.append(DatasetEntry(name, "user", str(m), obj=fn, info=fn.__plexus__))
         except Exception as exc:  # noqa: BLE001 - a broken manifest is listed as broken, never raised
             out.append(DatasetEntry(name, "user", str(m), error=f"{type(exc).__name__}: {exc}"))
