@@ -116,6 +116,22 @@ def _source_lines(name: str) -> list[str]:
     return out
 
 
+def _options(entry: object) -> list[dict]:
+    """The loader's keyword parameters (types, defaults, help) but ``task`` (chosen by --task)."""
+    from plexus.platform.catalog import schema_from_callable
+
+    return schema_from_callable(entry.obj, skip=("task",)).to_list()
+
+
+def _print_options(name: str, options: list[dict]) -> None:
+    if not options:
+        return
+    table("Options", ["name", "type", "default", "help"],
+          [[o["name"], o["type"], "(required)" if o["required"] else o["default"], o["help"]] for o in options])
+    _say(f"set with --set dataset_options.NAME=VALUE, or under 'dataset_options:' in an experiment file "
+         f"(e.g. --set dataset_options.{options[-1]['name']}=...)")
+
+
 @app.command("show")
 def show_dataset(
     name: str = typer.Argument(..., help="Dataset name."),
@@ -133,6 +149,7 @@ def show_dataset(
     d["fingerprint"] = ds.fingerprint
     d["description"] = ds.description
     d["raw"] = _source_dict(name)
+    d["options"] = _options(entry)
     if as_json:
         emit_json(d)
         return
@@ -142,11 +159,13 @@ def show_dataset(
     if ds.description:
         console.print(ds.description, markup=False)
     table("Statistics", ["key", "value"], [[k, v] for k, v in d["stats"].items()])
+    _print_options(name, d["options"])
 
 
 @app.command("import")
 def import_dataset(
-    path: Path = typer.Argument(..., help="CSV/TSV/Parquet/libFM file, or an edge list."),
+    path: Path | None = typer.Argument(None, help="CSV/TSV/Parquet/libFM file, or an edge list; omitted when "
+                                     "the schema names train/val/test files (split: {method: files})."),
     name: str = typer.Option(..., "--name", help="Name to use the dataset under."),
     schema: Path | None = typer.Option(None, "--schema", help="YAML schema (tabular data)."),
     kind: str = typer.Option("tabular", "--kind", help="tabular | graph | temporal"),
@@ -172,7 +191,7 @@ def import_dataset(
     if as_json:
         emit_json(info)
     else:
-        console.print(f"imported '{name}' ({kind}) from {path}")
+        console.print(f"imported '{name}' ({kind}) from {path or info['path']}")
         if kind != "tabular":  # what a graph import supports, and how it is split
             st = info.get("stats") or {}
             _say(f"tasks: {', '.join(info.get('tasks', []))}" + "".join(

@@ -43,5 +43,10 @@ def load_dataset(name: str, *, task: str | None = None, path: str | None = None,
         kwargs["path"] = path
     if options:
         schema = schema_from_callable(entry.obj, skip=("path", "task"))
-        kwargs.update(schema.validate(options, owner=f"dataset '{name}'"))
+        try:
+            kwargs.update(schema.validate(options, owner=f"dataset '{name}'"))
+        except ConfigError as exc:  # the schema speaks of hyperparameters; these are dataset options
+            msg = str(exc).replace("unknown hyperparameter", "unknown option", 1)
+            msg = msg.replace("hyperparameter '", f"dataset '{name}' option '", 1)
+            raise ConfigError(f"{msg}; see 'plexus datasets show {name}'") from None
     return entry.load(**kwargs)

@@ -32,11 +32,9 @@ def user_datasets_dir() -> Path:
 def _load(manifest: dict[str, Any], **options: Any) -> Any:
     kind = manifest["kind"]
     if kind == "tabular":
-        from plexus.platform.data.tabular import Schema, load_tabular
+        from plexus.platform.data.user_tabular import load_tabular_manifest
 
-        schema = Schema.from_yaml(manifest["schema"])
-        return load_tabular([manifest["path"]], schema, name=manifest["name"], task=options.get("task"),
-                            seed=options.get("seed"), description=manifest.get("description", ""))
+        return load_tabular_manifest(manifest, **options)
     from plexus.platform.data.user_graph import load_graph_manifest  # graph / temporal edge lists
 
     return load_graph_manifest(manifest, **options)
@@ -49,25 +47,29 @@ def load_user_dataset(name: str, **options: Any) -> Any:
     return _load(json.loads(m.read_text()), **options)
 
 
-def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathLike | None = None,
+def import_dataset(path: str | os.PathLike | None, *, name: str, schema: str | os.PathLike | None = None,
                    kind: str = "tabular", overwrite: bool = False,
                    node_file: str | os.PathLike | None = None, features: str | os.PathLike | None = None,
                    graph_file: str | os.PathLike | None = None) -> dict[str, Any]:
     """Validate ``path`` (by loading it) and register it under ``name``; returns the manifest.
 
-    Tabular files need a YAML ``schema``; ``graph`` / ``temporal`` edge lists are
-    read by the graph data service (``node_file``: a node table for ``graph``, whose
-    ids the edges must use; ``features``: its node features file; ``graph_file``: graph
-    labels of an edge list with a graph id column; see
+    Tabular files need a YAML ``schema``; with a ``files`` split in the schema
+    ``path`` may be ``None`` (the schema names train, val and test; see
+    :mod:`~plexus.platform.data.user_tabular`). ``graph`` / ``temporal`` edge lists
+    are read by the graph data service (``node_file``: a node table for ``graph``,
+    whose ids the edges must use; ``features``: its node features file; ``graph_file``:
+    graph labels of an edge list with a graph id column; see
     :mod:`~plexus.platform.data.user_graph`). Nothing is written if loading fails.
     """
     if not _NAME.match(name or ""):
         raise ConfigError(f"invalid dataset name {name!r}: use lowercase letters, digits, '.', '_', '-'")
     if kind not in KINDS:
         raise ConfigError(f"unknown dataset kind {kind!r}; expected one of {KINDS}")
-    src = Path(path).expanduser().resolve()
+    from plexus.platform.data.user_tabular import import_source
+
+    src = import_source(path, kind, schema)
     if not src.is_file():
-        raise DataError("file not found", file=str(path))
+        raise DataError("file not found", file=str(path if path is not None else src))
     target = user_datasets_dir() / name
     if (target / "manifest.json").exists() and not overwrite:
         raise ConfigError(f"dataset '{name}' is already imported ({target}); pass overwrite=True to replace it")
@@ -78,14 +80,9 @@ def import_dataset(path: str | os.PathLike, *, name: str, schema: str | os.PathL
         raise ConfigError(f"'{name}' is the name of a {builtin.source} dataset; choose another name")
     manifest: dict[str, Any] = {"name": name, "kind": kind, "path": str(src), "imported": time.time()}
     if kind == "tabular":
-        if schema is None:
-            raise ConfigError("a tabular dataset needs a schema YAML file (schema=...)")
-        from plexus.platform.data.tabular import Schema
+        from plexus.platform.data.user_tabular import tabular_manifest
 
-        sch_path = Path(schema).expanduser().resolve()
-        sch = Schema.from_yaml(sch_path)
-        manifest.update(schema=str(sch_path), task=sch.task or ("multitask" if len(sch.labels) > 1 else "ctr"),
-                        description=sch.description or f"user dataset imported from {src.name}")
+        manifest.update(tabular_manifest(src, schema))
     else:
         from plexus.platform.data.user_graph import graph_manifest  # node table, features, graph table
 
@@ -124,7 +121,11 @@ def user_dataset_entries() -> list[Any]:
                        _m: dict[str, Any] = manifest) -> Any:
                 return _load(dict(_m, path=path or _m["path"]), task=task, seed=seed)
 
-            if manifest.get("kind") in ("graph", "temporal"):  # typed options of the graph loaders
+            if manifest.get("kind") == "tabular":  # typed options derived from the schema
+                from plexus.platform.data.user_tabular import tabular_loader
+
+                loader = tabular_loader(manifest)
+            elif manifest.get("kind") in ("graph", "temporal"):  # typed options of the graph loaders
                 from plexus.platform.data.user_graph import graph_loader
 
                 loader = graph_loader(manifest)

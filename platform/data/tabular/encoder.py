@@ -274,9 +274,13 @@ class TabularEncoder:
                 out[lab.name] = (v > float(rule["threshold"])).astype(np.float32)
             else:
                 bad = np.flatnonzero(~np.isin(v, (0.0, 1.0)))
+                libfm = self.schema.format == "libfm"
+                if len(bad) and libfm and np.isin(v, (-1.0, 1.0)).all():  # libSVM's -1 / +1
+                    v, bad = np.where(v < 0, 0.0, v), bad[:0]
                 if len(bad):
                     i = int(bad[0])
-                    raise table.error(i, f"label must be 0 or 1, got {raw.iloc[i]!r}", lab.name)
+                    also = " (or -1/+1, not mixed with 0)" if libfm else ""
+                    raise table.error(i, f"label must be 0 or 1{also}, got {raw.iloc[i]!r}", lab.name)
                 out[lab.name] = v.astype(np.float32)
         return out
 

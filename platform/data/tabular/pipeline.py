@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,8 @@ import torch
 from plexus.platform.data._types import SPLITS, TabularDataset
 from plexus.platform.data.tabular.cache import fingerprint, load_cached, save_cached
 from plexus.platform.data.tabular.encoder import TabularEncoder
-from plexus.platform.data.tabular.readers import RawTable, read_table
-from plexus.platform.data.tabular.schema import Schema
+from plexus.platform.data.tabular.readers import RawTable, detect_format, read_table
+from plexus.platform.data.tabular.schema import SPLIT_VALUES, Schema
 from plexus.platform.data.tabular.splits import make_split
 from plexus.platform.errors import DataError
 from plexus.platform.spec import DataSpec
@@ -57,14 +59,21 @@ def load_tabular(
         schema: the field declarations.
         name: dataset name.
         task: ``ctr`` (one label) or ``multitask``; default from the number of labels.
-        split: ``random`` | ``time`` | ``leave_last_out`` | ``user``; default the schema's ``split.method``;
-            ``column``: the rows' ``_split`` column (made by ``build``) says train / val / test.
+        split: ``random`` | ``time`` | ``leave_last_out`` | ``user`` | ``column`` | ``files``; default the
+            schema's ``split.method``. ``column``: each row's value in the schema's split column (or, for
+            rows made by ``build``, in ``_split``) is ``train``, ``val`` or ``test``. ``files``: ``files``
+            are the train, val and test files in that order (default: the schema's ``split`` paths).
         seed, fractions: split options (default: the schema's, else 0 and 8:1:1).
         build: a function returning the raw rows (for derived datasets).
         options: anything else that changes the result (part of the fingerprint).
     """
     sp_opts = schema.split or {}
     split = split or sp_opts.get("method", "random")
+    if split == "files":
+        files = list(files) or list(schema.split_files().values())
+        if len(files) != 3:
+            raise DataError(f"a files split needs three files (train, val, test), got {len(files)}",
+                            file=schema.source)
     seed = int(seed if seed is not None else sp_opts.get("seed", 0))
     fractions = tuple(fractions or sp_opts.get("fractions", (0.8, 0.1, 0.1)))
     task = task or ("multitask" if len(schema.labels) > 1 else "ctr")
@@ -83,19 +92,30 @@ def load_tabular(
         if hit is not None:
             return _dataset(name, fp, *hit)
 
-    table = build() if build is not None else RawTable.concat([read_table(f, schema) for f in files])
+    if build is not None:
+        table, sizes = build(), []
+    else:
+        tables = [read_table(f, schema) for f in files]
+        table, sizes = RawTable.concat(tables), [len(t) for t in tables]
+    schema = _concrete(schema, table, files)
     enc = TabularEncoder(schema)
     users, ts = enc.encode_groups(table), enc.encode_timestamps(table)
     try:
-        if split == "column":  # a loader-made split: column "_split" holds train / val / test
-            col = table.df["_split"].to_numpy()
-            parts = {sp: np.flatnonzero(col == sp) for sp in ("train", "val", "test")}
+        if split == "column":
+            parts = _column_parts(table, schema)
+        elif split == "files":
+            ends = np.cumsum([0, *sizes])
+            parts = {sp: np.arange(ends[k], ends[k + 1], dtype=np.int64) for k, sp in enumerate(SPLIT_VALUES)}
         else:
             parts = make_split(split, len(table), seed=seed, fractions=fractions, users=users, timestamps=ts)
     except (TypeError, ValueError) as exc:
         raise DataError(f"cannot split with method '{split}': {exc}", file=schema.source) from None
     if len(parts["train"]) == 0:
         raise DataError("no training rows after splitting", file=str(files[0]) if files else None)
+    if split == "column" and not all(len(parts[sp]) for sp in SPLIT_VALUES):
+        empty = [sp for sp in SPLIT_VALUES if not len(parts[sp])]
+        raise DataError(f"no {' / '.join(empty)} rows: every split value (train, val, test) must occur",
+                        file=str(files[0]) if files else schema.source, field=_split_column(schema))
     enc.fit(table.take(parts["train"]))
     encoded = enc.encode(table)
     spec = enc.data_spec(task, extra)
@@ -108,6 +128,41 @@ def load_tabular(
     if use_cache:
         save_cached(fp, arrays, meta)
     return _dataset(name, fp, arrays, meta)
+
+
+def _split_column(schema: Schema) -> str:
+    return schema.split["column"] if schema.split_method == "column" else "_split"
+
+
+def _column_parts(table: RawTable, schema: Schema) -> dict[str, np.ndarray]:
+    """Rows by their split column's value (surrounding blanks ignored); any other value is an error."""
+    name = _split_column(schema)
+    if name not in table.df.columns:
+        raise DataError(f"missing split column '{name}'", file=table.files[0] if table.files else None, field=name)
+    col = table.df[name].astype(str).str.strip().to_numpy(dtype=object)
+    bad = np.flatnonzero(~np.isin(col, SPLIT_VALUES))
+    if len(bad):
+        i = int(bad[0])
+        raise table.error(i, f"split value {str(table.df[name].iloc[i])[:40]!r} must be train, val or test", name)
+    return {sp: np.flatnonzero(col == sp) for sp in SPLIT_VALUES}
+
+
+def _concrete(schema: Schema, table: RawTable, files: list[Path]) -> Schema:
+    """The schema the encoder uses: ``fields: auto`` turned into f0..f{n-1} (``n`` the widest row of all
+    files, shorter rows padded with ``""``); a libFM file found by its extension marked ``format: libfm``."""
+    if schema.auto_fields:
+        n = max((int(c[1:]) + 1 for c in table.df.columns if re.fullmatch(r"f\d+", str(c))), default=0)
+        if n == 0:
+            raise DataError("no idx:value tokens after the label on any line: nothing to learn from",
+                            file=str(files[0]) if files else None)
+        for k in range(n):
+            col = table.df[f"f{k}"]
+            if col.isna().any():  # positions past the end of every row of one file
+                table.df[f"f{k}"] = col.fillna("")
+        return schema.with_positions(n)
+    if schema.format is None and files and all(detect_format(f) == "libfm" for f in files):
+        return replace(schema, format="libfm")
+    return schema
 
 
 def fit_encoder_parquet(path: str | os.PathLike, schema: Schema, *, batch_size: int = 65536) -> TabularEncoder:

@@ -106,11 +106,12 @@ def _read_bytes(path: Path) -> bytes:
 def read_table(path: str | Path, schema: Schema) -> RawTable:
     """Read ``path`` in the schema's format (or the one its extension implies) and check required columns."""
     path = Path(path)
-    fmt = detect_format(path, schema)
+    fmt = "libfm" if schema.auto_fields else detect_format(path, schema)
     if fmt == "parquet":
         table = read_parquet(path)
     elif fmt == "libfm":
-        table = read_libfm(path, schema.columns)
+        table = read_libfm(path, schema.columns, ragged=schema.auto_fields, label=schema.labels[0].column,
+                           encoding=schema.encoding)
     else:
         sep = schema.separator or ("\t" if fmt == "tsv" else ",")
         table = read_text_table(path, sep=sep, header=schema.header, columns=schema.columns, encoding=schema.encoding)
@@ -207,13 +208,16 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> RawTable
     return RawTable(df, [str(path)], np.zeros(len(df), np.int32), np.arange(1, len(df) + 1, dtype=np.int64))
 
 
-def read_libfm(path: str | Path, columns: list[str] | None = None, *, encoding: str = "utf-8") -> RawTable:
+def read_libfm(path: str | Path, columns: list[str] | None = None, *, ragged: bool = False, label: str = "label",
+               encoding: str = "utf-8") -> RawTable:
     """libFM / libSVM text: ``label idx:val idx:val ...``.
 
     Token ``k`` (0-based, after the label) becomes column ``columns[k+1]`` (its
     index, a string) and ``columns[k+1] + ":val"`` (its value, float). Without
-    ``columns`` the names are ``label, f0, f1, ...``. All rows must have the same
-    number of tokens (one per field group).
+    ``columns`` the names are ``label, f0, f1, ...`` (``label`` renamed by
+    ``label``). All rows must have the same number of tokens (one per field
+    group), unless ``ragged``: then there are as many columns as the widest row
+    has tokens, and a shorter row's missing positions are ``""`` (value NaN).
     """
     path = Path(path)
     text = _decode(path, _read_bytes(path), encoding)
@@ -228,17 +232,19 @@ def read_libfm(path: str | Path, columns: list[str] | None = None, *, encoding: 
     lines, line_no = lines[keep].reset_index(drop=True), line_no[keep]
     parts = lines.str.split(r"\s+", regex=True)
     ntok = parts.str.len().to_numpy()
-    expected = int(ntok[0])
-    names = columns or ["label"] + [f"f{k}" for k in range(expected - 1)]
+    expected = int(ntok.max()) if ragged else int(ntok[0])
+    names = columns or [label] + [f"f{k}" for k in range(expected - 1)]
     if len(names) != expected:
         raise DataError(f"expected {len(names) - 1} feature tokens after the label ({len(names)} columns), "
                         f"found {expected - 1}", file=str(path), row=int(line_no[0]))
     bad = np.flatnonzero(ntok != expected)
-    if len(bad):
+    if len(bad) and not ragged:
         i = int(bad[0])
         raise DataError(f"ragged row: expected {expected - 1} idx:val tokens, found {ntok[i] - 1}",
                         file=str(path), row=int(line_no[i]))
     tok = pd.DataFrame(parts.tolist(), dtype=object)
+    if ragged:
+        tok = tok.fillna("")
     out: dict[str, Any] = {}
     label = pd.to_numeric(tok[0], errors="coerce")
     nan = np.flatnonzero(label.isna().to_numpy())
@@ -250,14 +256,15 @@ def read_libfm(path: str | Path, columns: list[str] | None = None, *, encoding: 
     for k in range(1, expected):
         col = tok[k]
         split = col.str.partition(":")
-        nocolon = np.flatnonzero((split[1] != ":").to_numpy())
+        absent = (col == "").to_numpy()
+        nocolon = np.flatnonzero((split[1] != ":").to_numpy() & ~absent)
         if len(nocolon):
             i = int(nocolon[0])
             raise DataError(f"token {col.iloc[i]!r} is not of the form idx:value", file=str(path),
                             row=int(line_no[i]), field=names[k])
         idx_ok = split[0].str.fullmatch(r"\d+").to_numpy()
         val = pd.to_numeric(split[2], errors="coerce").to_numpy(np.float64)
-        badv = np.flatnonzero(~idx_ok | ~np.isfinite(val))
+        badv = np.flatnonzero((~idx_ok | ~np.isfinite(val)) & ~absent)
         if len(badv):
             i = int(badv[0])
             raise DataError(f"token {col.iloc[i]!r}: expected a non-negative integer index and a finite value",

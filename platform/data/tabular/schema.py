@@ -19,6 +19,22 @@ A schema is a small YAML file (read with ``yaml.safe_load``)::
     timestamp: ts              # optional, for time splits
     split: {method: random, seed: 0, fractions: [0.8, 0.1, 0.1]}
 
+Splits (``split.method``): ``random`` (``seed``, ``fractions``), ``time`` (``fractions``;
+oldest rows train), ``user`` (``seed``, ``fractions``; users, not rows, are split),
+``leave_last_out`` (per user: latest row test, the one before val), and two *given*
+splits: ``{method: column, column: part}`` (each row's value ``train``, ``val`` or
+``test`` says where it goes; the column is not a feature) and
+``{method: files, train: a.csv, val: b.csv, test: c.csv}`` (three files, each read
+and checked like a single file; relative paths are relative to the schema file's
+folder). Vocabularies and numeric statistics are always fitted on train rows only.
+
+libFM / libSVM (``format: libfm``, or its alias ``libsvm``): ``fields: auto`` (the
+default when no fields are listed) makes one categorical field per token position,
+``f0 .. f{n-1}``, ``n`` the widest row over all files; a shorter row leaves its
+trailing positions empty (``""``, encoded as a value of its own). The label
+defaults to ``[label]``, the first token of each line; libFM files may use 0/1 or
+-1/+1 (-1 -> 0).
+
 Every problem in the schema itself raises :class:`DataError` naming the schema
 file and the offending field.
 """
@@ -26,19 +42,24 @@ file and the offending field.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from plexus.platform.errors import DataError
 
-__all__ = ["FIELD_TYPES", "FORMATS", "SPLIT_METHODS", "TRANSFORMS", "FieldDef", "LabelDef", "Schema"]
+__all__ = ["FIELD_TYPES", "FORMATS", "SPLIT_METHODS", "SPLIT_VALUES", "TRANSFORMS", "FieldDef", "LabelDef", "Schema"]
 
 FIELD_TYPES = ("categorical", "numeric", "multi", "sequence")
 TRANSFORMS = ("none", "standardize", "log", "criteo_log2", "bucketize")
 FORMATS = ("csv", "tsv", "parquet", "libfm")
-SPLIT_METHODS = ("random", "time", "leave_last_out", "user")
+FORMAT_ALIASES = {"libsvm": "libfm"}
+SPLIT_METHODS = ("random", "time", "leave_last_out", "user", "column", "files")
+GIVEN_SPLITS = ("column", "files")
+SPLIT_VALUES = ("train", "val", "test")
+_SPLIT_KEYS = {"random": {"seed", "fractions"}, "time": {"fractions"}, "leave_last_out": set(),
+               "user": {"seed", "fractions"}, "column": {"column"}, "files": {"train", "val", "test"}}
 RULES = ("threshold", "equals", "in")
 _FIELD_KEYS = {"name", "type", "column", "transform", "bins", "separator", "max_len", "padding", "share_vocab",
                "min_count", "role", "fill"}
@@ -97,6 +118,7 @@ class Schema:
     description: str = ""
     task: str | None = None
     encoding: str = "utf-8"
+    auto_fields: bool = False
     source: str = field(default="<schema>", compare=False)
 
     # ----------------------------------------------------------------- construction
@@ -130,8 +152,21 @@ class Schema:
             raise err(f"unknown schema key(s) {sorted(unknown)}; expected some of {sorted(_TOP_KEYS)}")
         raw_fields = data.pop("fields", None)
         raw_labels = data.pop("labels", None)
-        if not isinstance(raw_fields, list) or not raw_fields:
-            raise err("'fields' must be a non-empty list")
+        fmt = data.get("format")
+        if isinstance(fmt, str) and fmt in FORMAT_ALIASES:
+            data["format"] = fmt = FORMAT_ALIASES[fmt]
+        auto = raw_fields == "auto" or (raw_fields is None and fmt == "libfm")
+        if auto:
+            if fmt not in (None, "libfm"):
+                raise err(f"'fields: auto' needs libFM/libSVM data, not format '{fmt}'", "fields")
+            if data.get("columns") is not None:
+                raise err("'fields: auto' names the columns itself (label, f0, f1, ...); drop 'columns' "
+                          "or list the fields", "columns")
+            raw_fields = []
+            if raw_labels is None:
+                raw_labels = ["label"]
+        elif not isinstance(raw_fields, list) or not raw_fields:
+            raise err("'fields' must be a non-empty list, or 'auto' for libFM/libSVM data")
         if isinstance(raw_labels, (str, dict)):
             raw_labels = [raw_labels]
         if not isinstance(raw_labels, list) or not raw_labels:
@@ -151,8 +186,10 @@ class Schema:
                 raise err(f"label rule must be one of {{threshold: x}}, {{equals: v}}, {{in: [..]}}, got {rule!r}",
                           lab["name"])
             labels.append(LabelDef(lab["name"], lab.get("column") or lab["name"], rule))
+        if auto and len(labels) != 1:
+            raise err("libFM/libSVM data has one label per line (the first token)", labels[0].name)
         try:
-            schema = cls(fields=fields, labels=labels, source=source, **data)
+            schema = cls(fields=fields, labels=labels, source=source, auto_fields=auto, **data)
         except TypeError as exc:
             raise err(f"invalid schema: {exc}") from None
         schema._validate(err)
@@ -181,9 +218,27 @@ class Schema:
             raise err(f"min_count must be an integer >= 1, got {self.min_count!r}")
         if self.columns is not None and (not isinstance(self.columns, list) or len(set(self.columns)) != len(self.columns)):
             raise err("'columns' must be a list of distinct names")
-        method = self.split.get("method", "random") if isinstance(self.split, dict) else None
+        if not isinstance(self.split, dict):
+            raise err(f"'split' must be a mapping such as {{method: random}}, got {self.split!r}", "split")
+        method = self.split.get("method", "random")
         if method not in SPLIT_METHODS:
-            raise err(f"split method must be one of {SPLIT_METHODS}, got {method!r}")
+            raise err(f"split method must be one of {SPLIT_METHODS}, got {method!r}", "split")
+        extra = set(self.split) - {"method"} - _SPLIT_KEYS[method]
+        if extra:
+            raise err(f"unknown key(s) {sorted(extra)} for split method '{method}'; expected some of "
+                      f"{sorted(_SPLIT_KEYS[method])}", "split")
+        if method == "column":
+            col = self.split.get("column")
+            if not isinstance(col, str) or not col:
+                raise err("a column split needs 'column': the name of the column holding train / val / test",
+                          "split")
+            if col in [f.column for f in self.fields] + [lab.column for lab in self.labels]:
+                raise err(f"split column '{col}' is also a feature or label; a split column is never a feature",
+                          col)
+        if method == "files":
+            missing = [k for k in SPLIT_VALUES if not isinstance(self.split.get(k), str) or not self.split[k]]
+            if missing:
+                raise err(f"a files split needs a path for each of train, val, test; missing {missing}", "split")
         if method == "time" and not self.timestamp:
             raise err("a time split needs a 'timestamp' column")
         if method in ("leave_last_out", "user") and not self.group:
@@ -192,14 +247,41 @@ class Schema:
             raise err("a leave_last_out split needs a 'timestamp' column")
 
     # ----------------------------------------------------------------- helpers
+    @property
+    def split_method(self) -> str:
+        return self.split.get("method", "random")
+
     def required_columns(self) -> list[str]:
         cols = [f.column for f in self.fields] + [lab.column for lab in self.labels]
         cols += [c for c in (self.group, self.timestamp) if c]
+        if self.split_method == "column":
+            cols.append(self.split["column"])
         return list(dict.fromkeys(cols))
+
+    def split_files(self, base: str | Path | None = None) -> dict[str, Path]:
+        """``{train, val, test: path}`` of a ``files`` split; relative paths resolve against ``base``
+        (default: the schema file's folder)."""
+        if self.split_method != "files":
+            raise DataError(f"split method is '{self.split_method}', not 'files'", file=self.source)
+        root = Path(base) if base is not None else Path(self.source).expanduser().resolve().parent
+        out = {}
+        for k in SPLIT_VALUES:
+            p = Path(self.split[k]).expanduser()
+            out[k] = p if p.is_absolute() else root / p
+        return out
+
+    def with_positions(self, n: int) -> Schema:
+        """A ``fields: auto`` schema made concrete: categorical fields ``f0 .. f{n-1}`` (token positions)."""
+        if not self.auto_fields:
+            return self
+        fields = [FieldDef(name=f"f{k}", type="categorical", column=f"f{k}") for k in range(n)]
+        return replace(self, fields=fields, auto_fields=False, format="libfm")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source")
+        if d.pop("auto_fields"):
+            d["fields"] = "auto"
         return d
 
     @classmethod
