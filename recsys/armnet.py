@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.explain import GlobalAttribution, RowExplanation
 from plexus.platform.spec import DataSpec
+from plexus.recsys._explain import explain_armnet, global_armnet
 from plexus.recsys.layers import MLP, FieldEmbedding, entmax
 from torch import Tensor, nn
 
@@ -123,6 +126,15 @@ class ARMNet(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         return {"logit": self.arm_logit(self._inputs(batch))}
+
+    def explain(self, batch: dict[str, Tensor], top_k: int = 5) -> list[RowExplanation]:
+        """Per row, the top-``top_k`` cross features (neurons' gate supports), :mod:`plexus.recsys._explain`."""
+        return explain_armnet(self, batch, top_k)
+
+    def global_attribution(self, batches: Iterable[dict[str, Tensor]],
+                           decode: Callable[[str, int], str]) -> GlobalAttribution:
+        """Most frequent and strongest cross features and field co-occurrence, over ``batches``."""
+        return global_armnet(self, batches, decode)
 
     @staticmethod
     def search_space(trial: Any) -> dict[str, Any]:

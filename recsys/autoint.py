@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.explain import GlobalAttribution, RowExplanation
 from plexus.platform.spec import DataSpec
+from plexus.recsys._explain import explain_autoint, global_autoint
 from plexus.recsys.layers import MLP, FieldEmbedding
 from torch import Tensor, nn
 
@@ -122,6 +125,15 @@ class AutoInt(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         e = self.emb_drop(self.embedding.flat(batch))
         return {"logit": self.autoint_logit(batch, e)}
+
+    def explain(self, batch: dict[str, Tensor], top_k: int = 5) -> list[RowExplanation]:
+        """Per row, the top-``top_k`` field pairs of each interacting layer, :mod:`plexus.recsys._explain`."""
+        return explain_autoint(self, batch, top_k)
+
+    def global_attribution(self, batches: Iterable[dict[str, Tensor]],
+                           decode: Callable[[str, int], str]) -> GlobalAttribution:
+        """Mean attention by field pair (per layer and averaged) over ``batches``."""
+        return global_autoint(self, batches, decode)
 
     @staticmethod
     def search_space(trial: Any) -> dict[str, Any]:

@@ -13,12 +13,15 @@ Field roles (see :class:`~plexus.platform.spec.FieldSpec`):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.explain import GlobalAttribution, RowExplanation
 from plexus.platform.spec import DataSpec
+from plexus.recsys._explain import explain_din, global_din
 from plexus.recsys.layers import MLP, Activation, FieldEmbedding
 from torch import Tensor, nn
 
@@ -148,6 +151,15 @@ class DIN(nn.Module):
             out["aux_loss"] = self.l2_reg * self.embedding.batch_l2(batch)
         return out
 
+    def explain(self, batch: dict[str, Tensor], top_k: int = 5) -> list[RowExplanation]:
+        """Per row, the top-``top_k`` behaviours by attention weight, :mod:`plexus.recsys._explain`."""
+        return explain_din(self, batch, top_k)
+
+    def global_attribution(self, batches: Iterable[dict[str, Tensor]],
+                           decode: Callable[[str, int], str]) -> GlobalAttribution:
+        """Mean attention by recency position and by behaviour value over ``batches``."""
+        return global_din(self, batches, decode)
+
     @staticmethod
     def search_space(trial: Any) -> dict[str, Any]:
         return {
@@ -177,6 +189,8 @@ class DINBase(DIN):
     """
 
     pooling = "sum"
+    explain = None  # sum pooling has no per-behaviour weight: nothing to explain
+    global_attribution = None
 
     def __init__(self, spec: DataSpec, *, embed_dim: int = 12, hidden: tuple[int, ...] = (200, 80),
                  activation: Activation = "prelu", dropout: float = 0.0, l2_reg: float = 0.0) -> None:

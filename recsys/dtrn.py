@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
@@ -9,8 +10,10 @@ from torch import Tensor, nn
 
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.explain import GlobalAttribution, RowExplanation
 from plexus.platform.spec import DataSpec
 from plexus.recsys._dtrn_tim import TaskInterestModule, parse_behaviors
+from plexus.recsys._explain import explain_dtrn, global_dtrn
 from plexus.recsys._mtl_layers import EMBED_INIT_STD, MMoEBlock, PLEBlock, Towers, check_hidden
 from plexus.recsys.layers import MLP, FieldEmbedding
 
@@ -219,6 +222,15 @@ class DTRN(nn.Module):
             h, _ = self.mixer(h)
         logits = self.towers(h)  # [T, B]
         return dict(zip(self.tasks, logits.unbind(0)))
+
+    def explain(self, batch: dict[str, Tensor], top_k: int = 5) -> list[RowExplanation]:
+        """Per row, the top-``top_k`` fields of each task by TRM gate, :mod:`plexus.recsys._explain`."""
+        return explain_dtrn(self, batch, top_k)
+
+    def global_attribution(self, batches: Iterable[dict[str, Tensor]],
+                           decode: Callable[[str, int], str]) -> GlobalAttribution:
+        """Mean TRM gate per task and field over ``batches``."""
+        return global_dtrn(self, batches, decode)
 
     @staticmethod
     def search_space(trial: Any) -> dict[str, Any]:
