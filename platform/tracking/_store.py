@@ -113,7 +113,7 @@ def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
         path = Path(uri.split(":///", 1)[1]) if ":///" in uri else None
         if path is not None and not os.access(path.parent if path.parent.exists() else Path.cwd(), os.W_OK):
             raise TrackingError(f"tracking store {uri}: directory is not writable")
-    elif scheme.startswith("postgresql") or scheme.startswith("mysql"):
+    elif scheme.startswith(("postgresql", "mysql")):
         import sqlalchemy
 
         try:
@@ -132,18 +132,16 @@ _PREPARING = threading.Lock()
 
 
 def prepare_tracking_store(uri: str) -> None:
-    """Create or migrate the schema of a SQLite / PostgreSQL tracking store under an inter-process lock.
+    """Create the schema of a new SQLite / PostgreSQL tracking store under an inter-process lock.
 
     Once per process and URI. Concurrent processes on a new store wait for the first one (a line on stderr
-    after 3 s). A SQLite file left half-migrated by an interrupted upgrade is refused, unchanged, with a
-    :class:`TrackingError` saying what to do. Other schemes (http(s) servers, folders) are left alone.
+    after 3 s). A store at an older schema revision, or left half-migrated, is refused, unchanged, with a
+    :class:`TrackingError` naming the command to run (``plexus store upgrade`` / ``repair``); a SQLite store
+    whose ``plexus store upgrade`` was killed is first restored from its copy (see ``_schema``).
+    Other schemes (http(s) servers, folders) are left alone.
     """
-    from plexus.platform.tracking._lock import (
-        TRACKING_LOCK_KEY,
-        sqlite_path,
-        sqlite_store_problem,
-        store_lock,
-    )
+    from plexus.platform.tracking._lock import TRACKING_LOCK_KEY, store_lock
+    from plexus.platform.tracking._schema import check_schema
 
     note_store("tracking store", uri)
     scheme = urlsplit(uri).scheme.split("+", 1)[0]
@@ -153,11 +151,7 @@ def prepare_tracking_store(uri: str) -> None:
         if uri in _PREPARED:
             return
         with store_lock(uri, key=TRACKING_LOCK_KEY, what="tracking store", error=TrackingError):
-            path = sqlite_path(uri)
-            problem = sqlite_store_problem(path) if path is not None else None
-            if problem:
-                raise TrackingError(f"tracking store {mask_url(uri)} {problem}; restore {path} from a backup, "
-                                    "or move it aside to start a new store")
+            check_schema(uri)  # refuses half-migrated and out-of-date stores (MLflow would migrate without a copy)
             _create_schema(uri)
         _PREPARED.add(uri)
 
