@@ -66,7 +66,13 @@ def tabular_manifest(src: Path, schema: str | os.PathLike | None) -> dict[str, A
                            "description": sch.description or f"user dataset imported from {src.name}",
                            "split": sch.split_method}
     if sch.split_method == "files":
-        out["files"] = {k: str(p.expanduser().resolve()) for k, p in sch.split_files().items()}
+        files = {k: p.expanduser().resolve() for k, p in sch.split_files().items()}
+        out["files"] = {k: str(p) for k, p in files.items()}
+        if not sch.description:
+            out["description"] = ("user dataset with a given split: " +
+                                  ", ".join(f"{k} {p.name}" for k, p in files.items()))
+    elif sch.split_method == "column" and not sch.description:
+        out["description"] += f"; split given by column '{sch.split['column']}'"
     return out
 
 
