@@ -246,13 +246,13 @@ def read_libfm(path: str | Path, columns: list[str] | None = None, *, ragged: bo
     if ragged:
         tok = tok.fillna("")
     out: dict[str, Any] = {}
-    label = pd.to_numeric(tok[0], errors="coerce")
-    nan = np.flatnonzero(label.isna().to_numpy())
+    y = pd.to_numeric(tok[0], errors="coerce")
+    nan = np.flatnonzero(y.isna().to_numpy())
     if len(nan):
         i = int(nan[0])
         raise DataError(f"label {tok[0].iloc[i]!r} is not a number", file=str(path), row=int(line_no[i]),
                         field=names[0])
-    out[names[0]] = label.to_numpy(np.float64)
+    out[names[0]] = y.to_numpy(np.float64)
     for k in range(1, expected):
         col = tok[k]
         split = col.str.partition(":")
