@@ -139,6 +139,21 @@ def test_graph_table_split_column_is_used(tmp_path: Path, home: dict) -> None:
     assert ds.stats()["split_method"].startswith("given")
 
 
+def test_graphs_take_node_table_features_and_isolated_nodes(tmp_path: Path, home: dict) -> None:
+    (tmp_path / "e.csv").write_text("graph,source,target\n0,0,1\n0,1,2\n1,5,6\n1,6,7\n2,0,1\n")
+    (tmp_path / "g.csv").write_text("graph,label,split\n0,a,train\n1,b,val\n2,a,test\n")
+    (tmp_path / "n.csv").write_text("graph,node,f0,f1\n0,0,1,0\n0,1,1,0\n0,2,1,0\n0,3,1,1\n1,5,0,1\n1,6,0,1\n"
+                                    "1,7,0,1\n2,0,1,0\n2,1,1,0\n")
+    import_dataset(tmp_path / "e.csv", name="tiny-graphs", kind="graph", graph_file=tmp_path / "g.csv",
+                   node_file=tmp_path / "n.csv")
+    ds = load_dataset("tiny-graphs")
+    assert [g.num_nodes for g in ds.graphs] == [4, 3, 2]  # node 3 of graph 0 has no edge but is listed
+    assert ds.graphs[0].x.tolist() == [[1, 0], [1, 0], [1, 0], [1, 1]]
+    assert ds.graphs[1].edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]  # ids 5..7 renumbered, undirected
+    assert [g.y.item() for g in ds.graphs] == [0, 1, 0]
+    assert {k: v.tolist() for k, v in ds.split_index.items()} == {"train": [0], "val": [1], "test": [2]}
+
+
 def test_stratified_split_without_a_split_column(home: dict, tmp_path: Path) -> None:
     nodes = tmp_path / "nodes.csv"
     text = home["cite"]["nodes"].read_text().splitlines()
