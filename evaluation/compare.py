@@ -10,7 +10,6 @@ self-contained HTML report.
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -341,7 +340,10 @@ def param_importances(cmp: Comparison, *, seed: int = 0) -> dict[str, float]:
     return {k: float(v) for k, v in imp.items()}
 
 
-def default_report_path(cmp: Comparison) -> Path:
+def default_report_path(cmp: Comparison, tracking_uri: str | None = None) -> Path:
+    """``reports/plexus-compare-<study or experiment>.html`` beside the tracking store (``files_root``)."""
+    from plexus.platform.tracking._locations import report_path
+
     stem = cmp.study or cmp.experiment
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
-    return Path(os.getcwd()) / f"plexus-compare-{safe}.html"
+    return report_path(f"plexus-compare-{safe}.html", tracking_uri)

@@ -122,6 +122,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
         resolve_tracking_uri,
         run_source,
     )
+    from plexus.platform.tracking._locations import files_root
     from plexus.platform.training import train_model
 
     if budget < 1:
@@ -172,7 +173,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
                   "space_size": the_space.size(), "sampler": sampler or "", "pruner": pruner or "",
                   "choices": json.dumps(choices or {}, sort_keys=True), "overrides": " ".join(overrides or [])}
         client.log_batch(parent_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-        state_file = Path(state_path) if state_path else Path.cwd() / "mlruns" / "nas" / parent_id / "state.pt"
+        state_file = Path(state_path) if state_path else files_root(uri) / "nas" / parent_id / "state.pt"
         client.set_tag(parent_id, "plexus.nas.state", str(state_file.resolve()))
     monitor = "val_acc"
     started = time.perf_counter() - (history[-1].get("elapsed_s", 0.0) if history else 0.0)

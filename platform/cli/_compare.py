@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import typer
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.platform.cli._output import console, emit_json, say, summarize, table
 from plexus.platform.errors import ConfigError, TrackingError
 
 __all__ = ["compare", "experiment_url", "register", "server_command", "ui"]
@@ -142,6 +142,7 @@ def ui(
     """Start the MLflow UI on the tracking store and print the experiment's URL; Ctrl-C stops it."""
     from mlflow.tracking import MlflowClient
     from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri
+    from plexus.platform.tracking._locations import files_root
 
     uri = resolve_tracking_uri(tracking_uri)
     scheme = urlsplit(uri).scheme
@@ -162,7 +163,7 @@ def ui(
             return
     procs: list[subprocess.Popen] = []
     _interrupt_on_signals()
-    log_dir = _artifact_root(uri).parent if scheme == "sqlite" else Path.cwd() / "mlruns"
+    log_dir = files_root(uri)
     try:
         if scheme not in ("http", "https"):
             if not _port_free(host, port):
@@ -229,7 +230,8 @@ def compare(
     metric: str | None = typer.Option(None, "--metric", "-m", help="Ranking metric (default: the monitored one)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     output: Path | None = typer.Option(  # noqa: B008
-        None, "--output", "-o", help="HTML report (default: ./plexus-compare-<name>.html)."),
+        None, "--output", "-o", help="HTML report (default: reports/plexus-compare-<name>.html beside the "
+        "tracking store)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log the report to the parent run."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
@@ -248,7 +250,7 @@ def compare(
     client = MlflowClient(uri)
     cmp = compare_runs(uri, experiment=experiment, study=study, run_ids=ids, metric=metric, client=client)
     imp = param_importances(cmp)
-    path = write_report(cmp, output or default_report_path(cmp), importances=imp)
+    path = write_report(cmp, output or default_report_path(cmp, uri), importances=imp)
     artifact = None
     if cmp.parent_run_id and not no_log:
         artifact = log_report(client, cmp.parent_run_id, path)
@@ -257,14 +259,39 @@ def compare(
                    "report_artifact": f"runs:/{cmp.parent_run_id}/{artifact}" if artifact else None})
         return
     arrow = "lower" if cmp.direction == "min" else "higher"
-    cols = ["#", "run", "state"] + cmp.varying + [f"{cmp.metric} final", f"{cmp.metric} best", "duration s"]
-    rows = [[r.rank or "", f"{r.name} ({r.run_id[:8]})", r.state] + [r.params.get(k, "") for k in cmp.varying]
+    # parameter columns: "hparams." dropped from the header, a search's "optuna.X" left out where it repeats
+    # hparams.X, structured values (architectures) summarised
+    shown = [k for k in cmp.varying if not (k.startswith("optuna.") and f"hparams.{k[7:]}" in cmp.varying and all(
+        _same(r.params.get(k), r.params.get(f"hparams.{k[7:]}")) for r in cmp.runs))]
+    cols = ["#", "run", "state"] + [k.removeprefix("hparams.") for k in shown] + [
+        f"{cmp.metric} final", f"{cmp.metric} best", "duration s"]
+    prefix = f"{cmp.study}-" if cmp.study else ""
+    rows = [[r.rank or "", f"{r.name.removeprefix(prefix)} ({r.run_id[:8]})", r.state]
+            + [_short(r.params.get(k, "")) for k in shown]
             + [_f(r.final), _f(r.best), _f(r.duration_s, 1)] for r in cmp.runs]
     what = f"study {cmp.study}" if cmp.study else f"experiment {cmp.experiment}"
     table(f"{what}: {len(cmp.runs)} runs by {cmp.metric} ({arrow} is better)", cols, rows)
     if imp:
-        console.print("importances (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
-    console.print(f"report: {path}" + (f" (logged to run {cmp.parent_run_id} as {artifact})" if artifact else ""))
+        say("importances (fANOVA): " + ", ".join(f"{k.removeprefix('hparams.')} {v:.2f}" for k, v in imp.items()))
+    say(f"report: {path}" + (f" (logged to run {cmp.parent_run_id} as {artifact})" if artifact else ""))
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _short(v: str) -> str:
+    """A parameter as a table cell: floats to 4 significant digits, architectures summarised."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return summarize(v)
+    return v if f.is_integer() or len(v) <= 6 else f"{f:.4g}"
 
 
 def _f(v: float | None, digits: int = 4) -> str:

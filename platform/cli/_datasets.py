@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli._output import console, emit_json, err_console, table
+from plexus.platform.cli._output import console, emit_json, err_console, say, table
 
 app = typer.Typer(help="Browse, fetch and import datasets.", no_args_is_help=True)
 
@@ -14,7 +14,7 @@ JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 def _say(line: str) -> None:
-    console.print(line, markup=False, soft_wrap=True)
+    say(line)
 
 
 def _local(row: dict) -> str:
@@ -132,6 +132,17 @@ def _print_options(name: str, options: list[dict]) -> None:
          f"(e.g. --set dataset_options.{options[-1]['name']}=...)")
 
 
+def _print_stats(stats: dict) -> None:
+    """Scalars and small mappings as key/value rows; a list of records (the fields) as a table of its own."""
+    records = {k: v for k, v in stats.items()
+               if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)}
+    table("Statistics", ["key", "value"], [[k, v] for k, v in stats.items() if k not in records])
+    for key, items in records.items():
+        cols = list(dict.fromkeys(c for i in items for c in i))
+        table(f"{key.replace('_', ' ').capitalize()} ({len(items)})", cols,
+              [[i.get(c, "") for c in cols] for i in items])
+
+
 @app.command("show")
 def show_dataset(
     name: str = typer.Argument(..., help="Dataset name."),
@@ -158,7 +169,7 @@ def show_dataset(
         _say(line)
     if ds.description:
         console.print(ds.description, markup=False)
-    table("Statistics", ["key", "value"], [[k, v] for k, v in d["stats"].items()])
+    _print_stats(d["stats"])
     _print_options(name, d["options"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from plexus.platform.cli._output import console, emit_json, err_console, table
+from plexus.platform.cli._output import emit_json, err_console, say, table
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +33,8 @@ def search(
         "--storage",
         envvar="PLEXUS_STORAGE",
         show_envvar=False,
-        help="Optuna storage URL (default sqlite:///./mlruns/optuna.db; postgresql://... for shared studies).",
+        help="Optuna storage URL (default: optuna.db beside the tracking store; postgresql://... for shared "
+        "studies).",
     ),
     study: str | None = typer.Option(
         None, "--study", help="Study name (default MODEL-DATASET); resumed if it exists."
@@ -54,9 +55,14 @@ def search(
     task: str | None = typer.Option(None, "--task", help="Task kind when model and dataset share several."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no per-epoch progress)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no progress on stderr, only the result."),
 ) -> None:
-    """Search MODEL's hyperparameters with Optuna; every trial is a nested MLflow run."""
+    """Search MODEL's hyperparameters with Optuna; every trial is a nested MLflow run.
+
+    Progress goes to stderr: a line when each trial starts and ends, and one per epoch (rewritten in place
+    on a terminal). The best trial is chosen among completed trials that trained search.min_epochs epochs.
+    """
     from plexus.platform.config import apply_overrides, build_config, load_yaml, parse_set
     from plexus.platform.search import search as run_search
 
@@ -79,7 +85,8 @@ def search(
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
-    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=_echo)
+    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=None if quiet else _echo,
+                        progress=not (quiet or as_json))
     if as_json:
         emit_json(result)
         return
@@ -88,30 +95,29 @@ def search(
             r["number"],
             r["state"] + (" (retried)" if r["retried"] else ""),
             "" if r["value"] is None else f"{r['value']:.4f}",
-            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()),
+            "" if r.get("epochs") is None else r["epochs"],
             "" if r["duration_s"] is None else f"{r['duration_s']:.1f}s",
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()),
         ]
         for r in result["trials"]
     ]
     table(
         f"study {result['study']}: {result['direction']} {result['monitor']}",
-        ["trial", "state", "value", "params", "time"],
+        ["trial", "state", "value", "epochs", "time", "params"],
         rows,
+        wrap=["params"],
     )
     best = result["best"]
     if best:
-        console.print(
-            f"best trial {best['number']}: {result['monitor']}={best['value']:.4f} "
-            f"{best['hparams'] or best['params']}",
-            markup=False,
-        )
-    reg = result["registered_model"]
-    if reg:
-        console.print(f"registered model {reg['name']} version {reg['version']}", markup=False)
-    console.print(
+        hp = best["hparams"] or best["params"]
+        say(f"best trial {best['number']}: {result['monitor']}={best['value']:.4f}; "
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in hp.items()))
+    selection = result.get("selection") or {}
+    if selection.get("message"):
+        say(selection["message"])
+    say(
         f"{result['finished']}/{result['budget']} trials finished; parent run {result['parent_run_id']} "
-        f"in {result['tracking_uri']}; storage {result['storage']}",
-        markup=False,
+        f"in {result['tracking_uri']}; storage {result['storage']}"
     )
 
 
@@ -122,7 +128,7 @@ def worker(
         "--storage",
         envvar="PLEXUS_STORAGE",
         show_envvar=False,
-        help="Optuna storage URL of the study (default sqlite:///./mlruns/optuna.db).",
+        help="Optuna storage URL of the study (default: optuna.db beside the tracking store).",
     ),
     trials_budget: int = typer.Option(
         0, "--trials-budget", help="Stop after this many trials of this worker (0: none)."
@@ -130,7 +136,9 @@ def worker(
     timeout: float = typer.Option(0.0, "--timeout", help="Start no new trial after this many seconds."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     worker_index: int | None = typer.Option(None, "--worker-index", hidden=True),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no per-epoch progress)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no progress on stderr, only the result."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No per-epoch lines (trial lines only)."),
 ) -> None:
     """Join a study and run its trials until the study's budget is spent."""
     import signal
@@ -146,13 +154,13 @@ def worker(
         max_trials=trials_budget,
         timeout=timeout,
         worker_index=worker_index,
-        echo=_echo,
+        echo=None if quiet else _echo,
+        progress=not (quiet or as_json or no_progress),
     )
     if as_json:
         emit_json(result)
         return
-    console.print(
+    say(
         f"{result['worker']}: ran trials {result['trials_run']}; study {result['study']} has "
-        f"{result['done']}/{result['budget']} trials finished",
-        markup=False,
+        f"{result['done']}/{result['budget']} trials finished"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 import typer
@@ -25,10 +26,15 @@ def train(
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
     resume: str | None = typer.Option(None, "--resume", help="Checkpoint path or MLflow run id to resume."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bars)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress: only the final metrics."),
 ) -> None:
-    """Train MODEL on a dataset, tracked in MLflow; prints the final metrics."""
+    """Train MODEL on a dataset, tracked in MLflow; prints the final metrics.
+
+    Progress: bars on a terminal; when stdout is not a terminal, one line per epoch on stderr.
+    """
     from plexus.platform.config import apply_overrides, build_config, load_yaml, parse_set
     from plexus.platform.training import train_model
+    from plexus.platform.training.callbacks import Progress
 
     raw = load_yaml(config) if config else {}
     if model.startswith("nas:"):  # nas/ is loaded by name: platform/ never imports it statically
@@ -40,7 +46,9 @@ def train(
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
-    result = train_model(cfg, task=task, tracking_uri=tracking_uri, resume=resume, progress=not as_json)
+    show = not (as_json or quiet)
+    lines = [Progress(live=False)] if show and not sys.stdout.isatty() else []  # bars need a terminal
+    result = train_model(cfg, task=task, tracking_uri=tracking_uri, resume=resume, progress=show, callbacks=lines)
     if result["rank"] != 0:
         return  # under torchrun only the first process reports
     if as_json:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plexus.platform.search._selection import select_best
 from plexus.platform.search._settings import SearchError
 from plexus.platform.search._storage import RUN_ID_ATTR, SURPLUS_ATTR, budget
 from plexus.platform.tracking import mask_url
 
 if TYPE_CHECKING:
-    from plexus.platform.search._service import _Ctx
+    from plexus.platform.search._trial import _Ctx
 
 __all__ = ["PLOTS", "finalize"]
 
@@ -41,6 +42,7 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
                 "retried": t.number in gone,
                 "retry_of": t.system_attrs.get("failed_trial"),
                 "duration_s": t.user_attrs.get("plexus.duration_s"),
+                "epochs": t.user_attrs.get("plexus.epochs"),
                 "worker": t.user_attrs.get("plexus.worker"),
                 "error": t.user_attrs.get("plexus.error"),
             }
@@ -81,7 +83,7 @@ def _register(ctx: _Ctx, client: Any, run_id: str, name: str) -> dict[str, Any] 
         if v.run_id == run_id:
             return {"name": name, "version": int(v.version), "source": uri}
     mlflow.set_tracking_uri(ctx.tracking_uri)
-    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints "Successfully registered ..."
+    with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints "Successfully registered ..."; we say it once
         mv = mlflow.register_model(
             uri, name, tags={"plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model}
         )
@@ -109,8 +111,11 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
     best_info: dict[str, Any] | None = None
     registered = None
     notes: dict[str, str] = {}
-    if complete:
-        best = study.best_trial
+    sel = select_best(complete, ctx.direction, ctx.settings.min_epochs, ctx.cfg.train.epochs, ctx.monitor)
+    best = sel.best
+    if best is None and complete:
+        notes["select"] = sel.describe(register=ctx.settings.register)
+    if best is not None:
         run_id = best.user_attrs.get(RUN_ID_ATTR, "")
         metrics += [
             Metric(f"best_{ctx.monitor}", float(best.value), now, 0),
@@ -124,6 +129,7 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
             "hparams": hparams,
             "run_id": run_id,
             "metrics": best.user_attrs.get("plexus.metrics", {}),
+            "epochs": best.user_attrs.get("plexus.epochs"),
         }
         params = [Param(f"best.{k}", str(v)[:6000]) for k, v in best.params.items()]
         try:
@@ -141,6 +147,8 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
                     notes["register"] = f"best trial {best.number} logged no model (search.log_models=none?)"
             except Exception as exc:  # noqa: BLE001 - the search result stands without the registry
                 notes["register"] = f"{type(exc).__name__}: {exc}"[:300]
+    selection = {**sel.to_dict(), "message": sel.describe(registered, ctx.settings.register)}
+    client.set_tag(parent, "plexus.selection", selection["message"][:5000])
     client.log_batch(parent, metrics=metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -174,6 +182,7 @@ def finalize(study: Any, ctx: _Ctx, client: Any) -> dict[str, Any]:
         "complete": spent,
         "counts": b.counts,
         "best": best_info,
+        "selection": selection,
         "parent_run_id": parent,
         "registered_model": registered,
         "plots": [f"plots/{n}.html" for n in PLOTS if n not in skipped] if complete else [],

@@ -12,32 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig, build_config
 from plexus.platform.errors import ConfigError
 from plexus.platform.search._settings import SearchError, SearchSettings, make_pruner, make_sampler
-from plexus.platform.search._space import check_space, sample
-from plexus.platform.search._storage import (
-    RUN_ID_ATTR,
-    SURPLUS_ATTR,
-    budget,
-    default_storage_url,
-    is_surplus,
-    open_storage,
-)
+from plexus.platform.search._space import check_space
+from plexus.platform.search._storage import budget, default_storage_url, open_storage
+from plexus.platform.search._trial import Echo, _Ctx, _loop
+from plexus.platform.search._workers import spawn_workers
 from plexus.platform.tracking import mask_text, mask_url
-from plexus.platform.training.callbacks import Callback, PruningHook
 
 __all__ = ["STUDY_ATTR", "run_worker", "search"]
 
@@ -45,36 +36,6 @@ STUDY_ATTR = (
     "plexus.search"  # study user attr: everything a worker needs (config, budget, tracking, parent run)
 )
 _IDENTITY = ("model", "dataset", "task", "hparams", "train", "dataset_options")
-
-Echo = Callable[[str], None]
-
-
-@dataclass
-class _Ctx:
-    """One worker's view of a study."""
-
-    cfg: ExperimentConfig
-    settings: SearchSettings
-    task: str
-    monitor: str
-    direction: str
-    study_name: str
-    storage_url: str
-    tracking_uri: str
-    experiment: str
-    parent_run_id: str
-    space: Callable[[Any], dict[str, Any]]
-    names: list[str]
-    target: str
-    worker: str = ""
-    label: str = ""
-    echo: Echo | None = None
-    ran: list[int] = field(default_factory=list)
-    surplus: bool = False
-
-    def say(self, msg: str) -> None:
-        if self.echo is not None:
-            self.echo(f"[{self.label}] {msg}" if self.label else msg)
 
 
 def _quiet() -> None:
@@ -100,213 +61,6 @@ def _direction(task: str, monitor_override: str) -> tuple[str, str]:
 def _stored_uri(uri: str) -> str:
     """The tracking URI as stored on the study: never with its password."""
     return mask_url(uri)
-
-
-# ---------------------------------------------------------------------------------------------- trials
-class _ModelLogger(Callback):
-    """``log_models=best``: log the trained model when this trial beats every finished trial."""
-
-    def __init__(self, ctx: _Ctx, study: Any, run_ids: list[str], hparams: dict[str, Any]) -> None:
-        self.ctx, self.study, self.run_ids, self.hparams = ctx, study, run_ids, hparams
-        self.logged = False
-
-    def on_fit_end(self, trainer: Any, result: dict[str, Any]) -> None:
-        from optuna.trial import TrialState
-        from plexus.platform.tracking import log_trained_model
-
-        value = result.get("best_value")
-        if value is None or not self.run_ids or (isinstance(value, float) and math.isnan(value)):
-            return
-        done = [
-            t.value
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None
-        ]
-        better = max if self.ctx.direction == "maximize" else min
-        if done and better(done + [value]) != value:
-            return
-        dataset = trainer.task.dataset
-        log_trained_model(
-            self.ctx.tracking_uri,
-            self.run_ids[0],
-            trainer.model_for_export(),
-            target=self.ctx.target,
-            hparams=self.hparams,
-            spec=dataset.spec,
-            encoder=getattr(dataset, "encoder", None),
-        )
-        self.logged = True
-
-
-class _Surplus(Exception):
-    """The budget was spent by other workers between our check and our ask."""
-
-
-def _failed_run(ctx: _Ctx, trial: Any, hp: dict[str, Any], exc: BaseException, tags: dict[str, str]) -> str:
-    """A failed trial that never reached training still gets its nested run."""
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-    from plexus.platform.tracking import get_experiment_id
-
-    client = MlflowClient(ctx.tracking_uri)
-    name = f"{ctx.study_name}-trial-{trial.number}"
-    run = client.create_run(
-        get_experiment_id(client, ctx.experiment),
-        run_name=name,
-        tags={
-            "mlflow.runName": name,
-            "mlflow.parentRunId": ctx.parent_run_id,
-            "plexus.dataset": ctx.cfg.dataset,
-            "plexus.task": ctx.task,
-            **tags,
-            "plexus.state": "FAIL",
-            "plexus.failure_reason": mask_text(f"{type(exc).__name__}: {exc}")[:5000],
-        },
-    )
-    params = [Param(f"hparams.{k}", mask_text(str(v))[:6000]) for k, v in hp.items()]
-    params += [Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
-    if params:
-        client.log_batch(run.info.run_id, params=params)
-    client.set_terminated(run.info.run_id, status="FAILED")
-    return run.info.run_id
-
-
-def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
-    import optuna
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-    from plexus.platform.training import train_model
-
-    if is_surplus(study, trial.number, ctx.settings.trials):
-        trial.set_user_attr(SURPLUS_ATTR, True)
-        ctx.surplus = True
-        raise _Surplus(f"trial {trial.number} is beyond the budget of {ctx.settings.trials}")
-    start = time.time()
-    ctx.ran.append(trial.number)
-    trial.set_user_attr("plexus.worker", ctx.worker)
-    tags = {"plexus.trial": str(trial.number), "plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model}
-    retry_of = study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
-    if retry_of is not None:
-        tags["plexus.retry_of"] = str(retry_of)
-    run_ids: list[str] = []
-    hp: dict[str, Any] = {}
-    last: list[Any] = [0, float("nan")]
-    fixed = dict(ctx.cfg.hparams)
-    try:
-        hp = sample(ctx.space, trial, fixed, ctx.names)
-        entry = get_catalog().model(ctx.cfg.model)
-        valid_hp = entry.schema.validate(hp, owner=f"model '{ctx.cfg.model}'")
-        trial.set_user_attr("plexus.hparams", json.loads(json.dumps(valid_hp, default=str)))
-        tracking = {
-            **ctx.cfg.tracking,
-            "experiment": ctx.experiment,
-            "run_name": f"{ctx.study_name}-trial-{trial.number}",
-        }
-        tracking.setdefault("checkpoints", False)
-        tracking.pop("uri", None)
-        cfg = replace(ctx.cfg, hparams=hp, tracking=tracking)
-
-        def created(run_id: str) -> None:
-            run_ids.append(run_id)
-            trial.set_user_attr(RUN_ID_ATTR, run_id)
-            if trial.params:
-                MlflowClient(ctx.tracking_uri).log_batch(
-                    run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
-                )
-
-        def report(value: float, step: int) -> bool:
-            last[:] = [hook.reported, value]
-            trial.report(value, hook.reported)  # steps are evaluation counts: epochs unless eval_every is set
-            return trial.should_prune()
-
-        hook = PruningHook(ctx.monitor, report, optuna.TrialPruned)
-        callbacks: list[Callback] = [hook]
-        logger = None
-        if ctx.settings.log_models == "best":
-            logger = _ModelLogger(ctx, study, run_ids, valid_hp)
-            callbacks.append(logger)
-        result = train_model(
-            cfg,
-            task=ctx.task,
-            tracking_uri=ctx.tracking_uri,
-            progress=False,
-            callbacks=callbacks,
-            parent_run_id=ctx.parent_run_id,
-            extra_tags=tags,
-            log_model=ctx.settings.log_models == "all",
-            on_run_created=created,
-        )
-    except KeyboardInterrupt:
-        trial.set_user_attr("plexus.interrupted", True)  # queued again when the study is resumed
-        raise
-    except optuna.TrialPruned:
-        trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
-        ctx.say(
-            f"trial {trial.number} PRUNED at step {last[0]} ({ctx.monitor}={last[1]:.4f}) {_fmt(trial.params)}"
-        )
-        raise
-    except Exception as exc:
-        reason = mask_text(f"{type(exc).__name__}: {exc}").replace("\n", " ")
-        trial.set_user_attr("plexus.error", reason[:1000])
-        trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
-        try:
-            if run_ids:
-                MlflowClient(ctx.tracking_uri).set_tag(run_ids[0], "plexus.state", "FAIL")
-            else:
-                trial.set_user_attr(RUN_ID_ATTR, _failed_run(ctx, trial, hp, exc, tags))
-        except Exception:  # noqa: BLE001,S110 - keep the original failure
-            pass
-        ctx.say(f"trial {trial.number} FAIL: {reason[:300]} {_fmt(trial.params)}")
-        raise
-    value = result.get("best_value")
-    trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
-    trial.set_user_attr("plexus.metrics", {k: float(v) for k, v in result["metrics"].items()})
-    trial.set_user_attr("plexus.epochs", int(result["epochs_run"]))
-    if logger is not None and logger.logged or ctx.settings.log_models == "all":
-        trial.set_user_attr("plexus.model_logged", True)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        MlflowClient(ctx.tracking_uri).set_tag(result["run_id"], "plexus.state", "FAIL")
-        ctx.say(f"trial {trial.number} FAIL: {ctx.monitor} is {value}")
-        raise SearchError(f"monitored metric {ctx.monitor} is {value}")
-    ctx.say(
-        f"trial {trial.number} COMPLETE {ctx.monitor}={value:.4f} in {time.time() - start:.1f}s "
-        f"{_fmt(trial.params)}"
-    )
-    return float(value)
-
-
-def _fmt(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def _loop(ctx: _Ctx, study: Any, *, max_trials: int = 0, deadline: float = 0.0) -> None:
-    """Run trials until the study's budget is spent (waiting for trials other workers are running)."""
-    import optuna
-
-    poll = max(1.0, min(5.0, ctx.settings.heartbeat_interval / 2 or 1.0))
-    heartbeat = bool(ctx.settings.heartbeat_interval)
-    while True:
-        if deadline and time.time() >= deadline:
-            ctx.say("timeout reached: no new trial is started")
-            return
-        if max_trials and len(ctx.ran) >= max_trials:
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            optuna.storages.fail_stale_trials(study)
-        b = budget(study)
-        if b.done >= ctx.settings.trials:
-            return
-        if b.waiting == 0 and b.done + b.running >= ctx.settings.trials:
-            if not heartbeat:
-                return  # without heartbeats a dead worker's trial cannot be told apart from a running one
-            time.sleep(poll)  # the last trials run elsewhere; stay to retry them if their worker dies
-            continue
-        study.optimize(
-            lambda tr: _objective(ctx, study, tr), n_trials=1, catch=(Exception,), gc_after_trial=True
-        )
-        if ctx.surplus:
-            return
 
 
 # ---------------------------------------------------------------------------------------------- study setup
@@ -368,6 +122,7 @@ def search(
     pruner: Any = None,
     enqueue: Iterable[dict[str, Any]] = (),
     worker_output: Any = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) a hyperparameter search for ``cfg.model`` on ``cfg.dataset``.
 
@@ -376,7 +131,8 @@ def search(
 
     Args:
         cfg: the experiment config (``search`` section: trials, sampler, pruner, storage, ...).
-        tracking_uri: MLflow tracking URI (default: ``cfg.tracking.uri``, ``$MLFLOW_TRACKING_URI``, ``./mlruns``).
+        tracking_uri: MLflow tracking URI (default: ``cfg.tracking.uri``, ``$MLFLOW_TRACKING_URI``,
+            ``$PLEXUS_HOME/mlflow.db``, ``./mlruns/mlflow.db``); the study's ``optuna.db`` goes beside it.
         task: task kind when model and dataset share several.
         echo: called with one line per trial (None: silent).
         search_space: replaces the plugin's ``search_space(trial)`` (in-process searches only).
@@ -384,13 +140,20 @@ def search(
         pruner: an Optuna pruner instance replacing ``search.pruner`` (in-process only).
         enqueue: parameter dicts to try first (``study.enqueue_trial``), e.g. known good settings.
         worker_output: where local worker processes write their output (default: this process's stderr).
+        progress: a line per epoch of each trial on stderr (trial, epoch, monitored value, elapsed time),
+            rewritten in place when stderr is a terminal; workers print plain lines prefixed ``worker i``.
 
     Returns:
         A summary: study, storage (masked), counts per state, best trial, parent run, registered model, trials.
     """
     from plexus.platform.data.service import load_dataset, pick_task
     from plexus.platform.search._report import finalize
-    from plexus.platform.tracking import MLflowTracker, ensure_reachable, log_dataset_inputs, resolve_tracking_uri
+    from plexus.platform.tracking import (
+        MLflowTracker,
+        ensure_reachable,
+        log_dataset_inputs,
+        resolve_tracking_uri,
+    )
 
     _quiet()
     settings = SearchSettings.from_dict(cfg.search)
@@ -404,14 +167,14 @@ def search(
     fixed_hp = {k: v for k, v in cfg.hparams.items() if k in names}
     entry.schema.validate(fixed_hp, owner=f"model '{cfg.model}'")
     space = search_space or entry.search_space
-    sampled = check_space(space, dict(cfg.hparams), names, cfg.model)
+    sampled = check_space(space, dict(cfg.hparams), names, cfg.model, overrides=settings.space)
     if not sampled and echo is not None:
         echo("warning: every parameter of the search space is fixed; all trials train the same model")
     data = load_dataset(cfg.dataset, task=kind, **cfg.dataset_options)  # a data error stops the search before any trial
     monitor, direction = _direction(kind, cfg.train.monitor)
     study_name = settings.study or f"{cfg.model}-{cfg.dataset}"
-    storage_url = settings.storage or default_storage_url()
     uri = resolve_tracking_uri(tracking_uri or cfg.tracking.get("uri"))
+    storage_url = settings.storage or default_storage_url(uri)
     experiment = cfg.tracking.get("experiment", "plexus")
     storage = open_storage(
         storage_url,
@@ -438,6 +201,8 @@ def search(
         target=entry.target,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         echo=echo,
+        progress=progress,
+        live=None,
     )
     existing = _existing_attrs(storage, study_name)
     if existing == {}:
@@ -536,7 +301,9 @@ def search(
     worker_codes: list[int] = []
     try:
         if settings.workers:
-            worker_codes = _spawn_workers(settings, study_name, storage_url, uri, echo, worker_output)
+            worker_codes = spawn_workers(
+                settings, study_name, storage_url, uri, echo, worker_output, progress=progress
+            )
         else:
             deadline = time.time() + settings.timeout if settings.timeout else 0.0
             _loop(ctx, study, deadline=deadline)
@@ -619,77 +386,6 @@ def _n_trials(storage: Any, name: str) -> int:
         return 0
 
 
-# ---------------------------------------------------------------------------------------------- workers
-def _gpu_ids() -> list[str]:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        import torch
-
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 - no usable CUDA
-        return []
-
-
-def _spawn_workers(
-    settings: SearchSettings,
-    study_name: str,
-    storage_url: str,
-    tracking_uri: str,
-    echo: Echo | None,
-    output: Any,
-) -> list[int]:
-    """Start ``settings.workers`` local ``plexus worker`` processes (one GPU each, round-robin) and wait."""
-    gpus = _gpu_ids()
-    out = output if output is not None else sys.stderr
-    try:
-        out.fileno()
-    except (AttributeError, OSError, ValueError):  # e.g. a captured stream: inherit ours
-        out = None
-    procs = []
-    for i in range(settings.workers):
-        env = dict(os.environ)
-        # secrets travel in the environment, not on the command line (visible in ps)
-        env["PLEXUS_STORAGE"] = storage_url
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-        env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)] if gpus else ""
-        if not gpus:
-            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // settings.workers)))
-        cmd = [
-            sys.executable,
-            "-m",
-            "plexus.platform.cli",
-            "worker",
-            "--study",
-            study_name,
-            "--worker-index",
-            str(i),
-        ]
-        if settings.timeout:
-            cmd += ["--timeout", str(settings.timeout)]
-        if echo is not None:
-            echo(f"worker {i}: {'GPU ' + env['CUDA_VISIBLE_DEVICES'] if gpus else 'CPU'}")
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=out))
-    codes = []
-    try:
-        for p in procs:
-            codes.append(p.wait())
-    except KeyboardInterrupt:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        raise
-    if echo is not None and any(codes):
-        echo(f"warning: worker exit codes {codes}")
-    return codes
-
-
 def run_worker(
     study_name: str,
     storage_url: str | None = None,
@@ -699,23 +395,27 @@ def run_worker(
     timeout: float = 0.0,
     worker_index: int | None = None,
     echo: Echo | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Join study ``study_name`` and run trials until its budget is spent (``plexus worker``).
 
     Args:
         study_name: a study created by :func:`search`.
-        storage_url: its Optuna storage (default: ``$PLEXUS_STORAGE``, then ``./mlruns/optuna.db``).
+        storage_url: its Optuna storage (default: ``$PLEXUS_STORAGE``, then ``optuna.db`` beside the tracking
+            store, see ``default_storage_url``).
         tracking_uri: MLflow tracking URI (default: ``$MLFLOW_TRACKING_URI``, then the one the study was created with).
         max_trials: stop after this many trials of this worker (0: until the study's budget is spent).
         timeout: seconds after which this worker starts no new trial (0: no limit).
         worker_index: index of a local worker started by ``search`` (selects its sampler seed).
         echo: called with one line per trial.
+        progress: a plain line per epoch of each trial on stderr, prefixed ``worker i trial n``.
     """
     from mlflow.tracking import MlflowClient
     from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri
 
     _quiet()
-    storage_url = storage_url or os.environ.get("PLEXUS_STORAGE") or default_storage_url()
+    storage_url = (storage_url or os.environ.get("PLEXUS_STORAGE")
+                   or default_storage_url(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")))
     probe = open_storage(storage_url)
     attrs = _existing_attrs(probe, study_name)
     if attrs is None:
@@ -766,6 +466,8 @@ def run_worker(
         worker=worker,
         label=f"worker {worker_index}" if worker_index is not None else "",
         echo=echo,
+        progress=progress,
+        live=False,
     )
     smp, prn = _samplers(
         settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), index + 1), None, None

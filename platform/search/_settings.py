@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from plexus.platform.catalog._schema import schema_from_callable
@@ -39,7 +39,7 @@ class SearchSettings:
         trials: trials to finish in the study: the budget shared by every worker.
         sampler: ``tpe`` | ``random`` | ``cmaes`` | ``gp`` | ``qmc``.
         pruner: ``median`` | ``hyperband`` | ``successive-halving`` | ``none``.
-        storage: Optuna storage URL ('': ``sqlite:///<cwd>/mlruns/optuna.db``).
+        storage: Optuna storage URL ('': ``optuna.db`` beside the tracking store, see ``files_root``).
         study: study name ('': ``MODEL-DATASET``); an existing study is resumed.
         workers: local worker processes (0: run the trials in this process).
         timeout: seconds after which no new trial is started (0: no limit).
@@ -53,6 +53,11 @@ class SearchSettings:
         log_models: ``best`` (a trial logs its model when it beats every finished trial) |
             ``all`` | ``none``.
         register: register the best trial's model in the MLflow model registry under the study name.
+        min_epochs: the best trial is chosen among completed trials that trained at least this many
+            epochs (capped at ``train.epochs``); a trial cut short (time limit, early stop) is reported, not
+            registered.
+        space: replaces the distribution of parameters of the model's search space, by name: a list of
+            choices, ``{low: L, high: H}`` (optional ``log``, ``step``) or ``"L..H"``.
         plotly_js: ``cdn`` (small HTML plots that load plotly.js from its CDN) | ``inline`` (self-contained).
     """
 
@@ -71,6 +76,8 @@ class SearchSettings:
     log_models: Literal["best", "all", "none"] = "best"
     register: bool = True
     plotly_js: Literal["cdn", "inline"] = "cdn"
+    min_epochs: int = 3
+    space: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = [
@@ -81,6 +88,7 @@ class SearchSettings:
             (self.grace_period >= 0, "grace_period", "a non-negative integer"),
             (self.max_retry >= 0, "max_retry", "a non-negative integer"),
             (self.pruner_startup >= 0, "pruner_startup", "a non-negative integer"),
+            (self.min_epochs >= 0, "min_epochs", "a non-negative integer"),
         ]
         for ok, key, expected in checks:
             if not ok:

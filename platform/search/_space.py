@@ -1,4 +1,9 @@
-"""The plugin's search space, with fixed (``--set``) values that win and are not sampled."""
+"""The plugin's search space, with fixed (``--set``) values that win and are not sampled.
+
+``search.space`` replaces the distribution of a parameter the plugin's space suggests, by name:
+a list of choices (``[1.5, 2.0, 2.5]``), a range ``{low: 1.0, high: 3.0}`` (optional ``log``, ``step``;
+integers when both ends are), or the string ``"1.0..3.0"``.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,58 @@ from typing import Any
 from plexus.platform.catalog._schema import did_you_mean
 from plexus.platform.errors import CatalogError, ConfigError
 
-__all__ = ["FixedTrial", "check_space", "sample"]
+__all__ = ["FixedTrial", "check_space", "parse_override", "sample"]
+
+
+def _number(v: Any) -> float | int:
+    if isinstance(v, bool):
+        raise TypeError(v)
+    if isinstance(v, (int, float)):
+        return v
+    text = str(v).strip()
+    return int(text) if text.lstrip("+-").isdigit() else float(text)
+
+
+def parse_override(name: str, spec: Any) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """``search.space.NAME`` as an Optuna ``suggest_*`` call: ``(method, args, kwargs)``; ConfigError if malformed."""
+    bad = ConfigError(
+        f"search.space.{name}: expected a list of choices, {{low: L, high: H}} (optional log, step) or "
+        f"'L..H', got {spec!r}"
+    )
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise bad
+        return "suggest_categorical", (list(spec),), {}
+    if isinstance(spec, str) and ".." in spec:
+        low, _, high = spec.partition("..")
+        spec = {"low": low, "high": high}
+    if not isinstance(spec, dict) or not {"low", "high"} <= set(spec) or set(spec) - {"low", "high", "log", "step"}:
+        raise bad
+    try:
+        low, high = _number(spec["low"]), _number(spec["high"])
+        step = None if spec.get("step") is None else _number(spec["step"])
+    except (TypeError, ValueError):
+        raise bad from None
+    log = bool(spec.get("log", False))
+    if not low <= high or (log and low <= 0):
+        raise ConfigError(f"search.space.{name}: needs low <= high (and low > 0 with log), got {spec!r}")
+    if isinstance(low, int) and isinstance(high, int) and (step is None or isinstance(step, int)):
+        return "suggest_int", (low, high), {"log": log, **({"step": step} if step else {})}
+    return "suggest_float", (float(low), float(high)), {"log": log, **({"step": float(step)} if step else {})}
 
 
 class FixedTrial:
-    """Wraps an Optuna trial: ``suggest_*`` of a fixed name returns the fixed value without sampling it."""
+    """Wraps an Optuna trial: ``suggest_*`` of a fixed name returns the fixed value without sampling it.
 
-    def __init__(self, trial: Any, fixed: dict[str, Any]) -> None:
+    A name in ``overrides`` (``search.space``) is sampled from the override's distribution instead of the
+    plugin's.
+    """
+
+    def __init__(self, trial: Any, fixed: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self._trial, self._fixed = trial, fixed
+        self._overrides = {k: parse_override(k, v) for k, v in (overrides or {}).items()}
         self.used: set[str] = set()
+        self.overridden: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trial, name)
@@ -25,6 +73,9 @@ class FixedTrial:
         if name in self._fixed:
             self.used.add(name)
             return self._fixed[name]
+        if name in self._overrides:
+            self.overridden.add(name)
+            method, args, kwargs = self._overrides[name]
         return getattr(self._trial, method)(name, *args, **kwargs)
 
     def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -44,10 +95,14 @@ class FixedTrial:
 
 
 def sample(
-    space: Callable[[Any], dict[str, Any]], trial: Any, fixed: dict[str, Any], names: list[str]
+    space: Callable[[Any], dict[str, Any]],
+    trial: Any,
+    fixed: dict[str, Any],
+    names: list[str],
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Hyperparameters for one trial: the sampled space, then the fixed constructor arguments on top."""
-    proxy = FixedTrial(trial, fixed)
+    proxy = FixedTrial(trial, fixed, overrides)
     hp = dict(space(proxy))
     hp.update({k: v for k, v in fixed.items() if k in names})
     return hp
@@ -59,10 +114,12 @@ def check_space(
     names: list[str],
     model: str,
     draws: int = 16,
+    overrides: dict[str, Any] | None = None,
 ) -> list[str]:
     """Sample the space a few times in memory: catches broken spaces and unknown names before any trial.
 
-    Returns the names of the sampled parameters.
+    ``overrides`` (``search.space``) must name parameters the space suggests. Returns the names of the
+    sampled parameters.
     """
     import optuna
 
@@ -71,7 +128,7 @@ def check_space(
     returned: set[str] = set()
     for _ in range(draws):
         trial = study.ask()
-        proxy = FixedTrial(trial, fixed)
+        proxy = FixedTrial(trial, fixed, overrides)
         try:
             hp = space(proxy)
         except Exception as exc:  # noqa: BLE001 - a broken plugin space; one line
@@ -95,6 +152,14 @@ def check_space(
                 f"--set {key}: neither a hyperparameter of model '{model}' nor a parameter of its "
                 f"search space{did_you_mean(key, sorted(set(names) | suggested))}"
             )
+    for key in overrides or {}:
+        if key not in suggested:
+            raise ConfigError(
+                f"search.space.{key}: the search space of model '{model}' samples no parameter '{key}'"
+                f"{did_you_mean(key, sorted(suggested))}"
+            )
+        if key in fixed:
+            raise ConfigError(f"search.space.{key}: '{key}' is also fixed with --set; pass one of them")
     sampled = sorted(suggested - set(fixed))
     if not returned and not suggested:
         raise ConfigError(

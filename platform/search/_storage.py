@@ -32,9 +32,11 @@ SURPLUS_ATTR = (
 )
 
 
-def default_storage_url() -> str:
-    root = Path.cwd() / "mlruns"
-    return f"sqlite:///{root / 'optuna.db'}"
+def default_storage_url(tracking_uri: str | None = None) -> str:
+    """``optuna.db`` in the folder of Plexus's files for ``tracking_uri`` (see ``tracking._locations``)."""
+    from plexus.platform.tracking._locations import files_root
+
+    return f"sqlite:///{files_root(tracking_uri) / 'optuna.db'}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -47,11 +47,13 @@ def quiet_mlflow_logs() -> None:
 
 
 def default_artifact_root() -> Path:
-    return Path.cwd() / "mlruns"
+    """The default tracking store's folder: ``$PLEXUS_HOME`` when set, else ``./mlruns``."""
+    home = os.environ.get("PLEXUS_HOME")
+    return (Path(home).expanduser().absolute() if home else Path.cwd() / "mlruns")
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
-    """``uri`` > ``$MLFLOW_TRACKING_URI`` > ``sqlite:///<cwd>/mlruns/mlflow.db``."""
+    """``uri`` > ``$MLFLOW_TRACKING_URI`` > ``sqlite:///<default_artifact_root()>/mlflow.db``."""
     quiet_mlflow_logs()
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:

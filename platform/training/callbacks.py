@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import shutil
+import sys
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
 import torch.distributed as dist
@@ -12,7 +16,7 @@ import torch.distributed as dist
 if TYPE_CHECKING:
     from plexus.platform.training.trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "PruningHook", "StopTraining", "TimeLimit"]
+__all__ = ["Callback", "EarlyStopping", "Progress", "PruningHook", "StopTraining", "TimeLimit"]
 
 
 class StopTraining(Exception):
@@ -154,3 +158,105 @@ class PruningHook(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reported = state["reported"]
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Progress(Callback):
+    """One line per evaluation on a stream (stderr by default): epoch, the monitored value, elapsed time.
+
+    On a terminal (``live``) the line is rewritten in place, every second, so a slow first epoch still shows
+    that training runs; elsewhere (a pipe, a log file, several worker processes on one terminal) every
+    evaluation prints one plain line and nothing is rewritten.
+
+    Args:
+        monitor: the metric to show (e.g. ``val_auc``; '': the trainer's monitored metric).
+        epochs: the configured epochs (shown as ``epoch 3/10``; 0: the trainer's ``cfg.epochs``).
+        prefix: text before each line, e.g. ``trial 3`` or ``worker 1 trial 3``.
+        stream: where to write (default ``sys.stderr``, looked up at each write).
+        live: rewrite one line in place; None: when ``stream`` is a terminal.
+        start_line: in plain-line mode, also a line when training starts (before the first epoch ends).
+    """
+
+    def __init__(self, monitor: str = "", epochs: int = 0, prefix: str = "", stream: TextIO | None = None,
+                 live: bool | None = None, start_line: bool = True) -> None:
+        self.monitor, self.epochs, self.prefix, self._stream = monitor, int(epochs), prefix, stream
+        out = self.stream
+        self.live = bool(out.isatty()) if live is None and hasattr(out, "isatty") else bool(live)
+        self.start_line = start_line
+        self.lines: list[str] = []  # every line written (not rewritten), for callers and tests
+        self._start = time.monotonic()
+        self._status = "starting"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
+
+    def _line(self, status: str) -> str:
+        head = f"{self.prefix}: " if self.prefix else ""
+        return f"{head}{status} [{_clock(time.monotonic() - self._start)}]"
+
+    def _write(self, text: str, *, final: bool) -> None:
+        with self._lock:
+            out = self.stream
+            if self.live:  # cut to the terminal's width: a wrapped line could not be rewritten in place
+                text = text[: max(20, shutil.get_terminal_size().columns - 1)]
+                out.write("\r\x1b[K" + text + ("\n" if final else ""))
+            elif final:
+                out.write(text + "\n")
+            out.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self._write(self._line(self._status), final=False)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._start = time.monotonic()
+        self.monitor = self.monitor or getattr(trainer, "monitor", "")
+        self.epochs = self.epochs or int(getattr(getattr(trainer, "cfg", None), "epochs", 0))
+        done = getattr(trainer, "epoch", 0)
+        self._status = f"epoch {done + 1}/{self.epochs} training"
+        if self.live:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="plexus-progress", daemon=True)
+            self._ticker.start()
+        elif self.start_line:
+            self._emit(self._status)
+
+    def _emit(self, status: str) -> None:
+        line = self._line(status)
+        self.lines.append(line)
+        self._write(line, final=not self.live)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        value = metrics.get(self.monitor)
+        shown = f"{self.monitor} {value:.4f}" if isinstance(value, (int, float)) else f"{self.monitor} -"
+        loss = metrics.get("train_loss")
+        if isinstance(loss, float) and not math.isnan(loss):
+            shown += f", train_loss {loss:.4f}"
+        status = f"epoch {epoch}/{self.epochs} {shown}"
+        self._status = f"{status}; epoch {epoch + 1}/{self.epochs} training" if epoch < self.epochs else status
+        self.lines.append(self._line(status))
+        if self.live:
+            self._write(self._line(self._status), final=False)
+        else:
+            self._write(self.lines[-1], final=True)
+
+    def _close(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join(timeout=2)
+            self._ticker = None
+            self._write("", final=False)  # the live line is cleared: the caller prints the outcome
+
+    def on_fit_end(self, trainer: Trainer, result: dict[str, Any]) -> None:
+        self._close()
+
+    def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
+        self._close()

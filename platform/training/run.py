@@ -54,8 +54,14 @@ def train_model(
     Everything that can be checked before training is checked first (plugin, task
     kind, hyperparameters, tracking store, dataset), so a bad input leaves no run behind.
     """
-    from plexus.platform.tracking import MLflowTracker, ensure_reachable, log_trained_model, resolve_tracking_uri
+    from plexus.platform.tracking import (
+        MLflowTracker,
+        ensure_reachable,
+        log_trained_model,
+        resolve_tracking_uri,
+    )
     from plexus.platform.tracking import run_name as make_run_name
+    from plexus.platform.tracking._locations import checkpoint_root
     from plexus.platform.tracking._store import mask_secrets
 
     catalog = get_catalog()
@@ -109,7 +115,7 @@ def train_model(
         if resume:  # a resumed run keeps writing where it left off
             checkpoint_dir = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
         else:
-            base = Path(ckpt_root) if ckpt_root else Path.cwd() / "mlruns" / "checkpoints"
+            base = Path(ckpt_root) if ckpt_root else checkpoint_root(uri)  # follows the tracking store
             checkpoint_dir = base / (tracker.run_id if tracker else make_run_name(cfg.model, cfg.dataset))
     try:
         trainer = Trainer(model, the_task, cfg.train, all_callbacks, checkpoint_dir=checkpoint_dir, progress=progress)

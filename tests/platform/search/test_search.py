@@ -512,4 +512,6 @@ def test_third_party_plugin_can_be_searched(tmp_path: Path, tracking_uri: str) -
     assert result["model"] == "tiny_mlp" and result["counts"] == {"COMPLETE": 2}
     assert set(result["best"]["params"]) == {"hidden", "dropout"}
     assert result["registered_model"]["name"] == "tiny_mlp-cora"
-    assert (tmp_path / "mlruns" / "optuna.db").exists()  # the default storage
+    # the default storage sits beside the tracking store's SQLite file, not in the working folder
+    assert (Path(tracking_uri.split(":///", 1)[1]).parent / "optuna.db").exists()
+    assert not (tmp_path / "mlruns").exists()
