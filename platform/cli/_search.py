@@ -160,6 +160,8 @@ def worker(
     if as_json:
         emit_json(result)
         return
+    if worker_index is not None:
+        return  # a worker started by 'plexus search': the search prints the outcome
     say(
         f"{result['worker']}: ran trials {result['trials_run']}; study {result['study']} has "
         f"{result['done']}/{result['budget']} trials finished"

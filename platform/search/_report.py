@@ -83,7 +83,8 @@ def _register(ctx: _Ctx, client: Any, run_id: str, name: str) -> dict[str, Any] 
         if v.run_id == run_id:
             return {"name": name, "version": int(v.version), "source": uri}
     mlflow.set_tracking_uri(ctx.tracking_uri)
-    with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints "Successfully registered ..."; we say it once
+    # MLflow prints "Successfully registered ..." and "Created version ..."; the selection line says it once
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         mv = mlflow.register_model(
             uri, name, tags={"plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model}
         )

@@ -154,3 +154,34 @@ def test_a_trial_cut_short_is_skipped_not_registered(
     # files follow the tracking store: the study beside mlflow.db, nothing in the working folder
     assert (store / "optuna.db").is_file() and not (work / "mlruns").exists()
 
+
+
+def test_workers_prefix_their_progress_lines(tmp_path: Path) -> None:
+    """``--workers 2``: each worker's epoch lines name worker and trial; MLflow's registry chatter is gone."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("PLEXUS_HOME", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "plexus.platform.cli", "search", "dnn", "--dataset", "synthetic-behavior",
+         "--set", "dataset_options.num_users=120", "--set", "train.epochs=2", "--set", "search.min_epochs=2",
+         "--trials", "2", "--workers", "2"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    err = out.stderr.splitlines()
+    epochs: dict[str, list[tuple[str, str]]] = {}  # trial -> [(worker, epoch)]
+    for ln in err:
+        m = re.match(r"worker (\d) trial (\d): epoch (\d/2) val_auc", ln)
+        if m:
+            epochs.setdefault(m[2], []).append((m[1], m[3]))
+    assert sorted(epochs) == ["0", "1"], out.stderr
+    for trial, seen in epochs.items():
+        (worker,) = {w for w, _ in seen}  # a trial's lines all name the worker that ran it
+        assert [e for _, e in seen] == ["1/2", "2/2"]
+        assert any(ln.startswith(f"[worker {worker}] trial {trial} COMPLETE ") for ln in err)
+    assert not any("Successfully registered" in ln or "ran trials" in ln for ln in err)
+    assert "registered trial " in out.stdout and max(len(ln) for ln in out.stdout.splitlines()) <= 80
