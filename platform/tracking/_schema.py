@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from plexus.platform.errors import TrackingError
+from plexus.platform.tracking._lock import TRACKING_LOCK_KEY, sqlite_path, sqlite_store_problem, store_lock
 
 __all__ = ["StoreState", "UpgradeInterrupted", "check_schema", "head_revision", "inspect_store", "repair_store", "upgrade_store"]
 
@@ -130,7 +131,6 @@ def _classify(uri: str, tables: set[str], rev: str | None, head: str) -> StoreSt
 
 def inspect_store(uri: str) -> StoreState:
     """The :class:`StoreState` of ``uri`` (SQLite and PostgreSQL are looked into; nothing is written)."""
-    from plexus.platform.tracking._lock import sqlite_path, sqlite_store_problem
     from plexus.platform.tracking._store import _cause
 
     scheme = urlsplit(uri).scheme.split("+", 1)[0]
@@ -278,7 +278,6 @@ def check_schema(uri: str) -> None:
     scheme = urlsplit(uri).scheme.split("+", 1)[0]
     if scheme not in ("sqlite", "postgresql"):
         return
-    from plexus.platform.tracking._lock import sqlite_path
 
     db = sqlite_path(uri)
     undone = ""
@@ -319,12 +318,19 @@ def _term_as_interrupt():
 
 
 def _migrate(uri: str, start: str | None, echo: Echo) -> None:
-    """Apply MLflow's migrations after ``start`` one revision at a time (each in its own transaction)."""
+    """Apply MLflow's migrations after ``start``.
+
+    PostgreSQL: all in one Alembic command, hence one transaction (all or nothing). SQLite: one revision at a
+    time, each in its own transaction, so that a killed upgrade stops between revisions (the copy covers it).
+    """
     from alembic import command
     from mlflow.store.db.utils import _get_alembic_config
 
-    steps = [r.revision for r in _script().iterate_revisions("heads", start)][::-1]
     cfg = _get_alembic_config(uri)
+    if sqlite_path(uri) is None:
+        command.upgrade(cfg, "heads")
+        return
+    steps = [r.revision for r in _script().iterate_revisions("heads", start)][::-1]
     delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
     for i, rev in enumerate(steps, 1):
         command.upgrade(cfg, rev)
@@ -340,7 +346,6 @@ def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
     PostgreSQL: MLflow's migration in one transaction. A new store is created; a current one is left alone.
     Errors are :class:`TrackingError` saying whether the store was restored.
     """
-    from plexus.platform.tracking._lock import TRACKING_LOCK_KEY, sqlite_path, store_lock
     from plexus.platform.tracking._store import _cause, _create_schema, mask_url, quiet_mlflow_logs
 
     quiet_mlflow_logs()
@@ -361,6 +366,7 @@ def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
             echo(f"{where}: created at schema {found.head}")
             return inspect_store(uri)
         if db is None:  # PostgreSQL
+            echo(f"{where}: upgrading from schema {found.revision} in one transaction")
             try:
                 _migrate(uri, found.revision, echo)
             except Exception as exc:
@@ -418,7 +424,6 @@ def repair_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
     the file aside to ``<db>.broken-<time>`` (nothing is deleted) and restore the newest copy. Without a copy,
     a :class:`TrackingError` says what the user can do. Anything else is left alone.
     """
-    from plexus.platform.tracking._lock import TRACKING_LOCK_KEY, sqlite_path, store_lock
     from plexus.platform.tracking._store import mask_url
 
     where = f"tracking store {mask_url(uri)}"

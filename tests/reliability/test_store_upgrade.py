@@ -374,3 +374,84 @@ def test_full_disk_on_upgrade_is_one_line(old_store: Path, data_home: Path, tmp_
         assert db.read_bytes() == before
         assert sorted(p.name for p in mnt.iterdir()) == ["filler", "mlflow.db", "mlflow.db.lock"]
     record(f"{len(before):,}-byte store, half its size free: {line[:160]}")
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+def _load_postgres_fixture():
+    """The ``postgres`` fixture of tests/platform/search/test_search.py (a private PostgreSQL cluster)."""
+    import importlib.util
+
+    from reliability_helpers import REPO
+
+    path = REPO / "tests" / "platform" / "search" / "test_search.py"
+    spec = importlib.util.spec_from_file_location("_plexus_search_tests_for_postgres_upgrade", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.postgres
+
+
+postgres = _load_postgres_fixture()
+
+
+def _build_old_pg_store(uri: str) -> None:
+    import sqlalchemy
+    from alembic import command
+    from mlflow.store.db.utils import _get_alembic_config
+    from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+
+    engine = sqlalchemy.create_engine(uri)
+    InitialBase.metadata.create_all(engine)
+    command.upgrade(_get_alembic_config(uri), OLD_REV)
+    with engine.begin() as c:
+        c.execute(sqlalchemy.text("INSERT INTO experiments VALUES (1, 'old-exp', '/tmp/a', 'active', 1, 1)"))
+        for k, (rid, (status, params, losses)) in enumerate(OLD_RUNS.items()):
+            c.execute(sqlalchemy.text(
+                "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+                "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) VALUES "
+                "(:r, :n, 'LOCAL', '', '', 'u', :s, 1000, 2000, '', 'active', '/tmp/a', 1)"),
+                {"r": rid, "n": f"old-run-{k}", "s": status})
+            for key, value in params.items():
+                c.execute(sqlalchemy.text("INSERT INTO params VALUES (:k, :v, :r)"), {"k": key, "v": value, "r": rid})
+            for step, loss in enumerate(losses):
+                c.execute(sqlalchemy.text("INSERT INTO metrics VALUES ('loss', :v, :t, :r, :s, false)"),
+                          {"v": loss, "t": 1000 + step, "r": rid, "s": step})
+            c.execute(sqlalchemy.text("INSERT INTO latest_metrics VALUES ('loss', :v, :t, :s, false, :r)"),
+                      {"v": losses[-1], "t": 1000 + len(losses) - 1, "s": len(losses) - 1, "r": rid})
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_upgrade_is_all_or_nothing(postgres: dict, data_home: Path, tmp_path: Path,
+                                            capfd: pytest.CaptureFixture, record) -> None:
+    """An MLflow 2.x-schema PostgreSQL store: refused in one line; an upgrade SIGKILLed while it migrates leaves
+    the old or the new schema, never one between; upgrading again keeps every run."""
+    import psycopg
+    from plexus.platform.tracking._schema import head_revision, inspect_store
+
+    base = postgres["url"].rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as c:
+        c.execute("CREATE DATABASE tracking_old")
+    uri = f"{base}/tracking_old".replace("postgresql://", "postgresql+psycopg://", 1)
+    _build_old_pg_store(uri)
+    code, _, err = run_cli([*TRAIN, "--tracking-uri", uri], capfd)
+    line = assert_one_line_error(code, err, OLD_REV, "plexus store upgrade", ":***@")
+    assert postgres["password"] not in line
+    assert inspect_store(uri).revision == OLD_REV
+    log = tmp_path / "upgrade.out"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "store", "upgrade", uri],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 240
+        while "in one transaction" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+    after_kill = inspect_store(uri).revision
+    assert after_kill in (OLD_REV, head_revision()), after_kill
+    code, out, err = run_cli(["store", "upgrade", uri], capfd)
+    assert code == 0, err
+    assert inspect_store(uri).state == "current"
+    assert_old_runs_intact(uri)
+    record(f"SIGKILL {'during' if after_kill == OLD_REV else 'after'} the one-transaction upgrade: schema "
+           f"{after_kill} afterwards; upgraded again, runs intact")
