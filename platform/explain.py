@@ -173,14 +173,13 @@ def _heatmap(attr: GlobalAttribution, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows, cols = len(attr.row_labels), len(attr.col_labels)
-    fig, ax = plt.subplots(figsize=(min(2.5 + 0.45 * cols, 16), min(1.8 + 0.4 * rows, 14)))
+    fig, ax = plt.subplots(figsize=(min(3.0 + 0.2 * cols, 11.0), min(1.6 + 0.2 * rows, 10.0)))
     im = ax.imshow(attr.matrix, aspect="auto", cmap="viridis")
-    ax.set_xticks(range(cols), attr.col_labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(rows), attr.row_labels, fontsize=8)
-    ax.set_title(attr.title if len(attr.title) <= 70 else attr.title[:69] + "…", fontsize=9)
-    fig.colorbar(im, ax=ax, label=attr.value_label)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    ax.set_xticks(range(cols), attr.col_labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(rows), attr.row_labels, fontsize=7)
+    ax.set_title(attr.title if len(attr.title) <= 80 else attr.title[:79] + "…", fontsize=8)
+    fig.colorbar(im, ax=ax, label=attr.value_label, shrink=0.8)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -52,6 +52,15 @@ def _armnet_parts(model: Any, batch: dict[str, Tensor]) -> tuple[np.ndarray, np.
     return (z > 0).flatten(1, 2).cpu().numpy(), w.flatten(1, 2).float().cpu().numpy()
 
 
+def _unique_rows(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(s, axis=0, return_inverse=True, return_counts=True)`` for a bool ``[N, m]``, by packed bytes."""
+    m = s.shape[-1]
+    packed = np.ascontiguousarray(np.packbits(s, axis=-1))
+    keys = packed.view(np.dtype((np.void, packed.shape[-1]))).reshape(-1)
+    _, first, inv, count = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    return s[first].reshape(-1, m), inv.reshape(-1), count
+
+
 def explain_armnet(model: Any, batch: dict[str, Tensor], top_k: int) -> list[RowExplanation]:
     names = model.embedding.flat_names()
     supp, w = _armnet_parts(model, batch)
@@ -62,10 +71,8 @@ def explain_armnet(model: Any, batch: dict[str, Tensor], top_k: int) -> list[Row
     for b in range(supp.shape[0]):
         mass = w[b].sum(-1)  # [N]
         total = max(float(mass.sum()), 1e-12)
-        uniq, inv = np.unique(supp[b], axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
+        uniq, inv, count = _unique_rows(supp[b])
         weight = np.bincount(inv, weights=mass, minlength=len(uniq)) / total
-        count = np.bincount(inv, minlength=len(uniq))
         order = [i for i in np.argsort(-weight, kind="stable") if uniq[i].any()][:top_k]
         terms = [Term(tuple(names[j] for j in np.flatnonzero(uniq[i])), float(weight[i]),
                       note=f"{count[i]} neuron{'s' if count[i] > 1 else ''}") for i in order]
@@ -84,8 +91,7 @@ def global_armnet(model: Any, batches: Iterable[dict[str, Tensor]], decode: Deco
         supports.append(s.reshape(-1, s.shape[-1]))
         masses.append(w.sum(-1).reshape(-1))
     s, mass = np.concatenate(supports), np.concatenate(masses)
-    uniq, inv, count = np.unique(s, axis=0, return_inverse=True, return_counts=True)
-    inv = inv.reshape(-1)
+    uniq, inv, count = _unique_rows(s)
     share = np.bincount(inv, weights=mass, minlength=len(uniq)) / max(float(mass.sum()), 1e-12)
     sf = s.astype(np.float32)
     co = (sf.T @ sf) / max(len(s), 1)  # co-occurrence of two fields in one neuron's support
