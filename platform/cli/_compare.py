@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import typer
-from plexus.platform.cli._output import console, emit_json, say, summarize, table
+from plexus.platform.cli._output import console, emit_json, fits, say, summarize, table
 from plexus.platform.errors import ConfigError, TrackingError
 
 __all__ = ["compare", "experiment_url", "register", "server_command", "ui"]
@@ -270,7 +270,13 @@ def compare(
             + [_short(r.params.get(k, "")) for k in shown]
             + [_f(r.final), _f(r.best), _f(r.duration_s, 1)] for r in cmp.runs]
     what = f"study {cmp.study}" if cmp.study else f"experiment {cmp.experiment}"
-    table(f"{what}: {len(cmp.runs)} runs by {cmp.metric} ({arrow} is better)", cols, rows)
+    title = f"{what}: {len(cmp.runs)} runs by {cmp.metric} ({arrow} is better)"
+    if fits(cols, rows) or not shown:
+        table(title, cols, rows)
+    else:  # too wide for one table: the ranking, then the parameters by rank
+        n = 3 + len(shown)
+        table(title, cols[:3] + cols[n:], [r[:3] + r[n:] for r in rows])
+        table("parameters that differ", ["#"] + cols[3:n], [[r[0]] + r[3:n] for r in rows])
     if imp:
         say("importances (fANOVA): " + ", ".join(f"{k.removeprefix('hparams.')} {v:.2f}" for k, v in imp.items()))
     say(f"report: {path}" + (f" (logged to run {cmp.parent_run_id} as {artifact})" if artifact else ""))

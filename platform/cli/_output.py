@@ -22,6 +22,7 @@ __all__ = [
     "console",
     "emit_json",
     "err_console",
+    "fits",
     "readable",
     "render_table",
     "say",
@@ -150,8 +151,16 @@ def _header_lines(name: str, width: int) -> list[str]:
     return lines
 
 
-def _widths(columns: Sequence[str], cells: list[list[str]], width: int) -> list[int] | None:
-    """Column widths that fit ``width``, shrinking the widest first; None when the narrowest layout is too wide."""
+WRAP_KEEP = 30  # a wrapping column keeps this width while other columns can still shrink
+
+
+def _widths(columns: Sequence[str], cells: list[list[str]], width: int, wrapped: set[int]) -> list[int] | None:
+    """Column widths that fit ``width``; None when even the narrowest layout is too wide.
+
+    Shrinks in this order, the widest column first within each step: headers wider than their cells (they
+    wrap), wrapping columns down to ``WRAP_KEEP``, the other columns down to their floor (cells then end in
+    ``…``), wrapping columns down to their floor.
+    """
     natural = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     content = [max([0] + [len(r[i]) for r in cells]) for i in range(len(columns))]
     longest_word = [max(len(w) for w in re.split(r"[_. ]", c) or [""]) for c in columns]
@@ -159,8 +168,15 @@ def _widths(columns: Sequence[str], cells: list[list[str]], width: int) -> list[
              for n, m, lw in zip(natural, content, longest_word)]
     widths = list(natural)
     excess = sum(widths) + GAP * (len(widths) - 1) - width
-    # first wrap headers wider than their cells, then cut the widest cells
-    for stop in ([max(f, m) for f, m in zip(floor, content)], floor):
+    keep = min(WRAP_KEEP, width // 2)
+    steps = [
+        [max(f, m) for f, m in zip(floor, content)],
+        [min(n, max(f, keep)) if i in wrapped else n for i, (n, f) in enumerate(zip(natural, floor))],
+        [min(n, max(f, keep)) if i in wrapped else f for i, (n, f) in enumerate(zip(natural, floor))],
+        floor,
+    ]
+    for stop in steps:
+        stop = [min(s, w) for s, w in zip(stop, widths)]
         while excess > 0:
             room = [w - t for w, t in zip(widths, stop)]
             i = max(range(len(widths)), key=lambda j: (room[j] > 0, widths[j]))
@@ -171,6 +187,14 @@ def _widths(columns: Sequence[str], cells: list[list[str]], width: int) -> list[
     if excess > 0:
         return None
     return widths
+
+
+def fits(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int | None = None) -> bool:
+    """Whether the table prints as columns at ``width`` (default: the console's), not one block per row."""
+    cells = [[_cell(v) for v in r] + [""] * (len(columns) - len(r)) for r in rows]
+    last_text = bool(columns) and not all(_is_number(r[-1]) for r in cells if r and r[-1])
+    wrapped = {len(columns) - 1} if last_text else set()
+    return _widths(columns, cells, max(20, int(width or console.width)), wrapped) is not None
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int, *,
@@ -188,7 +212,13 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: i
     width = max(20, int(width))
     cells = [[_cell(v) for v in r] + [""] * (len(columns) - len(r)) for r in rows]
     out = [_fit(title, width)] if title else []
-    widths = _widths(columns, cells, width)
+    right = [bool(col) and all(_is_number(r[i]) for r in cells if r[i]) and any(r[i] for r in cells)
+             for i, col in enumerate(columns)]
+    if wrap is None:
+        wrapped = {len(columns) - 1} if columns and not right[-1] else set()
+    else:
+        wrapped = {i for i, c in enumerate(columns) if c in wrap}
+    widths = _widths(columns, cells, width, wrapped)
     if widths is None:  # too many columns for this width: one block of "key: value" lines per row
         key_w = min(max(len(c) for c in columns), width // 3)
         for n, r in enumerate(cells):
@@ -199,8 +229,6 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: i
                 out.append(f"{_fit(c, key_w):<{key_w}}  {lines[0]}".rstrip())
                 out += [" " * (key_w + 2) + ln for ln in lines[1:]]
         return out
-    right = [bool(col) and all(_is_number(r[i]) for r in cells if r[i]) and any(r[i] for r in cells)
-             for i, col in enumerate(columns)]
     sep = " " * GAP
 
     def line(values: list[str]) -> str:
@@ -211,10 +239,6 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: i
     for k in range(max(len(h) for h in heads)):
         out.append(line([h[k] if k < len(h) else "" for h in heads]))
     out.append(line(["-" * w for w in widths]))
-    if wrap is None:
-        wrapped = {len(columns) - 1} if columns and not right[-1] else set()
-    else:
-        wrapped = {i for i, c in enumerate(columns) if c in wrap}
     for r in cells:
         chunks = [textwrap.wrap(v, w) or [""] if i in wrapped else [_fit(v, w)]
                   for i, (v, w) in enumerate(zip(r, widths))]

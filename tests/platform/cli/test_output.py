@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from plexus.platform.cli._output import readable, render_table, summarize
+from plexus.platform.cli._output import fits, readable, render_table, summarize
 
 PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
 ARCH = ('{"layers": [{"attention": "gat", "aggregator": "sum", "activation": "relu", "heads": 4, "hidden": 64}, '
@@ -39,7 +39,9 @@ def test_wide_rows_fit_aligned_with_ellipsis() -> None:
 
 def test_too_many_columns_become_one_block_per_row() -> None:
     cols = [f"param_{i}" for i in range(14)]
-    lines = render_table(cols, [[f"value-{i}" * 2 for i in range(14)]] * 2, 80)
+    rows = [[f"value-{i}" * 2 for i in range(14)]] * 2
+    assert not fits(cols, rows, 80) and fits(cols, rows, 300) and fits(cols[:4], rows, 80)
+    lines = render_table(cols, rows, 80)
     assert max(len(ln) for ln in lines) <= 80
     assert lines[0].startswith("param_0") and "value-0value-0" in lines[0] and "" in lines  # key: value blocks
 
