@@ -50,6 +50,8 @@ class TrainConfig:
         deterministic: use deterministic torch kernels.
         device: ``auto`` (CUDA when present) | ``cpu`` | ``cuda`` | ``cuda:N``.
         amp: bf16 autocast on CUDA.
+        flush_denormal: flush denormal floats to zero while training on CPU (restored after the fit);
+            keeps attention models from slowing down as their weights decay towards zero.
         patience: early-stopping patience in evaluations, 0 disables early stopping.
         min_delta: minimal improvement of the monitored metric.
         monitor: metric to monitor (default: the task's).
@@ -81,6 +83,7 @@ class TrainConfig:
     deterministic: bool = True
     device: str = "auto"
     amp: bool = True
+    flush_denormal: bool = True
     patience: int = 5
     min_delta: float = 0.0
     monitor: str = ""

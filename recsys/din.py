@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation
@@ -66,6 +67,20 @@ class ActivationUnit(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """``query [B, D]``, ``keys [B, L, D]``, ``mask [B, L]`` → scores ``[B, L]``."""
+        # The first Linear of W·[parts] split by part: the query's share is computed once per row (not per
+        # position) and q − k folds into the q and k blocks; same function, same parameters.
+        lin = self.mlp.blocks[0]["linear"]
+        w, d = lin.weight, keys.shape[-1]
+        if self.use_diff:  # [q, k, q − k, q ∘ k]
+            w_q, w_k, w_p = w[:, :d] + w[:, 2 * d:3 * d], w[:, d:2 * d] - w[:, 2 * d:3 * d], w[:, 3 * d:]
+        else:  # [k, q, k ∘ q]
+            w_k, w_q, w_p = w[:, :d], w[:, d:2 * d], w[:, 2 * d:]
+        h = F.linear(torch.cat([keys, keys * query.unsqueeze(1)], -1), torch.cat([w_k, w_p], 1))
+        h = h + F.linear(query, w_q, lin.bias).unsqueeze(1)
+        return self.mlp(h, mask, first_linear=False).squeeze(-1)
+
+    def reference(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """The same scores by the concatenated input, as the paper writes it (for tests)."""
         q = query.unsqueeze(1).expand_as(keys)
         parts = [q, keys, q - keys, q * keys] if self.use_diff else [keys, q, keys * q]
         return self.mlp(torch.cat(parts, -1), mask).squeeze(-1)

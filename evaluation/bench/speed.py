@@ -8,9 +8,11 @@ Parts:
 
 - ``ctr``: training throughput (samples/s) and peak RSS of DIN (Amazon Beauty,
   352,278 samples, history 20) and AutoInt (criteo-10k replicated to 200,000 rows,
-  3 layers, 2 heads, no DNN) in Plexus vs DeepCTR-Torch 0.3.0 (run by
-  ``peers.py`` in the separate ``.venv-bench``). Batch 1024, d = 16, Adam 1e-3,
-  1 warm-up epoch, then 2 timed epochs.
+  3 layers, 2 heads, no DNN) in Plexus vs DeepCTR-Torch 0.3.0 and FuxiCTR 2.3.10 (run
+  by ``peers.py`` in the separate ``.venv-bench``). Batch 1024, d = 16, Adam 1e-3,
+  1 warm-up epoch, then 2 timed epochs. Plexus runs each model twice: as the paper
+  writes it, and as the peer builds it (:data:`CTR_VARIANTS`, hyperparameters of the
+  same plugins); each peer's ratio is taken against its like-for-like variant.
 - ``gnn``: epoch time of GCN (2 layers, hidden 16, input dropout on) and NCN (puregcn,
   hidden 256, batch 1152) on Cora in Plexus vs the plain PyG scripts in ``plain_pyg.py``.
 - ``encode``: Plexus' encoding of the 200,000-row Criteo CSV (``bench_encode``).
@@ -37,14 +39,35 @@ from pathlib import Path
 from typing import Any
 
 from plexus.evaluation.bench import RESULTS
+from plexus.evaluation.bench.speed_notes import NOTES
 
 __all__ = ["PARTS", "render_markdown", "run_speed", "summarize"]
 
 PARTS = ("ctr", "gnn", "encode", "overhead")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-BENCH_PY = ROOT / ".venv-bench" / "bin" / "python"
-FUXI_REPO = ROOT / ".venv-bench" / "fuxictr-repo"  # `git archive` of reczoo/FuxiCTR's model_zoo (never in Plexus)
+BENCH_VENV = Path(os.environ.get("PLEXUS_BENCH_VENV") or ROOT / ".venv-bench")  # the peers' venv, never Plexus'
+BENCH_PY = BENCH_VENV / "bin" / "python"
+FUXI_REPO = BENCH_VENV / "fuxictr-repo"  # `git archive` of reczoo/FuxiCTR's model_zoo (never in Plexus)
+
+# model -> variant -> (library label, hyperparameters over the protocol's base ones)
+CTR_VARIANTS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "din": {
+        "paper": ("plexus (paper: Dice in the DNN, MBA L2)", {}),
+        "peers": ("plexus (as the peers: ReLU DNN, [q, k, q-k, q*k], no MBA)",
+                  {"activation": "relu", "use_diff": True, "l2_reg": 0.0}),
+    },
+    "autoint": {
+        "paper": ("plexus (paper: 39 attended fields)", {}),
+        "deepctr": ("plexus (as DeepCTR: 26 attended fields, numerics linear)",
+                    {"attend_numeric": False, "has_wide": True}),
+    },
+}
+# (model, peer) -> the Plexus variant with the peer's architecture
+LIKE_FOR_LIKE = {("din", "deepctr"): "peers", ("din", "fuxictr"): "peers",
+                 ("autoint", "deepctr"): "deepctr", ("autoint", "fuxictr"): "paper"}
+_BASE_HP = {"din": {"embed_dim": 16, "att_hidden": (80, 40), "hidden": (200, 80)},
+            "autoint": {"embed_dim": 16, "num_layers": 3, "num_heads": 2, "head_dim": 8}}
 
 
 def _rss_mb() -> float:
@@ -90,9 +113,9 @@ def dump_ctr(model: str, path: Path, rows: int = 0) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ workers
-def _timed_epochs(net: Any, task: Any, opt: Any, epochs: int) -> float:
+def _timed_epochs(net: Any, task: Any, opt: Any, epochs: int) -> tuple[float, float]:
     """One warm-up epoch of the Trainer's inner loop (task batches, task loss plus any ``aux_loss``), then
-    ``epochs`` timed epochs; returns their wall time in seconds."""
+    ``epochs`` timed epochs; returns their wall time and this process' CPU time in seconds."""
     import torch
 
     dev = torch.device("cpu")
@@ -109,28 +132,32 @@ def _timed_epochs(net: Any, task: Any, opt: Any, epochs: int) -> float:
             opt.step()
 
     one_epoch(0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for ep in range(1, epochs + 1):
         one_epoch(ep)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def worker_plexus_ctr(model: str, epochs: int = 2, rows: int = 0) -> dict[str, Any]:
+def worker_plexus_ctr(model: str, epochs: int = 2, rows: int = 0, variant: str = "paper") -> dict[str, Any]:
+    """The Trainer's optimizer (fused Adam on CPU) and its denormal flushing, around :func:`_timed_epochs`."""
     import torch
     from plexus.platform.catalog import get_catalog
     from plexus.platform.config import TrainConfig
     from plexus.platform.training.tasks import make_task
+    from plexus.platform.training.trainer import flush_denormal, make_optimizer
 
     ds = ctr_dataset(model, rows)
-    hp = ({"embed_dim": 16, "att_hidden": (80, 40), "hidden": (200, 80)} if model == "din"
-          else {"embed_dim": 16, "num_layers": 3, "num_heads": 2, "head_dim": 8})
+    hp = {**_BASE_HP[model], **CTR_VARIANTS[model][variant][1]}
     torch.manual_seed(0)
     net = get_catalog().model(model).build(ds.spec, **hp)
-    task = make_task(ds, TrainConfig(batch_size=1024, lr=1e-3))
+    cfg = TrainConfig(batch_size=1024, lr=1e-3)
+    task = make_task(ds, cfg)
     task.bind(net)
-    dt = _timed_epochs(net, task, torch.optim.Adam(net.parameters(), lr=1e-3), epochs)
+    with flush_denormal(cfg.flush_denormal):
+        dt, cpu = _timed_epochs(net, task, make_optimizer(net, cfg, torch.device("cpu")), epochs)
     n = ds.num_rows("train")
     return {"samples_per_s": epochs * n / dt, "seconds": dt, "rows": n, "peak_rss_mb": _rss_mb(),
+            "samples_per_cpu_s": epochs * n / cpu,
             "params": sum(p.numel() for p in net.parameters())}
 
 
@@ -151,7 +178,7 @@ def worker_plexus_gnn(model: str, epochs: int = 200) -> dict[str, Any]:
     task = make_task(ds, TrainConfig(batch_size=bs, lr=lr))
     task.bind(net)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=5e-4 if model == "gcn" else 0.0)
-    dt = _timed_epochs(net, task, opt, epochs)
+    dt, _ = _timed_epochs(net, task, opt, epochs)
     return {"epochs_per_s": epochs / dt, "epoch_ms": 1000 * dt / epochs, "peak_rss_mb": _rss_mb(),
             "params": sum(p.numel() for p in net.parameters())}
 
@@ -202,6 +229,7 @@ def _spawn(cmd: list[str], threads: int, timeout: float) -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "PLEXUS_BENCH_THREADS": str(threads), "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0"}
     env["PYTHONPATH"] = ""
+    env["PLEXUS_FUXICTR_REPO"] = str(FUXI_REPO)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT),
                               check=False)
@@ -221,8 +249,9 @@ def _plan(parts: tuple[str, ...], rows: int, gnn_epochs: int, ctr_epochs: int, d
     plan = []
     if "ctr" in parts:
         for model in ("din", "autoint"):
-            plan.append((f"{model}-train", "plexus", "samples_per_s",
-                         me + [f"plexus-ctr:{model}", "--rows", str(rows), "--epochs", str(ctr_epochs)]))
+            for variant, (label, _) in CTR_VARIANTS[model].items():
+                plan.append((f"{model}-train", label, "samples_per_s",
+                             me + [f"plexus-ctr:{model}/{variant}", "--rows", str(rows), "--epochs", str(ctr_epochs)]))
             if peers and BENCH_PY.exists():
                 plan.append((f"{model}-train", "deepctr-torch 0.3.0", "samples_per_s",
                              [str(BENCH_PY), str(HERE / "peers.py"), "deepctr", model,
@@ -253,8 +282,18 @@ def _per_round(raw: list[dict[str, Any]], bench: str, ref: str, peer: str, metri
     return [by[(ref, k)] / by[(peer, k)] for k in rounds if by.get((ref, k)) and by.get((peer, k))]
 
 
+def _like_for_like(bench: str, library: str) -> tuple[str, str] | None:
+    """(like-for-like Plexus label, paper Plexus label) for a peer's CTR row, else None."""
+    model = bench.split("-")[0]
+    peer = "deepctr" if library.startswith("deepctr") else "fuxictr" if library.startswith("fuxictr") else ""
+    if model not in CTR_VARIANTS or (model, peer) not in LIKE_FOR_LIKE:
+        return None
+    return CTR_VARIANTS[model][LIKE_FOR_LIKE[(model, peer)]][0], CTR_VARIANTS[model]["paper"][0]
+
+
 def summarize(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Median [min, max] per (benchmark, library) and the ratio Plexus / peer (same run)."""
+    """Median [min, max] per (benchmark, library) and the ratio Plexus / peer (same run); a CTR peer is
+    compared with the Plexus variant of its own architecture (and with the paper variant)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for m in raw:
         groups.setdefault((m["bench"], m["library"]), []).append(m)
@@ -268,13 +307,27 @@ def summarize(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
                "median": statistics.median(vals) if vals else None, "min": min(vals) if vals else None,
                "max": max(vals) if vals else None, "peak_rss_mb": statistics.median(mem) if mem else None,
                "errors": errors[:1]}
+        cpu = [m["result"]["samples_per_cpu_s"] for m in ms if "samples_per_cpu_s" in m["result"]]
+        if cpu:
+            row["cpu_median"] = statistics.median(cpu)
         out.append(row)
     by_bench: dict[str, list[dict[str, Any]]] = {}
     for r in out:
         by_bench.setdefault(r["bench"], []).append(r)
     for bench, rs in by_bench.items():
         ref = next((r for r in rs if r["library"] in ("plexus", "untracked train_model")), None)
+        labels = {r["library"]: r for r in rs}
         for r in rs:
+            like, paper = (labels.get(x) for x in (_like_for_like(bench, r["library"]) or ("", "")))
+            if like and like["median"] and r["median"]:
+                r["like_for_like"] = like["library"]
+                r["ratio_plexus_over_peer"] = like["median"] / r["median"]
+                r["ratio_per_round"] = _per_round(raw, bench, like["library"], r["library"], r["metric"])
+                if like.get("cpu_median") and r.get("cpu_median"):
+                    r["cpu_ratio"] = like["cpu_median"] / r["cpu_median"]
+                if paper and paper["median"] and paper is not like:
+                    r["ratio_paper_over_peer"] = paper["median"] / r["median"]
+                continue
             if ref is None or r is ref or not r["median"] or not ref["median"]:
                 continue
             if r["metric"] == "samples_per_s":  # higher is better: Plexus / peer
@@ -290,12 +343,12 @@ def summarize(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     lines = ["# Speed: Plexus side by side with peer libraries", "",
-             "Generated by `plexus bench speed` (evaluation/bench/speed.py). Each measurement ran in a fresh "
-             f"process; {env['repeats']} rounds interleaved between libraries; median [min – max]. "
-             f"Threads: {env['threads']} torch/OMP thread(s) for every library.", "",
-             f"Machine: {env['machine']}; load average at start {env['load_start']}, at end {env['load_end']} "
-             "(a shared machine with other jobs running: absolute numbers are noisy, ratios within a round are "
-             "the meaningful part).", "",
+             ("Generated by `plexus bench speed` (evaluation/bench/speed.py). Each measurement ran in a fresh "
+              f"process; {env['repeats']} rounds interleaved between libraries; median [min – max]. "
+              f"Threads: {env['threads']} torch/OMP thread(s) for every library."), "",
+             (f"Machine: {env['machine']}; run {env.get('date', '?')} at commit {env.get('commit', '?')}; load average "
+              f"(1, 5, 15 min) at start {env['load_start']}, at end {env['load_end']} (a shared machine with other "
+              "jobs running: absolute numbers are noisy, ratios within a round are the meaningful part)."), "",
              "| benchmark | library | metric | median [min – max] | peak RSS MiB | vs Plexus |", "|---|---|---|---|---|---|"]
     for r in result["summary"]:
         if r["median"] is None:
@@ -305,9 +358,14 @@ def render_markdown(result: dict[str, Any]) -> str:
             val = f"{r['median']:,.{d}f} [{r['min']:,.{d}f} – {r['max']:,.{d}f}]"
         rel = ""
         if "ratio_plexus_over_peer" in r:
-            rel = f"Plexus / peer throughput = {r['ratio_plexus_over_peer']:.2f}"
+            who = f"{r['like_for_like']} / peer" if r.get("like_for_like") else "Plexus / peer"
+            rel = f"{who} throughput = {r['ratio_plexus_over_peer']:.2f}"
             if r.get("ratio_per_round"):
                 rel += " (per round: " + ", ".join(f"{x:.2f}" for x in r["ratio_per_round"]) + ")"
+            if "cpu_ratio" in r:
+                rel += f"; per CPU second: {r['cpu_ratio']:.2f}"
+            if "ratio_paper_over_peer" in r:
+                rel += f"; paper variant / peer = {r['ratio_paper_over_peer']:.2f}"
         elif "speedup_plexus" in r:
             rel = f"peer / Plexus epoch time = {r['speedup_plexus']:.2f}"
         elif "overhead_pct" in r:
@@ -318,41 +376,15 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-NOTES = [
-    "CTR: batch 1024, embedding dim 16, Adam lr 1e-3, shuffled every epoch, 1 warm-up epoch then the timed epochs; "
-    "samples/s = epochs x N / time. DIN: Amazon Beauty (every next-item position with one random negative, "
-    "history <= 20, category = first attribute), attention MLP (80, 40), DNN (200, 80). AutoInt: criteo-10k "
-    "label-encoded, numerics sign(x)·log1p(|x|), replicated 20x; 3 interacting layers, 2 heads of size 8 (DeepCTR's "
-    "embedding_size // heads; Plexus' default is the paper's 32), no DNN. Plexus' AutoInt embeds the 13 numerics "
-    "as fields too (39 attended fields, as in the paper); DeepCTR-Torch attends over the 26 categoricals only.",
-    "Model differences that remain: Plexus' DIN follows the paper (Dice in the attention MLP and in the DNN, "
-    "mini-batch-aware L2 as an aux loss, l2_reg 0.01); DeepCTR-Torch and FuxiCTR use Dice only in the attention "
-    "MLP and ReLU in the DNN, without MBA. Plexus' AutoInt attends over 39 fields (numerics embedded), DeepCTR's "
-    "over 26.",
-    "Plexus is timed through its own data path: the CTRTask batch iterator, the catalog model and the task loss "
-    "(plus DIN's mini-batch-aware L2 aux loss), i.e. the Trainer's inner loop without per-epoch evaluation.",
-    "DeepCTR-Torch runs in the separate venv .venv-bench (same torch 2.13.0 CPU wheel) on the very same arrays "
-    "(exported by Plexus as .npz); model.fit(..., shuffle=True), Dice in DIN's attention as in its default.",
-    "FuxiCTR 2.3.10 (PyPI, in .venv-bench) with DIN / AutoInt from its repository's model_zoo (reczoo/FuxiCTR, "
-    "commit 0245987, exported with `git archive` into .venv-bench/fuxictr-repo, not into Plexus): its model and "
-    "its own train_step (which also clips the gradient norm at 10) on the same in-memory arrays, batches sliced "
-    "from tensors. Its Ray/parquet data loader and its preprocessing are NOT measured (the PyPI loader API does "
-    "not match model_zoo's run_expid.py), so FuxiCTR's numbers here are model-only. FuxiCTR AutoInt: "
-    "attention_dim 16 over 2 heads, 39 fields (it embeds the numerics, like Plexus).",
-    "GNN: GCN 2 layers, hidden 16, dropout 0.5 on every layer's input (input dropout ON in both), Adam lr 0.01, "
-    "weight decay 5e-4, full batch, 1 warm-up epoch. NCN: puregcn 1 layer, hidden 256, batch 1152, one fresh "
-    "negative per positive, target-link removal, 70/10/20 split; the plain PyG scripts (plain_pyg.py) implement "
-    "the same models with torch_geometric only (NCN's common neighbours via a dense 0/1 adjacency, since "
-    "torch-sparse is not installed).",
-    "Trial overhead: 3 trials of GCN on Cora (fixed hyperparameters, 30 epochs, no model artifacts) per process, "
-    "as (a) untracked train_model calls, (b) tracked train_model calls (MLflow SQLite run, params, per-epoch "
-    "metrics), (c) `plexus.platform.search.search` (random sampler, no pruner, SQLite Optuna storage, nested MLflow "
-    "runs, its end-of-study report included and amortised over the 3 trials). Overhead = (t - t_untracked) / t "
-    "per trial; imports are outside the timed part, each trial's (cached) dataset load and evaluation inside. "
-    "The trials are short (GCN on Cora), so a fixed per-trial cost weighs more than in longer trials; with 2 "
-    "rounds on a loaded machine, differences below about 10-20 % are within noise.",
-    "Peak memory is ru_maxrss of the worker process (no worker subprocesses in the libraries measured here).",
-]
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
+                             timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int = 2, rows: int = 0,
@@ -380,7 +412,7 @@ def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int 
                 t0 = time.perf_counter()
                 res = _spawn(cmd, threads, timeout)
                 raw.append({"bench": bench, "library": lib, "metric": metric, "round": rnd, "result": res,
-                            "wall_s": round(time.perf_counter() - t0, 1)})
+                            "wall_s": round(time.perf_counter() - t0, 1), "load_1min": round(os.getloadavg()[0], 1)})
                 say(f"round {rnd}: {bench} / {lib}: " + (res.get("error") or f"{metric} = {res.get(metric, 0):,.2f}"))
     notes = list(NOTES)
     if peers and not BENCH_PY.exists():
@@ -391,7 +423,8 @@ def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int 
         "environment": {"machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
                         "threads": threads, "repeats": repeats, "load_start": load_start,
                         "load_end": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "date": time.strftime("%Y-%m-%d"),
-                        "gnn_epochs": gnn_epochs, "ctr_epochs": ctr_epochs, "ctr_rows": rows or "all"},
+                        "gnn_epochs": gnn_epochs, "ctr_epochs": ctr_epochs, "ctr_rows": rows or "all",
+                        "commit": _commit()},
         "summary": summarize(raw), "raw": raw, "notes": notes,
     }
     if out is not None:
@@ -413,7 +446,8 @@ def _worker_main(argv: list[str]) -> None:
     torch.set_num_threads(int(os.environ.get("PLEXUS_BENCH_THREADS", "1")))
     kind, _, arg = args.worker.partition(":")
     if kind == "plexus-ctr":
-        res = worker_plexus_ctr(arg, args.epochs or 2, args.rows)
+        model, _, variant = arg.partition("/")
+        res = worker_plexus_ctr(model, args.epochs or 2, args.rows, variant or "paper")
     elif kind == "plexus-gnn":
         res = worker_plexus_gnn(arg, args.epochs or 200)
     elif kind == "overhead":

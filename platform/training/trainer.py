@@ -14,8 +14,8 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from plexus.platform.training.checkpoint import load_checkpoint, rng_state, save
 from plexus.platform.training.tasks import Task
 from torch import nn
 
-__all__ = ["Trainer", "dist_info", "lr_group_of", "param_groups", "pick_device", "seed_everything"]
+__all__ = ["Trainer", "dist_info", "flush_denormal", "flushing_denormals", "lr_group_of", "make_optimizer",
+           "param_groups", "pick_device", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -57,7 +58,8 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 def dist_info() -> tuple[int, int, int]:
     """``(rank, world_size, local_rank)`` from the torchrun environment."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    env = os.environ
+    return int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0"))
 
 
 def _decay_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: bool) -> list[dict[str, Any]]:
@@ -109,6 +111,49 @@ def param_groups(model: nn.Module, weight_decay: float, no_decay_embeddings: boo
                 extra = {} if prefix is None else {"lr": float(lr_groups[prefix]), "lr_group": prefix}
                 out.append({**g, "params": params, **extra})
     return out
+
+
+def _fused_ok(model: nn.Module, device: torch.device) -> bool:
+    """Fused (single-kernel) Adam/AdamW/SGD steps: CPU and CUDA, floating-point dense parameters only."""
+    if device.type not in ("cpu", "cuda"):
+        return False
+    if any(getattr(m, "sparse", False) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))):
+        return False
+    return all(p.is_floating_point() and p.device.type == device.type for p in model.parameters())
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The optimizer of ``cfg`` over :func:`param_groups`, fused where the device supports it (CPU, CUDA):
+    one kernel per step instead of a Python loop over parameters, same update rule; else ``foreach``."""
+    groups = param_groups(model, cfg.weight_decay, cfg.no_decay_embeddings, cfg.lr_groups)
+    device = device or next(model.parameters()).device
+    speed = {"fused": True} if _fused_ok(model, device) else {"foreach": True}
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, **speed)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, **speed)
+    return torch.optim.Adam(groups, lr=cfg.lr, **speed)
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread flushes denormal floats to zero (torch has a setter but no getter)."""
+    return bool(torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0)
+
+
+@contextmanager
+def flush_denormal(enabled: bool = True) -> Iterator[None]:
+    """Flush denormal floats to zero on CPU inside the block (no-op when ``enabled`` is False), then restore
+    the previous state. Attention weights drifting into the denormal range slow CPU kernels many-fold as a
+    model trains; flushing them to zero changes values below ~1.2e-38 only."""
+    if not enabled:
+        yield
+        return
+    before = flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def _progress(enabled: bool):
@@ -171,13 +216,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        groups = param_groups(self.model, self.cfg.weight_decay, self.cfg.no_decay_embeddings,
-                              self.cfg.lr_groups)
-        if self.cfg.optimizer == "adamw":
-            return torch.optim.AdamW(groups, lr=self.cfg.lr)
-        if self.cfg.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9)
-        return torch.optim.Adam(groups, lr=self.cfg.lr)
+        return make_optimizer(self.model, self.cfg, self.device)
 
     def _make_scheduler(self) -> Any:
         s = self.cfg.scheduler
@@ -249,7 +288,14 @@ class Trainer:
         self._call("on_evaluate", self.global_step, metrics)
 
     def fit(self) -> dict[str, Any]:
-        """Train until the epoch/step budget or early stopping; returns the final metrics."""
+        """Train until the epoch/step budget or early stopping; returns the final metrics.
+
+        On CPU with ``cfg.flush_denormal`` denormal floats are flushed to zero during the fit (the previous
+        setting is restored afterwards)."""
+        with flush_denormal(self.cfg.flush_denormal and self.device.type == "cpu"):
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         start = time.time()
         self._call("on_fit_start")

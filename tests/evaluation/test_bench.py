@@ -220,6 +220,28 @@ def test_speed_summary_ratios_and_markdown() -> None:
     assert "Plexus / peer throughput = 2.50" in md and "failed: boom" in md and "- n1" in md
 
 
+def test_speed_ctr_peers_are_compared_with_their_like_for_like_variant() -> None:
+    from plexus.evaluation.bench.speed import CTR_VARIANTS
+
+    paper, deep = CTR_VARIANTS["autoint"]["paper"][0], CTR_VARIANTS["autoint"]["deepctr"][0]
+    rates = {paper: (1000.0, 1500.0), deep: (2000.0, 2400.0), "deepctr-torch 0.3.0": (1000.0, 2000.0),
+             "fuxictr 2.3.10 (model_zoo)": (500.0, 1000.0)}
+    raw = [{"bench": "autoint-train", "library": lib, "metric": "samples_per_s", "round": r,
+            "result": {"samples_per_s": v[r], "samples_per_cpu_s": 2 * v[r]}}
+           for lib, v in rates.items() for r in (0, 1)]
+    summary = {r["library"]: r for r in summarize(raw)}
+    deepctr, fuxi = summary["deepctr-torch 0.3.0"], summary["fuxictr 2.3.10 (model_zoo)"]
+    assert deepctr["like_for_like"] == deep and fuxi["like_for_like"] == paper
+    assert deepctr["ratio_per_round"] == pytest.approx([2.0, 1.2])  # 26-field variant / DeepCTR, per round
+    assert deepctr["ratio_paper_over_peer"] == pytest.approx(1250 / 1500)
+    assert fuxi["ratio_per_round"] == pytest.approx([2.0, 1.5]) and "ratio_paper_over_peer" not in fuxi
+    assert deepctr["cpu_ratio"] == pytest.approx(2200 / 1500)
+    md = render_markdown({"environment": {"machine": "m", "threads": 1, "repeats": 2, "load_start": "1",
+                                          "load_end": "2", "date": "d", "commit": "abc1234"},
+                          "summary": list(summary.values()), "notes": []})
+    assert f"{deep} / peer throughput = 1.47 (per round: 2.00, 1.20)" in md and "commit abc1234" in md
+
+
 def test_committed_result_files_are_well_formed() -> None:
     """The committed results parse, carry the columns/keys the renderers write, and link run ids."""
     fid, spd = RESULTS / "fidelity.csv", RESULTS / "speed.json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
 from plexus.platform.testing import fit_ctr, tiny_problem
 from plexus.recsys.autoint import AutoInt, AutoIntPlus, InteractingLayer
@@ -17,10 +18,8 @@ def test_field_permutation_equivariance(code_variant):
     m = AutoInt(spec, qkv_relu=code_variant, layer_norm=code_variant).eval()
     e = m.embedding.flat(batch)
     perm = torch.randperm(e.shape[1])
-    out = m.interact(e)
-    att = m.attention_maps()
-    out_p = m.interact(e[:, perm])
-    att_p = m.attention_maps()
+    out, att = m.interact(e, return_attention=True)
+    out_p, att_p = m.interact(e[:, perm], return_attention=True)
     assert torch.allclose(out_p, out[:, perm], atol=1e-5)
     for a, ap in zip(att, att_p):
         assert torch.allclose(ap, a[:, :, perm][:, :, :, perm], atol=1e-6)
@@ -77,6 +76,47 @@ def test_autoint_plus_sums_the_dnn_logit():
     e = m.embedding.flat(batch)
     want = m.autoint_logit(batch, e) + m.dnn(e.flatten(1)).squeeze(-1)
     assert torch.allclose(m(batch)["logit"], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("code_variant", [False, True])
+def test_fused_attention_is_the_explicit_unscaled_softmax(code_variant):
+    """The SDPA path (scale=1, the paper has no 1/sqrt(d')) equals softmax(Q K^T) V, outputs and gradients,
+    in train (no dropout) and eval mode; the explicit path returns the weights it used."""
+    torch.manual_seed(0)
+    layer = InteractingLayer(6, head_dim=5, heads=3, qkv_relu=code_variant, layer_norm=code_variant)
+    layer.use_sdpa = True  # the default on CUDA; forced here on CPU
+    e = torch.randn(4, 7, 6) * 3  # large scores: 1/sqrt(5) scaling would change the result visibly
+    for train in (True, False):
+        layer.train(train)
+        e1, e2 = e.clone().requires_grad_(), e.clone().requires_grad_()
+        fast = layer(e1)
+        slow, att = layer(e2, return_attention=True)
+        b, m, _ = e.shape
+        q, k = (layer._proj(lin, e).view(b, m, 3, 5).transpose(1, 2) for lin in (layer.q, layer.k))
+        assert torch.allclose(att, torch.softmax(q @ k.transpose(-1, -2), -1), atol=1e-6)
+        assert torch.allclose(fast, slow, atol=1e-5)
+        g = torch.randn_like(fast)
+        fast.backward(g)
+        slow.backward(g)
+        assert torch.allclose(e1.grad, e2.grad, atol=1e-4)
+        scaled = torch.softmax(q @ k.transpose(-1, -2) / 5 ** 0.5, -1)
+        assert not torch.allclose(att, scaled, atol=1e-3)
+
+
+def test_attend_numeric_false_routes_numerics_through_the_wide_term_only():
+    spec, batch = tiny_problem("ctr")
+    numeric = [f.name for f in spec.fields if f.kind == "numeric"]
+    assert numeric
+    with pytest.raises(ConfigError, match="has_wide"):
+        AutoInt(spec, attend_numeric=False)
+    torch.manual_seed(0)
+    m = AutoInt(spec, attend_numeric=False, has_wide=True).eval()
+    assert set(m.embedding.flat_names()) == {f.name for f in spec.fields if f.kind != "numeric"}
+    assert m.num_fields == len(spec.fields) - len(numeric)
+    changed = {**batch, numeric[0]: batch[numeric[0]] + 1.0}
+    delta = m(changed)["logit"] - m(batch)["logit"]
+    w = m.wide.numeric[numeric[0].replace(".", "__dot__")]
+    assert torch.allclose(delta, w.sum().expand_as(delta), atol=1e-6)  # linear in the numeric, nothing else
 
 
 def _xor_problem(n: int, seed: int):

@@ -113,6 +113,39 @@ def test_difference_term_switch(tiny):
     assert code(batch)["logit"].shape == (16,)
 
 
+@pytest.mark.parametrize("use_diff", [False, True])
+@pytest.mark.parametrize("activation", ["dice", "sigmoid"])
+def test_activation_unit_split_first_layer_is_the_concatenated_input(tiny, use_diff, activation):
+    """The activation unit's per-part first Linear equals W·[k, q, k∘q] (or [q, k, q−k, q∘k]) on the
+    concatenated input, in train and eval mode, with the same gradients."""
+    spec, batch = tiny
+    torch.manual_seed(0)
+    m = DIN(spec, use_diff=use_diff, att_activation=activation)
+    emb = m.embedding
+    query = torch.cat([emb.embed(c, batch[c]) for c in m.candidates], -1).detach()
+    keys = torch.cat([emb.table(s)(batch[s]) for s in m.behaviors], -1).detach()
+    mask = batch["hist_item"] != 0
+    for train in (True, False):
+        m.att.train(train)
+        q1, q2 = query.clone().requires_grad_(), query.clone().requires_grad_()
+        fast = m.att(q1, keys, mask)
+        ref = m.att.reference(q2, keys, mask)
+        assert torch.allclose(fast, ref, atol=1e-6)
+        g = torch.randn_like(fast)
+        w = m.att.mlp.blocks[0]["linear"].weight
+        gw_fast = torch.autograd.grad(fast, [q1, w], g)
+        gw_ref = torch.autograd.grad(ref, [q2, w], g)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(gw_fast, gw_ref))
+
+
+def test_peer_architecture_hyperparameters(tiny):
+    """DeepCTR-Torch / FuxiCTR's DIN: Dice in the attention MLP, ReLU DNN, [q, k, q−k, q∘k], no MBA L2."""
+    spec, batch = tiny
+    m = DIN(spec, activation="relu", use_diff=True, l2_reg=0.0)
+    assert isinstance(m.mlp.blocks[0]["act"], torch.nn.ReLU)
+    assert "aux_loss" not in m(batch)
+
+
 def _target_problem(n: int, seed: int, length: int = 8, n_items: int = 200, n_cates: int = 10):
     """Click iff the candidate's category occurs in a mixed-category history (spec check 5)."""
     g = torch.Generator().manual_seed(seed)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from plexus.platform.config import TrainConfig, build_config
 from plexus.platform.errors import CheckpointError
 from plexus.platform.training import (
@@ -23,7 +22,8 @@ from plexus.platform.training import (
     save_checkpoint,
     train_model,
 )
-from plexus.platform.training.trainer import param_groups
+from plexus.platform.training.callbacks import Callback
+from plexus.platform.training.trainer import flush_denormal, flushing_denormals, param_groups
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -116,11 +116,11 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
               "--set", "patience=0", "--set", "tracking.enabled=false", "--set", "seed=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "dnn", *common],
-                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+                         check=False, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
                           "-m", "plexus.platform.cli", "train", "dnn", *common],
-                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+                         check=False, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert two.returncode == 0, two.stderr[-3000:]
     r1 = json.loads(one.stdout)
     r2 = json.loads(two.stdout[two.stdout.index("{"):])
@@ -208,3 +208,46 @@ def test_train_config_rejects_nonsense() -> None:
     for bad in ({"epochs": 0}, {"batch_size": -1}, {"lr": 0}, {"patience": -1}):
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
+
+
+class _Probe(Callback):
+    """Records, at every epoch end, whether denormals are flushed and the optimizer's fused flag."""
+
+    def __init__(self) -> None:
+        self.flushing: list[bool] = []
+        self.fused: list[bool] = []
+
+    def on_epoch_end(self, trainer, epoch, metrics) -> None:
+        self.flushing.append(flushing_denormals())
+        self.fused.append(bool(trainer.optimizer.defaults.get("fused")))
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_cpu_fit_flushes_denormals_and_restores_the_setting(tmp_path: Path, tracking_uri: str, flush: bool) -> None:
+    probe = _Probe()
+    assert not flushing_denormals()
+    res = train_model(cfg("dnn", DATASET, tmp_path, epochs=2, batch_size=512, patience=0, device="cpu",
+                          flush_denormal=flush),
+                      tracking_uri=tracking_uri, progress=False, callbacks=[probe])
+    assert probe.flushing == [flush, flush]
+    assert probe.fused == [True, True]  # CPU: one fused Adam kernel per step, not a Python loop
+    assert not flushing_denormals()  # the previous (default) setting is back after the fit
+    from mlflow.tracking import MlflowClient
+
+    params = MlflowClient(tracking_uri).get_run(res["run_id"]).data.params
+    assert params["train.flush_denormal"] == str(flush)
+
+
+def test_flush_denormal_context_restores_an_enabled_state() -> None:
+    torch.set_flush_denormal(True)
+    try:
+        with flush_denormal(True):
+            assert flushing_denormals()
+        assert flushing_denormals()  # was on before: stays on
+        with flush_denormal(False):
+            assert flushing_denormals()  # disabled: leaves the state alone
+    finally:
+        torch.set_flush_denormal(False)
+    with flush_denormal(True):
+        assert torch.tensor([1e-39]).mul(1.0).item() == 0.0
+    assert torch.tensor([1e-39]).mul(1.0).item() != 0.0
