@@ -59,6 +59,7 @@ class Term:
         positions: per field, the index in a sequence field's padded ids (``None``: the whole field).
         group: what the term belongs to ("layer 2", a task name; "" when there is one group).
         note: a short remark shown after the weight ("12 neurons", "3rd most recent").
+        field_weights: per field, its part of ``weight`` (e.g. each field's gate mass in a cross feature).
     """
 
     fields: tuple[str, ...]
@@ -66,6 +67,7 @@ class Term:
     positions: tuple[int | None, ...] | None = None
     group: str = ""
     note: str = ""
+    field_weights: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -343,6 +345,7 @@ def explain_rows(loaded: LoadedRun, path: str | Path, top_k: int = 5, batch_size
                 pos = t.positions or (None,) * len(t.fields)
                 terms.append({"fields": list(t.fields), "values": [values(r, f, p) for f, p in zip(t.fields, pos)],
                               "positions": list(t.positions) if t.positions else None, "weight": t.weight,
+                              "field_weights": list(t.field_weights) if t.field_weights else None,
                               "group": t.group, "note": t.note})
             out.append({"file": table.where(r)[0], "row": table.where(r)[1], "prediction": probs, "kind": ex.kind,
                         "title": ex.title, "subject": {f: values(r, f) for f in ex.subject}, "terms": terms,

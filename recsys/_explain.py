@@ -72,10 +72,15 @@ def explain_armnet(model: Any, batch: dict[str, Tensor], top_k: int) -> list[Row
         mass = w[b].sum(-1)  # [N]
         total = max(float(mass.sum()), 1e-12)
         uniq, inv, count = _unique_rows(supp[b])
-        weight = np.bincount(inv, weights=mass, minlength=len(uniq)) / total
+        per_field = np.zeros(uniq.shape)
+        np.add.at(per_field, inv, w[b])
+        per_field /= total
+        weight = per_field.sum(-1)
         order = [i for i in np.argsort(-weight, kind="stable") if uniq[i].any()][:top_k]
         terms = [Term(tuple(names[j] for j in np.flatnonzero(uniq[i])), float(weight[i]),
-                      note=f"{count[i]} neuron{'s' if count[i] > 1 else ''}") for i in order]
+                      note=f"{count[i]} neuron{'s' if count[i] > 1 else ''}",
+                      field_weights=tuple(float(per_field[i, j]) for j in np.flatnonzero(uniq[i])))
+                 for i in order]
         scores = w[b].sum(0) / total
         out.append(RowExplanation("cross_features", title, terms,
                                   field_scores={n: float(s) for n, s in zip(names, scores)}))

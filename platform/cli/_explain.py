@@ -58,7 +58,9 @@ def render(r: dict[str, Any], width: int = WIDTH) -> list[str]:
             group = t["group"]
             if group:
                 lines.append(f"  {group}:")
-        label = join.join(f"{f}={_fit(v, 24)}" for f, v in zip(t["fields"], t["values"]))
+        fw = t.get("field_weights") or [None] * len(t["fields"])
+        label = join.join(f"{f}={_fit(v, 18)}" + ("" if w is None else f" ({w:.2f})")
+                          for f, v, w in zip(t["fields"], t["values"], fw))
         note = f"  ({t['note']})" if t["note"] else ""
         body = textwrap.wrap(label + note, width - 13, break_on_hyphens=False) or [""]
         lines.append(f"    {t['weight']:>7.3f}  {body[0]}")

@@ -84,6 +84,9 @@ def test_armnet_cross_features_are_gate_supports(trained_armnet) -> None:
         t = e.terms[0]
         idx = [j for j in range(z.shape[1]) if tuple(names[i] for i in torch.nonzero(z[b, j] > 0).view(-1)) == t.fields]
         assert t.weight == pytest.approx(float(w[b, idx].sum() / w[b].sum()), rel=1e-4)
+        for f, fw in zip(t.fields, t.field_weights, strict=True):  # each field's gate mass in those neurons
+            assert fw == pytest.approx(float(w[b, idx, names.index(f)].sum() / w[b].sum()), rel=1e-4)
+        assert sum(t.field_weights) == pytest.approx(t.weight, rel=1e-6)
         assert [t.weight for t in e.terms] == sorted((t.weight for t in e.terms), reverse=True)
 
 
