@@ -10,6 +10,7 @@ import click
 import typer
 from plexus.platform.cli import _bench, _compare, _datasets, _explain, _models, _nas, _search, _train
 from plexus.platform.cli import _store
+from plexus.platform.cli import _server
 from plexus.platform.errors import PlexusError
 
 # Typer >= 0.29 raises its own vendored copies of click's exceptions (typer._click); catch both families.
@@ -47,6 +48,7 @@ app.add_typer(_bench.app, name="bench")
 app.add_typer(_store.app, name="store")
 app.command("ui")(_compare.ui)
 app.command("compare")(_compare.compare)
+_server.register(app)
 
 
 @app.callback()

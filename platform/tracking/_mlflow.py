@@ -16,6 +16,7 @@ import yaml
 from plexus.platform.training.callbacks import Callback
 from plexus.platform.tracking._inputs import log_dataset_inputs, run_source
 from plexus.platform.tracking._lock import sqlite_path
+from plexus.platform.tracking._process import process_tags
 from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url, prepare_tracking_store
 
 if TYPE_CHECKING:
@@ -130,10 +131,13 @@ class MLflowTracker(Callback):
                                 "KILLED" if previous == "RUNNING" else previous)
             self.client.update_run(self.run_id, status="RUNNING")
             self.client.set_tag(self.run_id, "plexus.resumed", "true")
+            for k, v in process_tags().items():  # the resuming process now owns the run (plexus runs gc)
+                self.client.set_tag(self.run_id, k, v)
             return self.run_id
         exp_id = get_experiment_id(self.client, self.experiment)
         tags = {"mlflow.runName": self.run_name, **run_source(), **self.tags, **_versions(),
-                "plexus.git_commit": git_commit(), "mlflow.user": os.environ.get("USER", "plexus")}
+                "plexus.git_commit": git_commit(), "mlflow.user": os.environ.get("USER", "plexus"),
+                **process_tags()}
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(exp_id, run_name=self.run_name, tags=tags)

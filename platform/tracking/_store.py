@@ -111,6 +111,9 @@ def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TrackingError(f"tracking server {mask_url(uri)} is unreachable ({mask_text(str(reason))})") from None
+        from plexus.platform.tracking._http import check_http_credentials
+
+        check_http_credentials(uri, mask_url(uri))
     elif scheme == "sqlite":
         path = Path(uri.split(":///", 1)[1]) if ":///" in uri else None
         if path is not None and not os.access(path.parent if path.parent.exists() else Path.cwd(), os.W_OK):
