@@ -24,7 +24,7 @@ from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig, build_config
 from plexus.platform.errors import ConfigError
 from plexus.platform.search._settings import SearchError, SearchSettings, make_pruner, make_sampler
-from plexus.platform.search._space import check_space
+from plexus.platform.search._space import check_space, distribution_clash
 from plexus.platform.search._storage import budget, default_storage_url, open_storage
 from plexus.platform.search._trial import Echo, _Ctx, _loop
 from plexus.platform.search._workers import spawn_workers
@@ -167,7 +167,8 @@ def search(
     fixed_hp = {k: v for k, v in cfg.hparams.items() if k in names}
     entry.schema.validate(fixed_hp, owner=f"model '{cfg.model}'")
     space = search_space or entry.search_space
-    sampled = check_space(space, dict(cfg.hparams), names, cfg.model, overrides=settings.space)
+    dists: dict[str, Any] = {}
+    sampled = check_space(space, dict(cfg.hparams), names, cfg.model, overrides=settings.space, seen=dists)
     if not sampled and echo is not None:
         echo("warning: every parameter of the search space is fixed; all trials train the same model")
     data = load_dataset(cfg.dataset, task=kind, **cfg.dataset_options)  # a data error stops the search before any trial
@@ -230,6 +231,12 @@ def search(
         settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), 0), sampler, pruner
     )
     study = _create_or_load(storage, ctx, smp, prn, create=True)
+    clash = distribution_clash(study.get_trials(deepcopy=False), dists) if existing is not None else ""
+    if clash:
+        raise ConfigError(
+            f"study '{study_name}' cannot resume: {clash}; pass --study NEW_NAME, or set search.space "
+            "to the study's distribution"
+        )
 
     # the parent run: created once per study, re-opened on resume
     from mlflow.tracking import MlflowClient

@@ -13,7 +13,7 @@ from typing import Any
 from plexus.platform.catalog._schema import did_you_mean
 from plexus.platform.errors import CatalogError, ConfigError
 
-__all__ = ["FixedTrial", "check_space", "parse_override", "sample"]
+__all__ = ["FixedTrial", "check_space", "distribution_clash", "parse_override", "sample"]
 
 
 def _number(v: Any) -> float | int:
@@ -108,6 +108,26 @@ def sample(
     return hp
 
 
+def distribution_clash(trials: list[Any], space: dict[str, Any]) -> str:
+    """'' when ``space`` (name -> distribution) can resume a study with ``trials``, else the first conflict.
+
+    Optuna refuses, trial after trial, a parameter whose distribution changed kind (a range became a list of
+    choices) or whose choices changed; a resumed study would then fail every trial.
+    """
+    from optuna.distributions import CategoricalDistribution
+
+    for t in trials:
+        for name, old in t.distributions.items():
+            new = space.get(name)
+            if new is None:
+                continue
+            if type(old) is not type(new) or (
+                isinstance(old, CategoricalDistribution) and tuple(old.choices) != tuple(new.choices)
+            ):
+                return f"'{name}' was sampled from {old} in trial {t.number}, the search space now gives {new}"
+    return ""
+
+
 def check_space(
     space: Callable[[Any], dict[str, Any]],
     fixed: dict[str, Any],
@@ -115,11 +135,12 @@ def check_space(
     model: str,
     draws: int = 16,
     overrides: dict[str, Any] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> list[str]:
     """Sample the space a few times in memory: catches broken spaces and unknown names before any trial.
 
-    ``overrides`` (``search.space``) must name parameters the space suggests. Returns the names of the
-    sampled parameters.
+    ``overrides`` (``search.space``) must name parameters the space suggests; ``seen``, when given, receives
+    each sampled parameter's Optuna distribution. Returns the names of the sampled parameters.
     """
     import optuna
 
@@ -138,6 +159,8 @@ def check_space(
         if not isinstance(hp, dict):
             raise CatalogError(f"search space of model '{model}' must return a dict, got {type(hp).__name__}")
         suggested |= set(trial.params) | proxy.used
+        if seen is not None:
+            seen.update(trial.distributions)
         returned |= set(hp)
         study.tell(trial, 0.0)
     unknown = sorted(returned - set(names))

@@ -110,6 +110,24 @@ def test_space_overrides_replace_a_distribution_by_name() -> None:
         check_space(entry.search_space, {}, names, "armnet", overrides={"alpah": [1.5]})
 
 
+def test_a_study_sampled_from_another_distribution_is_refused_before_any_trial() -> None:
+    from plexus.platform.search._space import distribution_clash
+
+    entry = get_catalog().model("armnet")
+    names = entry.schema.names()
+    old = optuna.create_study()
+    for _ in range(2):  # a study created when alpha was searched over the range [1, 3]
+        t = old.ask()
+        t.suggest_float("alpha", 1.0, 3.0)
+        old.tell(t, 0.5)
+    now: dict = {}
+    check_space(entry.search_space, {}, names, "armnet", seen=now)
+    assert "'alpha' was sampled from FloatDistribution" in distribution_clash(old.trials, now)
+    wide: dict = {}
+    check_space(entry.search_space, {}, names, "armnet", overrides={"alpha": "1.0..3.0"}, seen=wide)
+    assert distribution_clash(old.trials, wide) == ""  # search.space resumes it
+
+
 # ------------------------------------------------------------------------------------------ a real study
 def test_a_trial_cut_short_is_skipped_not_registered(
     probe_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
