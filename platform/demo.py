@@ -146,7 +146,7 @@ def _compare(uri: str, say: Callable[[str], None], *, study: str | None = None,
             + [f(r.final), f(r.best), f(r.duration_s, 1)] for r in cmp.runs]
     for line in _text_table(f"{label}: {len(cmp.runs)} runs by {cmp.metric} ({arrow} is better)", cols, rows):
         say(line)
-    path = write_report(cmp, default_report_path(cmp))
+    path = write_report(cmp, default_report_path(cmp, uri))  # beside the demo's tracking store
     say(f"report: {path}")
     return {**cmp.to_dict(), "report": str(path)}
 

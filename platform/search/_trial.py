@@ -153,6 +153,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
     run_ids: list[str] = []
     hp: dict[str, Any] = {}
     last: list[Any] = [0, float("nan")]
+    shown: Progress | None = None
     fixed = dict(ctx.cfg.hparams)
     try:
         hp = sample(ctx.space, trial, fixed, ctx.names, ctx.settings.space)
@@ -184,24 +185,29 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
 
         hook = PruningHook(ctx.monitor, report, optuna.TrialPruned)
         callbacks: list[Callback] = [hook]
+        if ctx.progress:  # before the model logger: its line is cleared before the model is saved
+            who = f"{ctx.label} trial {trial.number}" if ctx.label else f"trial {trial.number}"
+            shown = Progress(ctx.monitor, cfg.train.epochs, prefix=who, live=ctx.live, start_line=False)
+            callbacks.append(shown)
         logger = None
         if ctx.settings.log_models == "best":
             logger = _ModelLogger(ctx, study, run_ids, valid_hp)
             callbacks.append(logger)
-        if ctx.progress:
-            who = f"{ctx.label} trial {trial.number}" if ctx.label else f"trial {trial.number}"
-            callbacks.append(Progress(ctx.monitor, cfg.train.epochs, prefix=who, live=ctx.live, start_line=False))
-        result = train_model(
-            cfg,
-            task=ctx.task,
-            tracking_uri=ctx.tracking_uri,
-            progress=False,
-            callbacks=callbacks,
-            parent_run_id=ctx.parent_run_id,
-            extra_tags=tags,
-            log_model=ctx.settings.log_models == "all",
-            on_run_created=created,
-        )
+        try:
+            result = train_model(
+                cfg,
+                task=ctx.task,
+                tracking_uri=ctx.tracking_uri,
+                progress=False,
+                callbacks=callbacks,
+                parent_run_id=ctx.parent_run_id,
+                extra_tags=tags,
+                log_model=ctx.settings.log_models == "all",
+                on_run_created=created,
+            )
+        finally:
+            if shown is not None:
+                shown.close()  # also after a failure outside the epochs (the final evaluation)
     except KeyboardInterrupt:
         trial.set_user_attr("plexus.interrupted", True)  # queued again when the study is resumed
         raise

@@ -248,7 +248,8 @@ class Progress(Callback):
         else:
             self._write(self.lines[-1], final=True)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Stop rewriting the live line and clear it (idempotent; fit end and failures call it)."""
         if self._ticker is not None:
             self._stop.set()
             self._ticker.join(timeout=2)
@@ -256,7 +257,7 @@ class Progress(Callback):
             self._write("", final=False)  # the live line is cleared: the caller prints the outcome
 
     def on_fit_end(self, trainer: Trainer, result: dict[str, Any]) -> None:
-        self._close()
+        self.close()
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
-        self._close()
+        self.close()
