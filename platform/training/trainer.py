@@ -9,6 +9,8 @@ on CUDA, DDP under ``torchrun``, and checkpoints that resume exactly.
 from __future__ import annotations
 
 import copy
+import ctypes
+import functools
 import math
 import os
 import random
@@ -140,20 +142,45 @@ def flushing_denormals() -> bool:
     return bool(torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0)
 
 
+@functools.cache
+def _libgomp() -> Any:
+    """torch's own OpenMP runtime (the one its intra-op threads belong to), or None."""
+    path = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
+    if not path.is_file() or "OpenMP" not in torch.__config__.parallel_info():
+        return None
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        return None
+
+
+def _set_flush_denormal_all_threads(on: bool) -> None:
+    """``torch.set_flush_denormal`` sets the calling thread's FP control register only; the intra-op
+    OpenMP threads, started earlier, keep theirs (half of a 2-thread op stays denormal). So it also runs
+    once on every thread of an OpenMP team of ``torch.get_num_threads()``, the pool torch's ops reuse."""
+    torch.set_flush_denormal(on)
+    gomp, n = _libgomp(), torch.get_num_threads()
+    if gomp is None or n <= 1:
+        return
+    callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _data: torch.set_flush_denormal(on))
+    gomp.GOMP_parallel(callback, None, ctypes.c_uint(n), ctypes.c_uint(0))
+
+
 @contextmanager
 def flush_denormal(enabled: bool = True) -> Iterator[None]:
-    """Flush denormal floats to zero on CPU inside the block (no-op when ``enabled`` is False), then restore
-    the previous state. Attention weights drifting into the denormal range slow CPU kernels many-fold as a
-    model trains; flushing them to zero changes values below ~1.2e-38 only."""
+    """Flush denormal floats to zero on CPU inside the block (no-op when ``enabled`` is False), on the
+    calling thread and torch's intra-op threads, then restore the previous state. Attention weights
+    drifting into the denormal range slow CPU kernels many-fold as a model trains; flushing them to zero
+    changes values below ~1.2e-38 only."""
     if not enabled:
         yield
         return
     before = flushing_denormals()
-    torch.set_flush_denormal(True)
+    _set_flush_denormal_all_threads(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(before)
+        _set_flush_denormal_all_threads(before)
 
 
 def _progress(enabled: bool):

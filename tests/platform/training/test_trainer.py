@@ -248,6 +248,13 @@ def test_flush_denormal_context_restores_an_enabled_state() -> None:
             assert flushing_denormals()  # disabled: leaves the state alone
     finally:
         torch.set_flush_denormal(False)
-    with flush_denormal(True):
-        assert torch.tensor([1e-39]).mul(1.0).item() == 0.0
-    assert torch.tensor([1e-39]).mul(1.0).item() != 0.0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        big = torch.full((1 << 20,), 1e-39)
+        big.mul(1.0)  # the intra-op threads exist before the switch, as in a fit
+        with flush_denormal(True):
+            assert torch.count_nonzero(big.mul(1.0)) == 0  # every intra-op thread flushes, not only this one
+        assert torch.count_nonzero(big.mul(1.0)) == big.numel()
+    finally:
+        torch.set_num_threads(threads)
