@@ -122,6 +122,8 @@ def _sqlite_revision(db: Path) -> tuple[set[str], str | None]:
 def _classify(uri: str, tables: set[str], rev: str | None, head: str) -> StoreState:
     if rev is None and "experiments" not in tables:
         return StoreState(uri, "new", None, head)
+    if rev is None:
+        return StoreState(uri, "half-migrated", None, head, "half-created: it has tables but no schema version")
     if rev == head:
         return StoreState(uri, "current", rev, head)
     if rev is not None and not _known(rev):
