@@ -7,6 +7,7 @@ import io
 import json
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,9 @@ def _plots(study: Any, out: Path, plotly_js: str) -> tuple[list[Path], dict[str,
     written, skipped = [], {}
     for name in PLOTS:
         try:
-            fig = fns[name](study)
+            with warnings.catch_warnings():  # e.g. "too few trials to compute importances": the plot says so
+                warnings.simplefilter("ignore")
+                fig = fns[name](study)
             path = out / f"{name}.html"
             fig.write_html(str(path), include_plotlyjs="cdn" if plotly_js == "cdn" else True, full_html=True)
             written.append(path)
