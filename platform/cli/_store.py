@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from plexus.platform.cli._output import console, emit_json, table
 
@@ -44,10 +46,14 @@ def check(uri: str | None = typer.Argument(None, help=_URI_HELP),
 
     States: new, current, out-of-date (run 'plexus store upgrade'), interrupted-upgrade or half-migrated
     (run 'plexus store repair'), newer (upgrade mlflow), unreadable, not-checked (a server or folder).
+    Exit code 0 when the store can be used as it is (new, current, not-checked), 1 otherwise.
     """
     from plexus.platform.tracking._schema import inspect_store
 
-    _show(inspect_store(_uri(uri)), as_json)
+    state = inspect_store(_uri(uri))
+    _show(state, as_json)
+    if state.state not in ("new", "current", "not-checked"):
+        sys.exit(1)  # not typer.Exit: the CLI runs typer in non-standalone mode, which returns its code
 
 
 @app.command("upgrade")
@@ -68,8 +74,10 @@ def upgrade(uri: str | None = typer.Argument(None, help=_URI_HELP),
 @app.command("repair")
 def repair(uri: str | None = typer.Argument(None, help=_URI_HELP),
            as_json: bool = typer.Option(False, "--json", help="Print the new state as JSON.")) -> None:
-    """Undo an interrupted upgrade, or restore a half-migrated SQLite store from its copy (the broken file is
-    moved aside, never deleted); without a copy, say what to do."""
+    """Undo an interrupted upgrade, or restore a half-migrated SQLite store from its copy.
+
+    The broken file is moved aside to <db>.broken-<time>, never deleted; without a copy, says what to do.
+    """
     from plexus.platform.tracking._schema import repair_store
 
     state = repair_store(_uri(uri), _say(as_json))

@@ -112,6 +112,8 @@ def test_out_of_date_store_is_refused_with_the_command(store: Path, data_home: P
     before = store.read_bytes()
     code, _, err = run_cli([*TRAIN, "--tracking-uri", f"sqlite:///{store}"], capfd)
     assert_one_line_error(code, err, "tracking store", OLD_REV, "plexus store upgrade")
+    code, out, _ = run_cli(["store", "check", f"sqlite:///{store}", "--json"], capfd)
+    assert code == 1 and '"state": "out-of-date"' in out and f'"revision": "{OLD_REV}"' in out
     assert store.read_bytes() == before
     assert sorted(p.name for p in store.parent.iterdir()) == ["mlflow.db", "mlflow.db.lock"]
     record(f"schema {OLD_REV} refused; file byte-identical; no copy made")
