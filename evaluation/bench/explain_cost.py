@@ -34,7 +34,7 @@ def measure(model: str, dataset: str, options: dict[str, Any], epochs: int, stor
     from plexus.platform.training import train_model
 
     cfg = build_config({"train": {"epochs": epochs}, "dataset_options": options,
-                        "tracking": {"checkpoints": False, "experiment": "explain-cost", "log_model": False}},
+                        "tracking": {"checkpoints": False, "experiment": "explain-cost"}},
                        model=model, dataset=dataset)
     t0 = time.perf_counter()
     res = train_model(cfg, tracking_uri=store, progress=False)

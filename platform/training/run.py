@@ -125,13 +125,14 @@ def train_model(
             trainer.load_state_dict(ckpt_state)
             trainer.meta["run_id"] = tracker.run_id if tracker else ""
         result = trainer.fit()
-        if tracker is not None and plots:  # explain/: the model's global attribution, when it provides one
+        keep_model = log_model if log_model is not None else tracking_cfg.get("log_model", True)
+        if tracker is not None and plots and keep_model:  # explain/: the model's global attribution, if any
             from plexus.platform.explain import log_global_attribution
 
             cost = log_global_attribution(trainer.model, dataset, tracker.client, tracker.run_id)
             if cost is not None:
                 result["explain_s"] = cost["total_s"]
-        if tracker is not None and (log_model if log_model is not None else tracking_cfg.get("log_model", True)):
+        if tracker is not None and keep_model:
             result["model_uris"] = log_trained_model(uri, tracker.run_id, trainer.model, target=entry.target,
                                                      hparams=hparams, spec=dataset.spec,
                                                      encoder=getattr(dataset, "encoder", None))
