@@ -164,11 +164,11 @@ def show_dataset(
     if as_json:
         emit_json(d)
         return
-    console.print(f"[bold]{name}[/bold] ({', '.join(d['tasks'])}) — {d['summary']}")
+    say(f"{name} ({', '.join(d['tasks'])}) — {d['summary']}", style="bold")
     for line in _source_lines(name):
         _say(line)
     if ds.description:
-        console.print(ds.description, markup=False)
+        say(ds.description)
     _print_stats(d["stats"])
     _print_options(name, d["options"])
 

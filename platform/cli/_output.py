@@ -265,7 +265,8 @@ def wrap_line(text: str, width: int | None = None, indent: str = "  ") -> list[s
                          break_long_words=True) or [""]
 
 
-def say(text: str) -> None:
-    """Print a line of prose on stdout, wrapped to the terminal's width."""
+def say(text: str, style: str | None = None) -> None:
+    """Print a line of prose on stdout, wrapped to the terminal's width (``style`` only on a terminal)."""
     for ln in wrap_line(text):
-        console.print(ln, markup=False, highlight=False, soft_wrap=True)
+        console.print(ln, markup=False, highlight=False, soft_wrap=True,
+                      style=style if console.is_terminal else None)

@@ -60,6 +60,7 @@ def test_datasets_show_piped_at_80_columns() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert max(len(ln) for ln in lines) <= 80, max(lines, key=len)
+    assert not [ln for ln in lines if ln.endswith(" ")]  # wrapped prose leaves no trailing blanks
     assert "\x1b[" not in out.stdout  # no colour codes in a pipe
     assert "{'" not in out.stdout and "[{" not in out.stdout  # no Python dict/list reprs
     stats = lines[lines.index("Statistics") + 1:]
