@@ -46,6 +46,9 @@ def search(
         None, "--timeout", help="Start no new trial after this many seconds."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
+    min_epochs: int | None = typer.Option(
+        None, "--min-epochs", help="The best trial must have trained this many epochs (default 3)."
+    ),
     set_: list[str] | None = typer.Option(  # noqa: B008
         None, "--set", help="Fixed value key=value (not sampled); search.KEY too."
     ),
@@ -77,6 +80,7 @@ def search(
         "workers": workers,
         "timeout": timeout,
         "seed": seed,
+        "min_epochs": min_epochs,
     }
     sec = raw.setdefault("search", {}) if isinstance(raw.get("search", {}), dict) else raw["search"]
     for key, value in opts.items():

@@ -78,6 +78,10 @@ def test_selection_skips_trials_shorter_than_min_epochs() -> None:
     assert low.best.number == 0  # the 1-epoch trial has no say in either direction
     assert required_epochs(3, 2) == 2 and select_best(trials, "maximize", 3, 1, "v").best.number == 1
     assert select_best(trials, "maximize", 0, 10, "v").best.number == 1  # min_epochs 0: every trial counts
+    from plexus.platform.search import SearchSettings
+
+    with pytest.raises(ConfigError, match="search.min_epochs must be a non-negative integer"):
+        SearchSettings.from_dict({"min_epochs": -1})
 
 
 def test_no_qualifying_trial_selects_nothing_and_says_so() -> None:
