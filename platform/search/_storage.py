@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from plexus.platform.search._settings import StorageError
 from plexus.platform.tracking import mask_text, mask_url
 from plexus.platform.tracking._lock import OPTUNA_LOCK_KEY, store_lock
+from plexus.platform.tracking._optuna_schema import optuna_sqlite_problem
 from plexus.platform.tracking._store import note_store
 
 __all__ = [
@@ -126,6 +127,10 @@ def open_storage(url: str, *, heartbeat_interval: int = 0, grace: int = 0, max_r
     try:
         with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeat options are experimental
+            # an out-of-date SQLite storage is upgraded with a copy by 'plexus store upgrade', not in place
+            problem = None if url in _CREATED or scheme != "sqlite" else optuna_sqlite_problem(url)
+            if problem:
+                raise StorageError(f"storage {mask_url(url)}: {problem}")
             storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine,

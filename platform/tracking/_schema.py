@@ -150,6 +150,10 @@ def inspect_store(uri: str) -> StoreState:
                               backups)
         if not db.is_file() or db.stat().st_size == 0:
             return StoreState(uri, "new", None, head, "", backups)
+        from plexus.platform.tracking._optuna_schema import is_optuna_file, optuna_state
+
+        if is_optuna_file(db):
+            return optuna_state(uri, db, backups)
         problem = sqlite_store_problem(db)
         if problem:
             state = "half-migrated" if problem.startswith("is half") else "unreadable"
@@ -252,14 +256,14 @@ def _restore(db: Path, backup: Path) -> None:
         _fsync_dir(db.parent)
 
 
-def _undo_interrupted(db: Path, uri: str) -> str:
+def _undo_interrupted(db: Path, uri: str, what: str = "tracking store") -> str:
     """Restore the copy named by the marker of a killed upgrade; what was done, in words. Caller holds the lock."""
     from plexus.platform.tracking._store import mask_url
 
     info = _read_marker(db)
     backup = Path(info.get("backup", ""))
     if not info.get("backup") or not backup.is_file():
-        raise TrackingError(f"tracking store {mask_url(uri)}: an upgrade was interrupted and its copy "
+        raise TrackingError(f"{what} {mask_url(uri)}: an upgrade was interrupted and its copy "
                             f"{info.get('backup') or '(unknown)'} is missing; restore {db} from your own backup "
                             f"(then delete {_marker(db)}), or move it aside to start a new store")
     _restore(db, backup)
@@ -341,10 +345,62 @@ def _migrate(uri: str, start: str | None, echo: Echo) -> None:
             time.sleep(delay)
 
 
+def upgrade_sqlite_file(db: Path, where: str, old: str | None, new: str | None, migrate: Callable[[], None],
+                        echo: Echo) -> None:
+    """Copy ``db`` to ``<db>.bak-<old>``, write the marker, run ``migrate``; restore the copy if it fails.
+
+    The caller holds the store lock. Raises :class:`TrackingError` (the store unchanged or restored), or
+    :class:`UpgradeInterrupted` on Ctrl-C / SIGTERM (restored).
+    """
+    from plexus.platform.tracking._store import _cause
+
+    backup = Path(f"{db}.bak-{old}")
+    for path in (db, db.parent):
+        if not os.access(path, os.W_OK):  # also false for root on a read-only file system
+            raise TrackingError(f"{where}: {path} is not writable; the store was not changed")
+    try:
+        _copy_db(db, backup)
+    except (OSError, sqlite3.Error) as exc:
+        raise TrackingError(f"{where}: cannot copy it to {backup.name} before upgrading "
+                            f"({getattr(exc, 'strerror', None) or exc}); the store was not changed") from None
+    try:
+        tmp = Path(f"{_marker(db)}.tmp")
+        tmp.write_text(json.dumps({"backup": str(backup), "from": old, "to": new, "pid": os.getpid(),
+                                   "started": time.time()}))
+        os.replace(tmp, _marker(db))
+        _fsync_dir(db.parent)
+    except OSError as exc:
+        raise TrackingError(f"{where}: cannot write {_marker(db).name} ({exc.strerror or exc}); "
+                            "the store was not changed") from None
+    echo(f"copied {db.name} to {backup.name} (schema {old})")
+    try:
+        with _term_as_interrupt():
+            migrate()
+    except BaseException as exc:
+        try:
+            _restore(db, backup)
+        except (OSError, sqlite3.Error) as again:  # the marker stays: the next open tries again
+            raise TrackingError(f"{where}: upgrade from {old} failed ({_cause(exc)}) and restoring the copy "
+                                f"{backup.name} failed too ({again}); the copy is intact: free space or fix "
+                                "permissions, then run 'plexus store repair'") from exc
+        _marker(db).unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise UpgradeInterrupted(f"{where}: upgrade interrupted; restored the copy {backup.name}, "
+                                     "the store is as it was") from None
+        if not isinstance(exc, Exception):
+            raise
+        raise TrackingError(f"{where}: upgrade from {old} failed ({_cause(exc)}); restored the copy "
+                            f"{backup.name}, the store is as it was") from exc
+    _marker(db).unlink()
+    _fsync_dir(db.parent)
+    echo(f"{where}: upgraded from schema {old} to {new}; the copy {backup.name} is kept")
+
+
 def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
     """Upgrade the schema of tracking store ``uri`` to this MLflow's revision; returns its new state.
 
     SQLite: copy, marker, stepwise migration, restore on failure (module docstring); the copy is kept.
+    A SQLite Optuna storage is upgraded the same way, to the installed Optuna's schema.
     PostgreSQL: MLflow's migration in one transaction. A new store is created; a current one is left alone.
     Errors are :class:`TrackingError` saying whether the store was restored.
     """
@@ -356,6 +412,11 @@ def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
         db = sqlite_path(uri)
         if db is not None and _marker(db).exists():
             echo(_undo_interrupted(db, uri))
+        from plexus.platform.tracking._optuna_schema import is_optuna_file, upgrade_optuna
+
+        if db is not None and db.is_file() and is_optuna_file(db):
+            upgrade_optuna(uri, db, echo)
+            return inspect_store(uri)
         found = inspect_store(uri)
         if found.state in ("not-checked", "current"):
             echo(f"{where} is {found.state}" + (f" (schema {found.revision})" if found.revision else ""))
@@ -376,46 +437,8 @@ def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
                                     "the migration runs in one transaction, the database is as it was") from exc
             echo(f"{where}: upgraded from schema {found.revision} to {found.head}")
             return inspect_store(uri)
-        backup = Path(f"{db}.bak-{found.revision}")
-        for path in (db, db.parent):
-            if not os.access(path, os.W_OK):  # also false for root on a read-only file system
-                raise TrackingError(f"{where}: {path} is not writable; the store was not changed")
-        try:
-            _copy_db(db, backup)
-        except (OSError, sqlite3.Error) as exc:
-            raise TrackingError(f"{where}: cannot copy it to {backup.name} before upgrading "
-                                f"({getattr(exc, 'strerror', None) or exc}); the store was not changed") from None
-        try:
-            tmp = Path(f"{_marker(db)}.tmp")
-            tmp.write_text(json.dumps({"backup": str(backup), "from": found.revision, "to": found.head,
-                                       "pid": os.getpid(), "started": time.time()}))
-            os.replace(tmp, _marker(db))
-            _fsync_dir(db.parent)
-        except OSError as exc:
-            raise TrackingError(f"{where}: cannot write {_marker(db).name} ({exc.strerror or exc}); "
-                                "the store was not changed") from None
-        echo(f"copied {db.name} to {backup.name} (schema {found.revision})")
-        try:
-            with _term_as_interrupt():
-                _migrate(uri, found.revision, echo)
-        except BaseException as exc:
-            try:
-                _restore(db, backup)
-            except (OSError, sqlite3.Error) as again:  # the marker stays: the next open tries again
-                raise TrackingError(f"{where}: upgrade from {found.revision} failed ({_cause(exc)}) and "
-                                    f"restoring the copy {backup.name} failed too ({again}); the copy is intact: "
-                                    "free space or fix permissions, then run 'plexus store repair'") from exc
-            _marker(db).unlink(missing_ok=True)
-            if isinstance(exc, KeyboardInterrupt):
-                raise UpgradeInterrupted(f"{where}: upgrade interrupted; restored the copy {backup.name}, "
-                                         "the store is as it was") from None
-            if not isinstance(exc, Exception):
-                raise
-            raise TrackingError(f"{where}: upgrade from {found.revision} failed ({_cause(exc)}); restored "
-                                f"the copy {backup.name}, the store is as it was") from exc
-        _marker(db).unlink()
-        _fsync_dir(db.parent)
-        echo(f"{where}: upgraded from schema {found.revision} to {found.head}; the copy {backup.name} is kept")
+        upgrade_sqlite_file(db, where, found.revision, found.head, lambda: _migrate(uri, found.revision, echo),
+                            echo)
         return inspect_store(uri)
 
 
