@@ -155,3 +155,70 @@ def test_server_command_matches_the_store(tmp_path: Path) -> None:
     pg = server_command("postgresql+psycopg://u:p@h/db", "0.0.0.0", 5999)
     assert "--artifacts-destination" in pg and "--default-artifact-root" not in pg
     assert experiment_url("http://h:1/", "7") == "http://h:1/#/experiments/7/runs"
+
+
+def _single_and_nas(uri: str, ckpt: Path) -> dict:
+    """A single ARM-Net+ training (model logged, so it carries explain/) and a 2-architecture NAS, one experiment."""
+    from plexus.nas.search import run_nas
+    from plexus.platform.config import build_config
+    from plexus.platform.training import train_model
+
+    exp = f"ui-kinds-{uuid.uuid4().hex[:6]}"
+    cfg = build_config({"hparams": {"num_heads": 2, "num_neurons": 8, "mlp_hidden": [32], "dnn_hidden": [32]},
+                        "train": {"seed": 1, "epochs": 1, "batch_size": 512},
+                        "tracking": {"experiment": exp, "checkpoint_dir": str(ckpt), "run_name": f"{exp}-single"},
+                        "dataset_options": {"num_users": 200}}, model="armnet_plus", dataset="synthetic-behavior")
+    single = train_model(cfg, tracking_uri=uri, progress=False)["run_id"]
+    nas = run_nas(dataset="cora", budget=2, epochs=2, seed=1, choices={"hidden": [4], "heads": [1]},
+                  tracking_uri=uri, experiment=exp, retrain_seeds=0)
+    return {"experiment": exp, "single": single, "single_name": f"{exp}-single", "nas_parent": nas["parent_run_id"]}
+
+
+@pytest.mark.timeout(600)
+def test_mlflow_ui_shows_each_run_kind_with_its_dataset_and_attribution(tracking_uri: str, tmp_path: Path) -> None:
+    """A single training and a NAS search's children name their data in the runs table; the single ARM-Net+ run's
+    attribution heatmap opens in the run's artifact view."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium chromium-driver)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
+    runs = _single_and_nas(tracking_uri, tmp_path / "ckpt")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "ui", "--tracking-uri", tracking_uri,
+                             "--experiment", runs["experiment"], "--port", str(port), "--json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        urls = _read_json(proc, 300)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1700, "height": 800})
+            page.goto(urls["mlflow"], wait_until="load")
+            page.get_by_text(runs["single_name"], exact=True).first.wait_for(timeout=180_000)
+            page.get_by_text("synthetic-behavior", exact=False).first.wait_for(timeout=60_000)
+            # the NAS children (nested under their parent) name cora; expand the parent when they are collapsed
+            box = page.get_by_placeholder("metrics.rmse", exact=False)
+            box.fill(f"tags.mlflow.parentRunId = '{runs['nas_parent']}'")
+            box.press("Enter")
+            page.get_by_text("3 matching runs").wait_for(timeout=60_000)  # the 2 children and their parent
+            page.locator("[col-id]", has_text="nas-autognn").first.locator("button").first.click()
+            cora = page.get_by_text("cora (", exact=False)
+            deadline = time.time() + 60
+            while cora.count() < 3 and time.time() < deadline:  # the parent's (search) and each child's (training)
+                time.sleep(0.5)
+            assert cora.count() >= 3
+            # the single run's artifacts: explain/global_attribution.png renders as an image
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{urls['experiment_id']}/runs/{runs['single']}/artifacts",
+                      wait_until="load")
+            page.get_by_text("explain", exact=True).first.click(timeout=180_000)
+            page.get_by_text("global_attribution.png", exact=True).first.click(timeout=60_000)
+            # the artifact view draws the PNG from a blob: wait for an image of the heatmap's size to load
+            widths = "() => Array.from(document.images).map(i => i.naturalWidth)"
+            deadline = time.time() + 60
+            while max(page.evaluate(widths) or [0]) < 300 and time.time() < deadline:
+                time.sleep(0.5)
+            assert max(page.evaluate(widths) or [0]) >= 300, page.evaluate("() => [...document.images].map(i => i.src)")
+            page.screenshot(path=str(Path(os.environ.get("PLEXUS_SCREENSHOT_DIR", tmp_path)) / "mlflow-explain.png"))
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
