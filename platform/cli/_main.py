@@ -8,9 +8,18 @@ import warnings
 
 import click
 import typer
-from plexus.platform.cli import _bench, _compare, _datasets, _explain, _models, _nas, _search, _train
-from plexus.platform.cli import _store
-from plexus.platform.cli import _server
+from plexus.platform.cli import (
+    _bench,
+    _compare,
+    _datasets,
+    _explain,
+    _models,
+    _nas,
+    _search,
+    _server,
+    _store,
+    _train,
+)
 from plexus.platform.errors import PlexusError
 
 # Typer >= 0.29 raises its own vendored copies of click's exceptions (typer._click); catch both families.
@@ -61,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line on stderr and exit with code 2."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # stderr is for our one-line errors
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # no run links on stdout (--json)
     warnings.filterwarnings("ignore", module=r"mlflow(\..*)?$")
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("PLEXUS_DEBUG"))

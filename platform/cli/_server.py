@@ -53,8 +53,9 @@ def server(
     and serves their artifacts itself, and the Optuna storage on the same PostgreSQL. Workers on other hosts
     need only the two printed URLs (and the password, in their environment). Ctrl-C or SIGTERM stops it.
     """
-    from plexus.platform.cli._compare import _interrupt_on_signals, _stop
+    from plexus.platform.cli._compare import _interrupt_on_signals
     from plexus.platform.team import load_credentials, plan_server, prepare_stores, start_tracking_server
+    from plexus.platform.team._server import stop_group
     from plexus.platform.tracking import mask_text
     from plexus.platform.tracking._store import quiet_mlflow_logs
 
@@ -92,7 +93,7 @@ def server(
         pass
     finally:
         if proc is not None:
-            _stop(proc)
+            stop_group(proc)
 
 
 def _sweep(plan: Any, mask_text: Any) -> None:

@@ -9,9 +9,11 @@ PostgreSQL, databases, schemas) and returns a :class:`ServerPlan`; :func:`start_
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from plexus.platform.team._credentials import MIN_PASSWORD, Credentials
 from plexus.platform.tracking import mask_text, mask_url
 
 __all__ = ["DATABASES", "ServerPlan", "is_loopback", "plan_server", "prepare_stores", "server_command",
-           "start_tracking_server"]
+           "start_tracking_server", "stop_group"]
 
 DATABASES = {"tracking": "mlflow", "storage": "optuna", "auth": "mlflow_auth"}  # suffixes of --db-prefix
 
@@ -276,20 +278,23 @@ def _get(url: str, credentials: Credentials | None, timeout: float = 5.0) -> int
         return exc.code
 
 
-def start_tracking_server(plan: ServerPlan, *, workers: int = 1, allowed_hosts: str | None = None,
-                          timeout: float = 300.0) -> subprocess.Popen:
-    """Start ``mlflow server`` in its own process group; return once it answers with the team's credentials.
+def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a server started with ``start_new_session``: SIGTERM to its process group, SIGKILL after ``grace``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
 
-    Raises :class:`TrackingError` (the process group stopped) when it exits early, does not answer within
-    ``timeout`` seconds, or refuses the team's password (the auth store keeps the password of its first start).
-    """
-    from plexus.platform.cli._compare import _stop
 
-    with open(plan.log, "ab") as fh:
-        proc = subprocess.Popen(server_command(plan, workers, allowed_hosts), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=_server_env(plan), start_new_session=True)
-    local = "127.0.0.1" if plan.host in ("0.0.0.0", "") else ("::1" if plan.host == "::" else plan.host)
-    base = f"http://[{local}]:{plan.port}" if ":" in local else f"http://{local}:{plan.port}"
+def _await_ready(proc: subprocess.Popen, plan: ServerPlan, base: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -302,13 +307,30 @@ def start_tracking_server(plan: ServerPlan, *, workers: int = 1, allowed_hosts: 
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
-            _stop(proc)
             raise TrackingError(f"mlflow server did not answer on {base} within {timeout:.0f} s (log: {plan.log})")
         time.sleep(0.3)
     if plan.auth:
         code = _get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1", plan.credentials, timeout=30)
         if code in (401, 403):
-            _stop(proc)
             raise TrackingError(f"the auth store {mask_url(plan.auth_store)} refuses user '{plan.credentials.user}' "
                                 "with this password (the admin password is the one of the server's first start)")
+
+
+def start_tracking_server(plan: ServerPlan, *, workers: int = 1, allowed_hosts: str | None = None,
+                          timeout: float = 300.0) -> subprocess.Popen:
+    """Start ``mlflow server`` in its own process group; return once it answers with the team's credentials.
+
+    Raises :class:`TrackingError` (the process group stopped) when it exits early, does not answer within
+    ``timeout`` seconds, or refuses the team's password (the auth store keeps the password of its first start).
+    """
+    with open(plan.log, "ab") as fh:
+        proc = subprocess.Popen(server_command(plan, workers, allowed_hosts), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=_server_env(plan), start_new_session=True)
+    local = "127.0.0.1" if plan.host in ("0.0.0.0", "") else ("::1" if plan.host == "::" else plan.host)
+    base = f"http://[{local}]:{plan.port}" if ":" in local else f"http://{local}:{plan.port}"
+    try:
+        _await_ready(proc, plan, base, timeout)
+    except BaseException:  # Ctrl-C / SIGTERM while waiting included: no orphaned server
+        stop_group(proc)
+        raise
     return proc
