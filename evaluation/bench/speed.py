@@ -54,7 +54,7 @@ FUXI_REPO = BENCH_VENV / "fuxictr-repo"  # `git archive` of reczoo/FuxiCTR's mod
 CTR_VARIANTS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "din": {
         "paper": ("plexus (paper: Dice in the DNN, MBA L2)", {}),
-        "peers": ("plexus (as the peers: ReLU DNN, [q, k, q-k, q*k], no MBA)",
+        "peers": ("plexus (as the peers: ReLU DNN, q-k and q*k inputs, no MBA)",
                   {"activation": "relu", "use_diff": True, "l2_reg": 0.0}),
     },
     "autoint": {
@@ -325,6 +325,8 @@ def summarize(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 r["ratio_per_round"] = _per_round(raw, bench, like["library"], r["library"], r["metric"])
                 if like.get("cpu_median") and r.get("cpu_median"):
                     r["cpu_ratio"] = like["cpu_median"] / r["cpu_median"]
+                    r["cpu_ratio_per_round"] = _per_round(raw, bench, like["library"], r["library"],
+                                                          "samples_per_cpu_s")
                 if paper and paper["median"] and paper is not like:
                     r["ratio_paper_over_peer"] = paper["median"] / r["median"]
                 continue
@@ -364,6 +366,8 @@ def render_markdown(result: dict[str, Any]) -> str:
                 rel += " (per round: " + ", ".join(f"{x:.2f}" for x in r["ratio_per_round"]) + ")"
             if "cpu_ratio" in r:
                 rel += f"; per CPU second: {r['cpu_ratio']:.2f}"
+                if r.get("cpu_ratio_per_round"):
+                    rel += " (per round: " + ", ".join(f"{x:.2f}" for x in r["cpu_ratio_per_round"]) + ")"
             if "ratio_paper_over_peer" in r:
                 rel += f"; paper variant / peer = {r['ratio_paper_over_peer']:.2f}"
         elif "speedup_plexus" in r:

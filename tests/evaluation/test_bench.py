@@ -236,6 +236,7 @@ def test_speed_ctr_peers_are_compared_with_their_like_for_like_variant() -> None
     assert deepctr["ratio_paper_over_peer"] == pytest.approx(1250 / 1500)
     assert fuxi["ratio_per_round"] == pytest.approx([2.0, 1.5]) and "ratio_paper_over_peer" not in fuxi
     assert deepctr["cpu_ratio"] == pytest.approx(2200 / 1500)
+    assert deepctr["cpu_ratio_per_round"] == pytest.approx([2.0, 1.2])
     md = render_markdown({"environment": {"machine": "m", "threads": 1, "repeats": 2, "load_start": "1",
                                           "load_end": "2", "date": "d", "commit": "abc1234"},
                           "summary": list(summary.values()), "notes": []})
