@@ -47,7 +47,8 @@ def train(
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
     show = not (as_json or quiet)
-    lines = [Progress(live=False)] if show and not sys.stdout.isatty() else []  # bars need a terminal
+    # piped: one line per finished epoch (no start line, so an input that fails at once stays one line)
+    lines = [Progress(live=False, start_line=False)] if show and not sys.stdout.isatty() else []
     result = train_model(cfg, task=task, tracking_uri=tracking_uri, resume=resume, progress=show, callbacks=lines)
     if result["rank"] != 0:
         return  # under torchrun only the first process reports

@@ -89,6 +89,7 @@ def test_tiny_autognn_search_creates_one_parent_three_children_and_retrains_the_
 
 def test_user_errors_are_one_line(tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CLI) -> None:
     monkeypatch.chdir(tmp_path)
+    states = _nas_states(tracking_uri)  # a rejected command must leave no NAS state beside the store
     for args, needle in [(["--controller", "darts"], "unknown NAS controller"),
                          (["--budget", "0"], "--budget"),
                          (["--choices", "hidden=5"], "hidden"),
@@ -103,4 +104,11 @@ def test_user_errors_are_one_line(tracking_uri: str, tmp_path: Path, monkeypatch
         code, _, err = cli(full)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert code == 2 and len(lines) == 1 and needle in lines[0], (args, err)
-    assert not (tmp_path / "mlruns" / "nas").exists()
+    assert _nas_states(tracking_uri) == states
+
+
+def _nas_states(uri: str) -> list[str]:
+    from plexus.platform.tracking._locations import files_root
+
+    root = files_root(uri) / "nas"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []

@@ -9,13 +9,13 @@ imports) is byte-identical, no checkpoint appears, no MLflow run is left RUNNING
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
 
 from plexus.platform.catalog import get_catalog
+from plexus.platform.tracking._locations import checkpoint_root
 from reliability_helpers import (BAD, GRAPHS, assert_one_line_error, good_rows, run_cli, runs, tree, with_cell,
                                  write_rows)
 
@@ -157,6 +157,12 @@ TRAIN_CASES = {
 }
 
 
+def _checkpoints(uri: str) -> list[str]:
+    """Checkpoint folders of the store (beside it): a rejected input must add none."""
+    root = checkpoint_root(uri)
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
 @pytest.mark.parametrize("case", sorted(TRAIN_CASES))
 def test_bad_train_input(case: str, env: dict, capfd: pytest.CaptureFixture) -> None:
     root = env["root"]
@@ -166,10 +172,10 @@ def test_bad_train_input(case: str, env: dict, capfd: pytest.CaptureFixture) -> 
     args = [a.format(root=root) for a in args]
     if "--tracking-uri" not in args:
         args += ["--tracking-uri", env["uri"]]
-    before = set(runs(env["uri"]))
+    before, ckpts = set(runs(env["uri"])), _checkpoints(env["uri"])
     code, out, err = run_cli(["train", *args, "--dataset", "good", "--set", "tracking.log_model=false"], capfd)
     assert_one_line_error(code, err, *needles)
-    assert not (root / "mlruns" / "checkpoints").exists() and not (root / "pwned").exists()
+    assert _checkpoints(env["uri"]) == ckpts and not (root / "pwned").exists()
     assert set(runs(env["uri"])) == before  # checked before training: no run was created
 
 
@@ -184,14 +190,14 @@ def test_bad_config_files(env: dict, capfd: pytest.CaptureFixture) -> None:
                           ["deep_tag.yaml", "malformed YAML"]),
         "not_utf8.yaml": (b"hparams: {embed_dim: \xff\xfe}\n", ["not UTF-8"]),
     }
-    before = set(runs(env["uri"]))
+    before, ckpts = set(runs(env["uri"])), _checkpoints(env["uri"])
     for name, (text, needles) in cases.items():
         p = root / name
         p.write_bytes(text if isinstance(text, bytes) else text.encode())
         code, _, err = run_cli(["train", "dnn", "--dataset", "good", "--config", str(p), "--tracking-uri", env["uri"]],
                                capfd)
         assert_one_line_error(code, err, *needles)
-    assert not (root / "pwned").exists() and not (root / "mlruns" / "checkpoints").exists()
+    assert not (root / "pwned").exists() and _checkpoints(env["uri"]) == ckpts
     assert set(runs(env["uri"])) == before
 
 
@@ -207,7 +213,7 @@ def test_failure_after_the_run_started_marks_it_failed(env: dict, capfd: pytest.
     assert run.info.status == "FAILED"
     assert "loss became nan" in run.data.tags["plexus.failure_reason"]
     assert "plexus.state" not in run.data.tags or run.data.tags["plexus.state"] != "COMPLETE"
-    ckpt = env["root"] / "mlruns" / "checkpoints" / run.info.run_id
+    ckpt = checkpoint_root(env["uri"]) / run.info.run_id
     assert not ckpt.exists() or not list(ckpt.glob("*.pt"))  # the failing step wrote no checkpoint
 
 
