@@ -236,7 +236,10 @@ def _auth_config(plan: ServerPlan) -> Path:
             "default_permission = EDIT\n"
             f"database_uri = {plan.auth_store}\n"
             f"admin_username = {plan.credentials.user}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            "# a checked password is remembered for 60 s: without it every request re-hashes it (PBKDF2), which\n"
+            "# made a short trial 7x slower than on a local store; a changed password takes up to 60 s to apply\n"
+            "auth_cache_ttl_seconds = 60\n")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
