@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("PLEXUS_DEBUG"))
     try:
-        app(args=args, prog_name="plexus", standalone_mode=False)
+        # without standalone mode click returns (not raises) the code of typer.Exit and of a signal's Abort
+        code = app(args=args, prog_name="plexus", standalone_mode=False)
     except PlexusError as exc:
         if debug:
             raise
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> None:
         if line is None:
             raise
         _fail(f"error: {line}", 2)
+    else:
+        if code == 130:
+            _fail("error: interrupted", 130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
 
 
 def _fail(message: str, code: int) -> None:

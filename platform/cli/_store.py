@@ -53,7 +53,7 @@ def check(uri: str | None = typer.Argument(None, help=_URI_HELP),
     state = inspect_store(_uri(uri))
     _show(state, as_json)
     if state.state not in ("new", "current", "not-checked"):
-        sys.exit(1)  # not typer.Exit: the CLI runs typer in non-standalone mode, which returns its code
+        sys.exit(1)
 
 
 @app.command("upgrade")

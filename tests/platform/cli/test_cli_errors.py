@@ -111,3 +111,20 @@ def test_datasets_list_json(cli: CLI) -> None:
         assert r["status"] == "ok" and r["tasks"] and r["size"] and isinstance(r["bundled"], bool), r
     assert rows["cora"]["tasks"] == ["node", "link"] and rows["cora"]["bundled"] is True
     assert set(rows["bitcoin-otc"]["tasks"]) == {"dynlink", "edge"}
+
+
+def test_a_commands_exit_code_reaches_the_shell() -> None:
+    """Click in non-standalone mode returns typer.Exit's code instead of raising it: main() must exit with it."""
+    import typer
+    from plexus.platform.cli import _main
+
+    @_main.app.command("exit-three", hidden=True)
+    def _three() -> None:
+        raise typer.Exit(3)
+
+    try:
+        with pytest.raises(SystemExit) as exc:
+            _main.main(["exit-three"])
+        assert exc.value.code == 3
+    finally:
+        _main.app.registered_commands.pop()
