@@ -105,7 +105,7 @@ def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
     if scheme in ("http", "https"):
         url = uri.rstrip("/") + "/health"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the user's own server
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
                 if resp.status >= 400:
                     raise TrackingError(f"tracking server {mask_url(uri)} answered HTTP {resp.status}")
         except (urllib.error.URLError, OSError, ValueError) as exc:
