@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -16,6 +17,16 @@ def register(app: typer.Typer) -> None:
 def _echo(msg: str) -> None:
     # progress lines go to stderr so that --json keeps stdout clean
     err_console.print(msg, markup=False, soft_wrap=True)
+
+
+def _warnings_only(msg: str) -> None:
+    # --json: the machine-readable result is the whole story; only warnings still reach stderr
+    if msg.startswith("warning"):
+        _echo(msg)
+
+
+def _echo_for(quiet: bool, as_json: bool) -> Callable[[str], None] | None:
+    return None if quiet else (_warnings_only if as_json else _echo)
 
 
 def search(
@@ -89,7 +100,7 @@ def search(
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment
     cfg = build_config(raw, model=model, dataset=dataset)
-    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=None if quiet else _echo,
+    result = run_search(cfg, task=task, tracking_uri=tracking_uri, echo=_echo_for(quiet, as_json),
                         progress=not (quiet or as_json))
     if as_json:
         emit_json(result)
@@ -158,7 +169,7 @@ def worker(
         max_trials=trials_budget,
         timeout=timeout,
         worker_index=worker_index,
-        echo=None if quiet else _echo,
+        echo=_echo_for(quiet, as_json),
         progress=not (quiet or as_json or no_progress),
     )
     if as_json:

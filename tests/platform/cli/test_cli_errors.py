@@ -128,3 +128,16 @@ def test_a_commands_exit_code_reaches_the_shell() -> None:
         assert exc.value.code == 3
     finally:
         _main.app.registered_commands.pop()
+
+
+def test_search_with_json_keeps_stderr_to_warnings(capfd: pytest.CaptureFixture[str]) -> None:
+    from plexus.platform.cli._search import _echo_for
+
+    assert _echo_for(True, False) is None and _echo_for(True, True) is None
+    as_json = _echo_for(False, True)
+    as_json("trial 3 started lr=0.01")
+    as_json("warning: every parameter of the search space is fixed")
+    err = capfd.readouterr().err
+    assert "trial 3" not in err and "warning: every parameter" in err
+    _echo_for(False, False)("trial 4 started")
+    assert "trial 4 started" in capfd.readouterr().err
