@@ -130,8 +130,20 @@ def _split_batches(dataset: Any, max_rows: int, batch_size: int = 512) -> tuple[
     return split, out
 
 
-def global_attribution(model: torch.nn.Module, dataset: Any, max_rows: int = MAX_ROWS) -> GlobalAttribution | None:
-    """The model's global attribution over up to ``max_rows`` validation rows (``None``: nothing to explain)."""
+def _until(batches: list[dict[str, Tensor]], deadline: float | None) -> Iterator[dict[str, Tensor]]:
+    """The batches in order, stopping once ``deadline`` (``time.perf_counter``) has passed; the first always."""
+    for i, batch in enumerate(batches):
+        if i and deadline is not None and time.perf_counter() > deadline:
+            return
+        yield batch
+
+
+def global_attribution(model: torch.nn.Module, dataset: Any, max_rows: int = MAX_ROWS,
+                       deadline: float | None = None) -> GlobalAttribution | None:
+    """The model's global attribution over up to ``max_rows`` validation rows (``None``: nothing to explain).
+
+    ``deadline`` (a ``time.perf_counter()`` value): read no further batch of 512 rows after it; the rows
+    actually read are in the result's ``rows``."""
     if not can_explain_globally(model):
         return None
     split, batches = _split_batches(dataset, max_rows)
@@ -144,7 +156,8 @@ def global_attribution(model: torch.nn.Module, dataset: Any, max_rows: int = MAX
     model.eval()
     try:
         with torch.no_grad():
-            attr = model.global_attribution(({k: v.to(device) for k, v in b.items()} for b in batches), decode)
+            attr = model.global_attribution(({k: v.to(device) for k, v in b.items()}
+                                              for b in _until(batches, deadline)), decode)
     finally:
         model.train(was_training)
     attr.summary.setdefault("split", split)
@@ -197,12 +210,15 @@ def write_global_attribution(attr: GlobalAttribution, folder: Path, **meta: Any)
 
 
 def log_global_attribution(model: torch.nn.Module, dataset: Any, client: Any, run_id: str,
-                           max_rows: int = MAX_ROWS) -> dict[str, float] | None:
-    """End-of-run hook: log ``explain/global_attribution.{json,png}`` to ``run_id``; returns the cost."""
+                           max_rows: int = MAX_ROWS, budget_s: float | None = None) -> dict[str, float] | None:
+    """End-of-run hook: log ``explain/global_attribution.{json,png}`` to ``run_id``; returns the cost.
+
+    ``budget_s``: the time the attribution may take (the training service passes 5 % of the fit): rows are
+    read batch by batch until half of it is spent, the other half is left for the heatmap and the upload."""
     if not can_explain_globally(model):
         return None
     t0 = time.perf_counter()
-    attr = global_attribution(model, dataset, max_rows)
+    attr = global_attribution(model, dataset, max_rows, None if budget_s is None else t0 + budget_s / 2)
     if attr is None:
         return None
     compute_s = time.perf_counter() - t0

@@ -17,6 +17,8 @@ from plexus.platform.training.trainer import Trainer, dist_info, seed_everything
 
 __all__ = ["train_model", "resolve_resume"]
 
+EXPLAIN_SHARE = 0.05  # of the fit's duration: the most the end-of-run attribution may add to a run
+
 
 def resolve_resume(resume: str, tracking_uri: str) -> tuple[Path, str | None]:
     """``--resume`` accepts a checkpoint file or folder, or an MLflow run id."""
@@ -129,7 +131,8 @@ def train_model(
         if tracker is not None and plots and keep_model:  # explain/: the model's global attribution, if any
             from plexus.platform.explain import log_global_attribution
 
-            cost = log_global_attribution(trainer.model, dataset, tracker.client, tracker.run_id)
+            cost = log_global_attribution(trainer.model, dataset, tracker.client, tracker.run_id,
+                                          budget_s=EXPLAIN_SHARE * float(result.get("duration_s", 0.0)))
             if cost is not None:
                 result["explain_s"] = cost["total_s"]
         if tracker is not None and keep_model:

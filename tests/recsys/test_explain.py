@@ -204,3 +204,18 @@ def test_global_attribution_files(cls, kind, tmp_path) -> None:
         with torch.no_grad():
             gates = m.field_weights(batch)
         assert g.matrix[1] == pytest.approx(gates["buy"].mean(0).tolist(), abs=1e-6)
+
+
+def test_the_end_of_run_attribution_stops_reading_rows_at_its_deadline() -> None:
+    """The training service gives the attribution 5 % of the fit: past its deadline no further batch is read."""
+    from plexus.platform.data.service import load_dataset
+    from plexus.platform.explain import MAX_ROWS, global_attribution
+
+    ds = load_dataset("synthetic-behavior", num_users=1500)
+    n_val = ds.num_rows("val")
+    assert n_val > 512
+    torch.manual_seed(0)
+    model = DIN(ds.spec)
+    full = global_attribution(model, ds)
+    cut = global_attribution(model, ds, deadline=0.0)  # long past: the first batch only
+    assert full.rows == min(MAX_ROWS, n_val) and cut.rows == 512
