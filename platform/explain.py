@@ -255,7 +255,7 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> LoadedRun:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
     from plexus.platform.errors import ConfigError
-    from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri
+    from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri, using_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     ensure_reachable(uri)
@@ -268,9 +268,9 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> LoadedRun:
     if not scorer_uri:
         raise ConfigError(f"run '{run_id}' ({name}) has no logged scorer to explain: it is not a tabular run, "
                           "or it was trained with tracking.log_model=false")
-    mlflow.set_tracking_uri(uri)
     try:
-        scorer = mlflow.pyfunc.load_model(scorer_uri).unwrap_python_model()
+        with using_tracking_uri(uri):
+            scorer = mlflow.pyfunc.load_model(scorer_uri).unwrap_python_model()
     except MlflowException as exc:
         raise ConfigError(f"run '{run_id}': its scorer cannot be loaded ({str(exc).splitlines()[0]})") from None
     return LoadedRun(run_id, name, scorer.model, scorer.encoder, list(scorer.outputs))

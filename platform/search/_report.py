@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from plexus.platform.search._selection import select_best
 from plexus.platform.search._settings import SearchError
 from plexus.platform.search._storage import RUN_ID_ATTR, SURPLUS_ATTR, budget
-from plexus.platform.tracking import mask_url
+from plexus.platform.tracking import mask_url, using_tracking_uri
 
 if TYPE_CHECKING:
     from plexus.platform.search._trial import _Ctx
@@ -85,9 +85,9 @@ def _register(ctx: _Ctx, client: Any, run_id: str, name: str) -> dict[str, Any] 
     for v in client.search_model_versions(f"name='{name}'"):
         if v.run_id == run_id:
             return {"name": name, "version": int(v.version), "source": uri}
-    mlflow.set_tracking_uri(ctx.tracking_uri)
     # MLflow prints "Successfully registered ..." and "Created version ..."; the selection line says it once
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with using_tracking_uri(ctx.tracking_uri), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
         mv = mlflow.register_model(
             uri, name, tags={"plexus.study": ctx.study_name, "plexus.model": ctx.cfg.model}
         )

@@ -10,6 +10,7 @@ from plexus.platform.tracking._store import (
     mask_url,
     prepare_tracking_store,
     resolve_tracking_uri,
+    using_tracking_uri,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "resolve_tracking_uri",
     "run_name",
     "run_source",
+    "using_tracking_uri",
 ]

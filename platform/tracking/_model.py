@@ -21,6 +21,8 @@ import mlflow.pyfunc
 from mlflow.types.type_hints import TypeFromExample
 import torch
 
+from plexus.platform.tracking._store import using_tracking_uri
+
 __all__ = ["PlexusScorer", "log_trained_model"]
 
 
@@ -66,7 +68,6 @@ def log_trained_model(tracking_uri: str, run_id: str, model: torch.nn.Module, *,
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
-    mlflow.set_tracking_uri(tracking_uri)
     model = model.cpu().eval()
     # explicit requirements: MLflow's inference would reload the model in a subprocess
     reqs = [f"plexus-ml=={plexus.__version__}", f"torch=={torch.__version__.split('+')[0]}"]
@@ -80,7 +81,7 @@ def log_trained_model(tracking_uri: str, run_id: str, model: torch.nn.Module, *,
         meta_path.write_text(json.dumps(meta, default=str))
         state_path = Path(tmp) / "state.pt"
         torch.save(model.state_dict(), state_path)
-        with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+        with using_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id, log_system_metrics=False):
             info = mlflow.pytorch.log_model(model, name="model", extra_files=[str(spec_path), str(meta_path)],
                                             serialization_format="pickle", pip_requirements=reqs)
             uris["model"] = info.model_uri

@@ -7,6 +7,8 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +27,7 @@ __all__ = [
     "prepare_tracking_store",
     "quiet_mlflow_logs",
     "resolve_tracking_uri",
+    "using_tracking_uri",
 ]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -242,3 +245,24 @@ def describe_store_error(exc: BaseException) -> str | None:
     kind = "storage" if any("/optuna/" in f for f in frames) else "tracking store"
     uri = _LAST_STORE.get(kind) or next(iter(_LAST_STORE.values()), "")
     return f"{kind} {mask_url(uri)}: {cause}" if uri else f"{kind}: {cause}"
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (``mlflow.start_run``, ``models:/`` URIs) at ``uri`` for a block, then back.
+
+    ``mlflow.set_tracking_uri`` is process-global, outranks ``MLFLOW_TRACKING_URI`` and rewrites that
+    variable: a service that left it set would send a later ``mlflow.pyfunc.load_model`` in the same
+    process, and every subprocess, to the wrong store. Both are restored."""
+    from mlflow.tracking._tracking_service import utils
+
+    previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    utils.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        utils.set_tracking_uri(previous)  # also resets MLflow's tracer provider
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env

@@ -119,7 +119,10 @@ def test_explain_predictions_match_the_logged_scorer(runs, tracking_uri: str, cl
     code, out, err = cli(["explain", run["run_id"], "--rows", str(run["rows"]), "--json",
                           "--tracking-uri", tracking_uri])
     assert code == 0, err
-    scorer = mlflow.pyfunc.load_model(run["model_uris"]["scorer"])
+    from plexus.platform.tracking import using_tracking_uri
+
+    with using_tracking_uri(tracking_uri):
+        scorer = mlflow.pyfunc.load_model(run["model_uris"]["scorer"])
     df = _behavior_rows(6)
     expected = scorer.predict(df.drop(columns=["label", "t"]))["probability"].to_numpy()
     got = [r["prediction"]["probability"] for r in json.loads(out)["rows"]]
