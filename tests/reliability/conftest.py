@@ -67,7 +67,7 @@ def record(request: pytest.FixtureRequest):
 
     def _record(case_detail: str) -> None:
         if case is not None:
-            case.details.append(str(case_detail))
+            case.details.append(_short_line(str(case_detail)))  # no machine paths in the results file
     return _record
 
 
