@@ -49,6 +49,9 @@ class SearchSettings:
         grace_period: seconds without heartbeat after which a running trial is failed and
             retried with the same parameters (0: three heartbeat intervals).
         max_retry: how often the trial of a dead worker is retried.
+        checkpoint_every_s: a running trial uploads its checkpoint as an artifact of its MLflow run
+            (``checkpoint/last.pt``) at the end of an epoch once this many seconds passed since the last
+            upload; the retry of a dead worker's trial resumes from it (0: off, retries start at epoch 0).
         pruner_startup: trials that finish before the median pruner starts pruning.
         log_models: ``best`` (a trial logs its model when it beats every finished trial) |
             ``all`` | ``none``.
@@ -72,6 +75,7 @@ class SearchSettings:
     heartbeat_interval: int = 10
     grace_period: int = 0
     max_retry: int = 3
+    checkpoint_every_s: float = 60.0
     pruner_startup: int = 5
     log_models: Literal["best", "all", "none"] = "best"
     register: bool = True
@@ -87,6 +91,7 @@ class SearchSettings:
             (self.heartbeat_interval >= 0, "heartbeat_interval", "a non-negative integer"),
             (self.grace_period >= 0, "grace_period", "a non-negative integer"),
             (self.max_retry >= 0, "max_retry", "a non-negative integer"),
+            (self.checkpoint_every_s >= 0, "checkpoint_every_s", "a non-negative number of seconds"),
             (self.pruner_startup >= 0, "pruner_startup", "a non-negative integer"),
             (self.min_epochs >= 0, "min_epochs", "a non-negative integer"),
         ]

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig
+from plexus.platform.search._resume import CheckpointUploader, find_resume, mark_resumed
 from plexus.platform.search._selection import EPOCHS_ATTR, qualifies, required_epochs
 from plexus.platform.search._settings import SearchError, SearchSettings
 from plexus.platform.search._space import sample
@@ -155,6 +159,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
     last: list[Any] = [0, float("nan")]
     shown: Progress | None = None
     fixed = dict(ctx.cfg.hparams)
+    ckpt_tmp = ""
     try:
         hp = sample(ctx.space, trial, fixed, ctx.names, ctx.settings.space)
         entry = get_catalog().model(ctx.cfg.model)
@@ -169,10 +174,16 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         tracking.setdefault("checkpoints", False)
         tracking.pop("uri", None)
         cfg = replace(ctx.cfg, hparams=hp, tracking=tracking)
+        ckpt_tmp = tempfile.mkdtemp(prefix="plexus-trial-")
+        resumed = find_resume(study, trial, ctx.tracking_uri, Path(ckpt_tmp))  # a dead worker's checkpoint
+        if resumed is not None:
+            ctx.say(f"trial {trial.number} resumes trial {resumed.failed_trial} after epoch {resumed.epoch}")
 
         def created(run_id: str) -> None:
             run_ids.append(run_id)
             trial.set_user_attr(RUN_ID_ATTR, run_id)
+            if resumed is not None:
+                mark_resumed(ctx.tracking_uri, run_id, trial, resumed)
             if trial.params:
                 MlflowClient(ctx.tracking_uri).log_batch(
                     run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
@@ -193,6 +204,10 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         if ctx.settings.log_models == "best":
             logger = _ModelLogger(ctx, study, run_ids, valid_hp)
             callbacks.append(logger)
+        uploader = None
+        if ctx.settings.checkpoint_every_s:
+            uploader = CheckpointUploader(ctx.tracking_uri, ctx.settings.checkpoint_every_s, run_ids)
+            callbacks.append(uploader)
         try:
             result = train_model(
                 cfg,
@@ -204,10 +219,13 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                 extra_tags=tags,
                 log_model=ctx.settings.log_models == "all",
                 on_run_created=created,
+                resume=str(resumed.path) if resumed is not None else None,
             )
         finally:
             if shown is not None:
                 shown.close()  # also after a failure outside the epochs (the final evaluation)
+            if uploader is not None and uploader.uploads:
+                trial.set_user_attr("plexus.checkpoint_uploads", [uploader.uploads, round(uploader.upload_s, 3)])
     except KeyboardInterrupt:
         trial.set_user_attr("plexus.interrupted", True)  # queued again when the study is resumed
         raise
@@ -230,6 +248,9 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             pass
         ctx.say(f"trial {trial.number} FAIL: {reason[:300]} {_fmt(trial.params)}")
         raise
+    finally:
+        if ckpt_tmp:
+            shutil.rmtree(ckpt_tmp, ignore_errors=True)
     value = result.get("best_value")
     trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
     trial.set_user_attr("plexus.metrics", {k: float(v) for k, v in result["metrics"].items()})

@@ -285,8 +285,13 @@ class Trainer:
         self.best_state, self.best_metrics = state["best_state"], dict(state["best_metrics"])
         self.meta = dict(state.get("meta", {}))
         saved = state.get("callbacks", {})
+        kinds: dict[str, list[str]] = {}
+        for k in saved:
+            kinds.setdefault(k.split("#")[0], []).append(k)
         for i, c in enumerate(self.callbacks):
             key = type(c).__name__ + f"#{i}"
+            if key not in saved and len(kinds.get(type(c).__name__, ())) == 1:
+                key = kinds[type(c).__name__][0]  # one of its kind, moved (a worker without progress lines)
             if key in saved:
                 c.load_state_dict(saved[key])
         set_rng_state(state["rng"])
