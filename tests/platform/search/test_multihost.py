@@ -28,7 +28,8 @@ NET = "10.77.0"
 TRIALS = 6
 STUDY = "team"
 SEARCH = ["lr", "--dataset", "synthetic-behavior", "--set", "dataset_options.num_users=100", "--set", "epochs=5",
-          "--set", "search.heartbeat_interval=1", "--set", "search.pruner=none", "--set", "search.min_epochs=1"]
+          "--set", "search.heartbeat_interval=1", "--set", "search.pruner=none", "--set", "search.min_epochs=1",
+          "--set", "search.checkpoint_every_s=0.001"]  # every epoch uploads its checkpoint through the server
 
 
 def _run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -151,6 +152,7 @@ for t in s.trials:
     out["trials"].append({"number": t.number, "state": t.state.name, "params": t.params,
         "run": t.user_attrs.get("mlflow_run_id"), "worker": t.user_attrs.get("plexus.worker", ""),
         "retry_of": t.system_attrs.get("failed_trial"), "surplus": bool(t.user_attrs.get("plexus.surplus")),
+        "resumed_from_epoch": t.user_attrs.get("plexus.resumed_from_epoch"),
         "retried": t.number in {n for x in s.trials for n in x.system_attrs.get("retry_history", [])}})
 import mlflow
 mlflow.set_tracking_uri(uri)  # models:/ URIs are resolved by the default client
@@ -215,8 +217,8 @@ def test_team_search_across_hosts() -> None:
         procs.append(b)
         victim, told = None, []
         for line in b.stderr:
-            told.append(line)  # "trial N: epoch 1/5 ..." once an epoch of B's first trial is done: kill it
-            found = re.match(r"trial (\d+): epoch \d+", line.strip())
+            told.append(line)  # "trial N: epoch 2/5 ..." once epoch 1's checkpoint is surely uploaded: kill it
+            found = re.match(r"trial (\d+): epoch [2-4]/", line.strip())
             if found:
                 victim = int(found.group(1))
                 b.send_signal(signal.SIGKILL)
@@ -260,9 +262,12 @@ def test_team_search_across_hosts() -> None:
             r = runs[t["run"]]
             assert r["status"] == "FINISHED" and {"config.yaml", "history.json"} <= set(r["artifacts"]), r
             assert "val_auc" in r["metrics"] and r["tags"]["plexus.host"] in ("gpu-a", "gpu-b")
-        killed = runs[dead["run"]]
-        assert killed["status"] in ("KILLED", "FAILED"), killed  # the server's sweep or worker A got there first
-        assert killed["tags"]["plexus.host"] == "gpu-b" and killed["tags"]["plexus.failure_reason"]
+        # the retry continued the dead trial's run from its last uploaded checkpoint: one run, the whole curve
+        assert retry[0]["resumed_from_epoch"] and retry[0]["resumed_from_epoch"] >= 1, retry
+        assert retry[0]["run"] == dead["run"]
+        resumed = runs[dead["run"]]
+        assert resumed["status"] == "FINISHED" and resumed["tags"]["plexus.host"] == "gpu-a", resumed
+        assert int(resumed["tags"]["plexus.resumed_from_epoch"]) == retry[0]["resumed_from_epoch"]
         assert not [r for r in runs.values() if r["status"] == "RUNNING"]
         assert "MLmodel" in seen["model_files"], seen["model_files"]  # the best model, served by the server
         cmp = subprocess.run(net.cmd("cli", _plexus("compare", "--study", STUDY, "--tracking-uri", uri, "--json",
