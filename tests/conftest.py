@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -109,3 +114,91 @@ def cli(capfd: pytest.CaptureFixture) -> Callable[[list[str]], tuple[int, str, s
         return code, out, err
 
     return run
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[dict]:
+    """A private PostgreSQL cluster with password authentication, in a temporary folder (one per test module).
+
+    Yields ``url`` (database ``optuna``), ``password`` and ``port``; skips when the server binaries are absent."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
+        )
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]'")
+    root = Path(tempfile.mkdtemp(prefix="plexus-pg-"))
+    password = secrets.token_hex(8)
+    (root / "pw").write_text(password)
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    data = root / "data"
+    subprocess.run(
+        [
+            *as_user,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "plexus",
+            "--pwfile",
+            str(root / "pw"),
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-k {root} -p {port} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        with psycopg.connect(
+            f"postgresql://plexus:{password}@127.0.0.1:{port}/postgres", autocommit=True
+        ) as c:
+            c.execute("CREATE DATABASE optuna")
+        yield {
+            "url": f"postgresql://plexus:{password}@127.0.0.1:{port}/optuna",
+            "password": password,
+            "port": port,
+        }
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -7,7 +7,6 @@ written is refused in one line (exit 2), the file unchanged.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import REPO, assert_one_line_error, run_cli, runs
+from reliability_helpers import assert_one_line_error, run_cli, runs
 
 EPOCHS = 2
 TRAIN = ["train", "lr", "--dataset", "synthetic-behavior", "--set", f"epochs={EPOCHS}", "--set",
@@ -112,16 +111,6 @@ def test_concurrent_train_on_new_sqlite_store(tmp_path: Path, record) -> None:
     assert (tmp_path / "runs" / "mlflow.db.lock").exists()
 
 
-def _load_postgres_fixture():
-    """The ``postgres`` fixture of tests/platform/search/test_search.py (a private PostgreSQL cluster)."""
-    path = REPO / "tests" / "platform" / "search" / "test_search.py"
-    spec = importlib.util.spec_from_file_location("_plexus_search_tests_for_postgres", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.postgres
-
-
-postgres = _load_postgres_fixture()
 
 
 @pytest.mark.postgres

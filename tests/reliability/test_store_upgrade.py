@@ -389,21 +389,6 @@ def test_full_disk_on_upgrade_is_one_line(old_store: Path, data_home: Path, tmp_
     record(f"{len(before):,}-byte store, half its size free: {line[:160]}")
 
 
-# ------------------------------------------------------------------------------------------------ PostgreSQL
-def _load_postgres_fixture():
-    """The ``postgres`` fixture of tests/platform/search/test_search.py (a private PostgreSQL cluster)."""
-    import importlib.util
-
-    from reliability_helpers import REPO
-
-    path = REPO / "tests" / "platform" / "search" / "test_search.py"
-    spec = importlib.util.spec_from_file_location("_plexus_search_tests_for_postgres_upgrade", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.postgres
-
-
-postgres = _load_postgres_fixture()
 
 
 def _build_old_pg_store(uri: str) -> None:

@@ -4,7 +4,6 @@ refusals in one line (exit 2) before anything starts."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import secrets
@@ -19,19 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
 
 
-def _load_postgres_fixture():
-    """The ``postgres`` fixture of tests/platform/search/test_search.py (a private PostgreSQL cluster)."""
-    path = REPO / "tests" / "platform" / "search" / "test_search.py"
-    spec = importlib.util.spec_from_file_location("_plexus_search_tests_for_server", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.postgres
-
-
-postgres = _load_postgres_fixture()
 
 
 def _free_port() -> int:
