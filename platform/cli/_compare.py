@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import typer
 from plexus.platform.cli._output import console, emit_json, fits, say, summarize, table
 from plexus.platform.errors import ConfigError, TrackingError
+from plexus.platform.team import stop_group
 
 __all__ = ["compare", "experiment_url", "register", "server_command", "ui"]
 
@@ -86,26 +87,10 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float, what
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
-    _stop(proc)
+    stop_group(proc)
     raise TrackingError(f"{what} did not answer on {url} within {timeout:.0f}s (log: {log})")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a server we started, with all its workers (its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
 
 
 def _spawn(cmd: list[str], log: Path) -> subprocess.Popen:
@@ -193,7 +178,7 @@ def ui(
         pass
     finally:
         for p in procs:
-            _stop(p)
+            stop_group(p)
 
 
 def _interrupt_on_signals() -> None:

@@ -8,6 +8,7 @@ from plexus.platform.team._server import (
     plan_server,
     prepare_stores,
     start_tracking_server,
+    stop_group,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "plan_server",
     "prepare_stores",
     "start_tracking_server",
+    "stop_group",
 ]
