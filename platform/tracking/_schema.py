@@ -211,20 +211,25 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _backup(src: Path, dst: Path) -> None:
+    """SQLite's online backup of ``src`` (opened read-only) into ``dst``: one consistent, atomic copy."""
+    source = sqlite3.connect(f"file:{quote(str(src))}?mode=ro", uri=True, timeout=60)
+    try:
+        target = sqlite3.connect(dst, timeout=60)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
 def _copy_db(src: Path, dst: Path) -> None:
     """A consistent copy of SQLite ``src`` at ``dst`` (backup API into ``dst.tmp``, fsync, rename)."""
     tmp = Path(f"{dst}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        source = sqlite3.connect(f"file:{quote(str(src))}?mode=ro", uri=True, timeout=60)
-        try:
-            target = sqlite3.connect(tmp)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        _backup(src, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dst)
@@ -237,15 +242,7 @@ def _copy_db(src: Path, dst: Path) -> None:
 def _restore(db: Path, backup: Path) -> None:
     """Put the contents of ``backup`` back into ``db`` (SQLite's backup API: atomic; the copy stays)."""
     try:
-        source = sqlite3.connect(f"file:{quote(str(backup))}?mode=ro", uri=True, timeout=60)
-        try:
-            target = sqlite3.connect(db, timeout=60)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        _backup(backup, db)
     except sqlite3.DatabaseError:
         # the half-migrated file cannot even be opened: replace it whole (its journal would not match the copy)
         tmp = Path(f"{db}.restore.tmp")
