@@ -55,7 +55,7 @@ class ActivationUnit(nn.Module):
     """DIN's local activation unit: w_j = a(e_j, v_A), a feed-forward net.
 
     Input per position: [e_j, v_A, e_j ∘ v_A] (the paper's "out product" is the
-    element-wise product, author's answer in issue #8); with ``use_diff`` the
+    element-wise product, the authors' answer in zhougr1993/DeepInterestNetwork#8); with ``use_diff`` the
     reference code's [v_A, e_j, v_A − e_j, v_A ∘ e_j]. Output: one unnormalised
     weight per position (a final Linear → 1, no squashing).
     """

@@ -1,6 +1,6 @@
 """Speed benchmark: Plexus side by side with peer libraries, each measurement in a fresh process.
 
-Protocol (``/work/shared/docs/benchmarks.md``): the same data, model sizes, batch
+Protocol (the project's benchmark protocol): the same data, model sizes, batch
 size and thread count for every library; ``repeats`` rounds, interleaved between
 libraries; median [min – max] and the ratio to the peer measured in the same run.
 
