@@ -108,8 +108,8 @@ def run(baseline_rev: str, rounds: int, steps: int, cases: tuple[str, ...], drop
             for case in cases:
                 for label, root in (("baseline", base), ("current", REPO)):
                     res = _spawn(root, case, steps, dropout, current_hparams if label == "current" else None)
-                    if Path(res["plexus_from"]) != root.resolve():
-                        raise RuntimeError(f"{label}: plexus imported from {res['plexus_from']}, not {root}")
+                    if Path(res.pop("plexus_from")) != root.resolve():  # checked, not written: a local path
+                        raise RuntimeError(f"{label}: plexus was not imported from the {label} tree {root}")
                     raw.append({**res, "round": r, "version": label})
                     print(json.dumps(raw[-1]), flush=True)
     finally:
