@@ -19,6 +19,7 @@ from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig
+from plexus.platform.search._reports import TrialReports, freeze_heap
 from plexus.platform.search._resume import CheckpointUploader, find_resume, mark_resumed
 from plexus.platform.search._selection import EPOCHS_ATTR, qualifies, required_epochs
 from plexus.platform.search._settings import SearchError, SearchSettings
@@ -172,6 +173,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             "run_name": f"{ctx.study_name}-trial-{trial.number}",
         }
         tracking.setdefault("checkpoints", False)
+        tracking.setdefault("plots", False)  # a learning-curve PNG per trial: ~0.27 s, 9 % of a 3 s trial
         tracking.pop("uri", None)
         cfg = replace(ctx.cfg, hparams=hp, tracking=tracking)
         ckpt_tmp = tempfile.mkdtemp(prefix="plexus-trial-")
@@ -189,10 +191,12 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                     run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
                 )
 
+        reports = TrialReports(study, trial)
+
         def report(value: float, step: int) -> bool:
             last[:] = [hook.reported, value]
-            trial.report(value, hook.reported)  # steps are evaluation counts: epochs unless eval_every is set
-            return trial.should_prune()
+            # steps are evaluation counts: epochs unless eval_every is set
+            return reports.report(value, hook.reported)
 
         hook = PruningHook(ctx.monitor, report, optuna.TrialPruned)
         callbacks: list[Callback] = [hook]
@@ -222,6 +226,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                 resume=str(resumed.path) if resumed is not None else None,
             )
         finally:
+            reports.flush()
             if shown is not None:
                 shown.close()  # also after a failure outside the epochs (the final evaluation)
             if uploader is not None and uploader.uploads:
@@ -296,6 +301,7 @@ def _loop(ctx: _Ctx, study: Any, *, max_trials: int = 0, deadline: float = 0.0) 
                 return  # without heartbeats a dead worker's trial cannot be told apart from a running one
             time.sleep(poll)  # the last trials run elsewhere; stay to retry them if their worker dies
             continue
+        freeze_heap()  # the collection after each trial then scans what trials create, not every imported module
         study.optimize(
             lambda tr: _objective(ctx, study, tr), n_trials=1, catch=(Exception,), gc_after_trial=True
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform as _stdlib_platform
@@ -27,7 +28,9 @@ __all__ = ["MLflowTracker", "run_name", "git_commit", "get_experiment_id"]
 _REPO = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
 def git_commit() -> str:
+    """The source's commit (one ``git`` subprocess per process: the source does not change under it)."""
     try:
         out = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
@@ -58,6 +61,7 @@ def get_experiment_id(client: Any, name: str) -> str:
         return exp.experiment_id
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
     import torch
 
@@ -155,11 +159,14 @@ class MLflowTracker(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         if self.run_id is None:
             self.start()
-        self.client.set_tag(self.run_id, "plexus.device", str(trainer.device))
-        self.client.set_tag(self.run_id, "plexus.checkpoint_dir", str(trainer.checkpoint_dir or ""))
-        # the monitored metric and its direction, so that comparisons rank runs the way training did
-        self.client.set_tag(self.run_id, "plexus.monitor", str(trainer.monitor))
-        self.client.set_tag(self.run_id, "plexus.mode", str(trainer.mode))
+        from mlflow.entities import RunTag
+
+        # the monitored metric and its direction, so that comparisons rank runs the way training did;
+        # one batch: each call is a commit (~13 ms on a SQLite file)
+        self.client.log_batch(self.run_id, tags=[
+            RunTag("plexus.device", str(trainer.device)),
+            RunTag("plexus.checkpoint_dir", str(trainer.checkpoint_dir or "")),
+            RunTag("plexus.monitor", str(trainer.monitor)), RunTag("plexus.mode", str(trainer.mode))])
         dataset = getattr(getattr(trainer, "task", None), "dataset", None)
         if dataset is not None and not self._inputs_logged:
             log_dataset_inputs(self.client, self.run_id, self.tags.get("plexus.dataset", dataset.name), dataset)
