@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,14 @@ class CheckpointUploader(Callback):
         tracking_uri: the tracking store of the run.
         every_s: seconds between uploads (> 0).
         run_ids: filled with the trial's run id once its run exists.
+        on_upload: called after each upload (the trial writes its deferred Optuna reports then, so a retry
+            resuming from this checkpoint finds the reports of every epoch before it).
     """
 
-    def __init__(self, tracking_uri: str, every_s: float, run_ids: list[str]) -> None:
+    def __init__(self, tracking_uri: str, every_s: float, run_ids: list[str],
+                 on_upload: Callable[[], None] | None = None) -> None:
         self.tracking_uri, self.every_s, self.run_ids = tracking_uri, float(every_s), run_ids
+        self.on_upload = on_upload
         self.start_epoch = 0
         self.uploads = 0
         self.upload_s = 0.0
@@ -60,6 +65,8 @@ class CheckpointUploader(Callback):
         with tempfile.TemporaryDirectory() as tmp:
             path = trainer.save(Path(tmp) / "last.pt")  # also flushes the tracker's buffered metrics
             MlflowClient(self.tracking_uri).log_artifact(self.run_ids[0], str(path), "checkpoint")
+        if self.on_upload is not None:
+            self.on_upload()
         self.uploads += 1
         self.upload_s += time.perf_counter() - t0
         self._last = time.monotonic()

@@ -210,7 +210,8 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             callbacks.append(logger)
         uploader = None
         if ctx.settings.checkpoint_every_s:
-            uploader = CheckpointUploader(ctx.tracking_uri, ctx.settings.checkpoint_every_s, run_ids)
+            uploader = CheckpointUploader(ctx.tracking_uri, ctx.settings.checkpoint_every_s, run_ids,
+                                          on_upload=reports.flush)
             callbacks.append(uploader)
         try:
             result = train_model(

@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 
 EPOCHS = 10
 
 
-def _args(storage: str, tracking_uri: str) -> list[str]:
+def _args(storage: str, tracking_uri: str, pruner: str = "median") -> list[str]:
     sets = {
+        "search.pruner": pruner,
         "dataset_options.num_users": 1000,
         "epochs": EPOCHS,
         "batch_size": 16,  # ~0.6 s an epoch on a 2-core CPU box: the poll below sees checkpoints mid-trial
@@ -36,13 +38,16 @@ def _args(storage: str, tracking_uri: str) -> list[str]:
     return args
 
 
-def test_retried_trial_resumes_from_the_dead_trials_checkpoint(tmp_path: Path, tracking_uri: str) -> None:
+# with a pruner that never prunes the trial writes its Optuna reports in one go: at the end, and at each upload
+@pytest.mark.parametrize("pruner", ["median", "none"])
+def test_retried_trial_resumes_from_the_dead_trials_checkpoint(tmp_path: Path, tracking_uri: str,
+                                                               pruner: str) -> None:
     import mlflow.artifacts
     from mlflow.tracking import MlflowClient
     from plexus.platform.search._resume import RESUMED_EPOCH_ATTR
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    args = _args(storage, tracking_uri)
+    args = _args(storage, tracking_uri, pruner)
     cmd = [sys.executable, "-m", "plexus.platform.cli", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     client = MlflowClient(tracking_uri)
