@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,12 +83,15 @@ def server(
                     "the storage's password")
             console.print("Ctrl-C stops the server.")
         sys.stdout.flush()
+        stopping = _stop_on_signals()  # serving: a signal ends the loop, never interrupts a sweep mid-query
         next_gc = time.monotonic() + gc_every if gc_every > 0 else float("inf")
-        while proc.poll() is None:
-            time.sleep(0.5)
-            if time.monotonic() >= next_gc:
+        while proc.poll() is None and not stopping.is_set():
+            stopping.wait(0.5)
+            if time.monotonic() >= next_gc and not stopping.is_set():
                 _sweep(plan, mask_text)
                 next_gc = time.monotonic() + gc_every
+        if stopping.is_set():
+            return
         _err(f"error: mlflow server stopped (exit code {proc.returncode}); see {plan.log}")
         raise typer.Exit(1)
     except KeyboardInterrupt:
@@ -94,6 +99,23 @@ def server(
     finally:
         if proc is not None:
             stop_group(proc)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM / SIGHUP / SIGINT set the returned event. While starting, the server stops on them by
+    KeyboardInterrupt; once it serves, an exception raised inside a sweep's database or HTTP call could leave a
+    library lock held, and the interpreter's exit would then wait on it forever."""
+    stopping = threading.Event()
+
+    def _set(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        try:
+            signal.signal(sig, _set)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    return stopping
 
 
 def _sweep(plan: Any, mask_text: Any) -> None:

@@ -266,7 +266,7 @@ def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracki
         "--set",
         "epochs=6",
         "--set",
-        "batch_size=64",  # ~60 steps an epoch: the poll below sees a trial mid-run
+        "batch_size=4",  # ~1,000 steps an epoch (~0.5 s): the poll below sees a trial mid-run
         "--set",
         "search.heartbeat_interval=1",
         "--set",
@@ -289,7 +289,7 @@ def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracki
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:  # kill it mid-trial: after the first epoch
-            time.sleep(0.5)
+            time.sleep(0.2)
             try:
                 running = load_study(storage, "killed").get_trials(states=(optuna.trial.TrialState.RUNNING,))
             except Exception:  # noqa: BLE001,S112 - study not created yet
