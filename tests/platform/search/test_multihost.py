@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.multihost, pytest.mark.postgres]
 NET = "10.77.0"
 TRIALS = 6
 STUDY = "team"
-SEARCH = ["lr", "--dataset", "synthetic-behavior", "--set", "dataset_options.num_users=100", "--set", "epochs=5",
+# 1,000 users at batch 16: ~0.5 s epochs, so worker A cannot finish the study before worker B takes a trial
+SEARCH = ["lr", "--dataset", "synthetic-behavior", "--set", "dataset_options.num_users=1000", "--set", "batch_size=16",
+          "--set", "epochs=5",
           "--set", "search.heartbeat_interval=1", "--set", "search.pruner=none", "--set", "search.min_epochs=1",
           "--set", "search.checkpoint_every_s=0.001"]  # every epoch uploads its checkpoint through the server
 
