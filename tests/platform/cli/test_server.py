@@ -19,9 +19,6 @@ from pathlib import Path
 import pytest
 
 
-
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,6 +80,7 @@ def test_server_prints_urls_keeps_secrets_and_stops_cleanly(postgres: dict, tmp_
          "--credentials", str(creds), "--auth", "--workers", "1", "--gc-every", "1", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     children: list[int] = []
+    started: dict[int, str] = {}
     try:
         head, deadline = "", time.monotonic() + 400
         while time.monotonic() < deadline and proc.poll() is None:
@@ -106,6 +104,7 @@ def test_server_prints_urls_keeps_secrets_and_stops_cleanly(postgres: dict, tmp_
             assert c.execute("SELECT count(*) FROM studies").fetchone()[0] == 0
         children = _descendants(proc.pid)
         assert children, "mlflow server was not started as a child"
+        started = {p: _stat(p)[1] for p in children}
         for pid in [proc.pid, *children]:  # no secret on any command line (ps shows them to every user)
             cmd = _cmdline(pid)
             assert team_pw not in cmd and postgres["password"] not in cmd, cmd
@@ -125,18 +124,28 @@ def test_server_prints_urls_keeps_secrets_and_stops_cleanly(postgres: dict, tmp_
     out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.returncode == 0, err[-2000:]
     assert team_pw not in out + err and postgres["password"] not in out + err
-    time.sleep(0.5)
-    left = [p for p in children if Path(f"/proc/{p}").exists() and "(Z)" not in _stat(p)]
+    deadline = time.monotonic() + 15  # a grandchild adopted by init may still be exiting when the server returns
+    while (left := [p for p in children if _alive(p, started[p])]) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert left == [], [(p, _cmdline(p)) for p in left]
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
 
 
-def _stat(pid: int) -> str:
+def _stat(pid: int) -> tuple[str, str]:
+    """(state, start time in clock ticks) of a process; ("", "") once it is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return ""
+        return "", ""
+    return fields[0], fields[19]
+
+
+def _alive(pid: int, start: str) -> bool:
+    """Still running as the same process: a zombie (exited, not yet reaped by whoever adopted it) or a
+    reused pid (another start time) counts as gone."""
+    state, now = _stat(pid)
+    return state not in ("", "Z", "X") and now == start
 
 
 def _one_line(cli, args: list[str], *needles: str, secret: str = "") -> str:
