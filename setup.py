@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import find_namespace_packages, setup
 
 PORTIONS = ("platform", "gnn", "recsys", "nas", "evaluation")
-packages = ["plexus"]
+packages = ["plexus"] + [f"plexus.{p}" for p in find_namespace_packages(where="plexus", exclude=["*__pycache__*"])]
 for top in PORTIONS:
     if not Path(top).is_dir():
         continue

@@ -1,5 +1,5 @@
 """``python -m plexus`` runs the CLI (same as the ``plexus`` command)."""
 
-from plexus.platform.cli import main
+from plexus.cli import main
 
 main()

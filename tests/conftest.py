@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
+PLEXUS = [sys.executable, "-m", "plexus.cli"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -84,15 +84,16 @@ except ImportError:  # pragma: no cover
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PLUGIN_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin"
 
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real pip install of the fixture plugins into a separate site folder."""
+    """A real pip install of the example plugin and the broken fixture plugin into a separate site folder."""
     target = tmp_path_factory.mktemp("plugin_site")
-    for fx in ("thirdparty_plugin", "broken_plugin"):
+    for fx in (PLUGIN_EXAMPLE, FIXTURES / "broken_plugin"):
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                        "--target", str(target), str(FIXTURES / fx)], check=True, timeout=300,
+                        "--target", str(target), str(fx)], check=True, timeout=300,
                        capture_output=True)
     return target
 
@@ -102,7 +103,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def cli(capfd: pytest.CaptureFixture) -> Callable[[list[str]], tuple[int, str, str]]:
     """Run the ``plexus`` CLI in this process: ``cli([...])`` -> (exit code, stdout, stderr)."""
-    from plexus.platform.cli import main
+    from plexus.cli import main
 
     def run(args: list[str]) -> tuple[int, str, str]:
         code = 0

@@ -38,7 +38,7 @@ def degree_baseline(dataset: str) -> dict[str, float]:
     the two endpoints at step t and summed over the window t-10..t. Returns val/test micro-F1, minority F1 and
     minority ROC-AUC."""
     import numpy as np
-    from plexus.evaluation import metrics
+    from plexus.platform import metrics
     from plexus.platform.data.service import load_dataset
     from sklearn.linear_model import LogisticRegression
 

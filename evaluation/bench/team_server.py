@@ -54,7 +54,7 @@ def _postgres(root: Path, password: str) -> tuple[int, list[str]]:
 
 def _search(uri: str, study: str, env: dict[str, str], cwd: Path) -> dict[str, float]:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "search", *SEARCH, "--study", study,
+    out = subprocess.run([sys.executable, "-m", "plexus.cli", "search", *SEARCH, "--study", study,
                           "--tracking-uri", uri], env=env, cwd=cwd, capture_output=True, text=True, timeout=1200,
                          check=False)
     wall = time.perf_counter() - t0
@@ -78,7 +78,7 @@ def main() -> None:
     base = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PLEXUS_"))},
             "OMP_NUM_THREADS": "1", "PLEXUS_DATA": str(root / "data"), "PLEXUS_OFFLINE": "1"}
     srv_port = _port()
-    server = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "server", "--postgres",
+    server = subprocess.Popen([sys.executable, "-m", "plexus.cli", "server", "--postgres",
                                f"postgresql://plexus@127.0.0.1:{port}", "--port", str(srv_port), "--home",
                                str(root / "srv"), "--auth", "--workers", "1", "--json"],
                               env={**base, "PGPASSWORD": pg_pw, "PLEXUS_SERVER_PASSWORD": team_pw},

@@ -35,7 +35,7 @@ def _trial(root: Path, name: str, sets: dict[str, object]) -> dict[str, object]:
             "--set", "search.register=false", "--set", "patience=100"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
-    subprocess.run([sys.executable, "-m", "plexus.platform.cli", *args], check=True, capture_output=True,
+    subprocess.run([sys.executable, "-m", "plexus.cli", *args], check=True, capture_output=True,
                    env={**os.environ, "OMP_NUM_THREADS": "1"})
     t = optuna.load_study(study_name=name, storage=storage).trials[0]
     hist = MlflowClient(uri).get_metric_history(t.user_attrs["mlflow_run_id"], "train_loss")

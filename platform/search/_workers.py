@@ -57,7 +57,7 @@ def spawn_workers(
         cmd = [
             sys.executable,
             "-m",
-            "plexus.platform.cli",
+            "plexus.cli",
             "worker",
             "--study",
             study_name,

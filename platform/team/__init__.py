@@ -10,9 +10,12 @@ from plexus.platform.team._server import (
     start_tracking_server,
     stop_group,
 )
+from plexus.platform.team._viewer import Viewer, experiment_url
 
 __all__ = [
     "Credentials",
+    "Viewer",
+    "experiment_url",
     "GcAction",
     "ServerPlan",
     "gc_runs",

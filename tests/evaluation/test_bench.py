@@ -272,7 +272,7 @@ def test_configs_folder_is_the_committed_one() -> None:
 
 
 def test_cli_bench_reports_user_errors(capfd: pytest.CaptureFixture) -> None:
-    from plexus.platform.cli import main
+    from plexus.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["bench", "fidelity", "--models", "no_such_model", "--seeds", "1"])

@@ -18,7 +18,7 @@ TRIALS = [(0.01, 256), (0.05, 128), (0.002, 512)]  # (lr, batch_size) of the thr
 
 
 def _main(*args: str) -> int:
-    from plexus.platform.cli._main import main
+    from plexus.cli._main import main
 
     try:
         main(list(args))

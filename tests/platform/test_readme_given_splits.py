@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli import main
+from plexus.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = re.search(r"#### Tabular with given splits\n(.*?)\n#### ", (REPO / "README.md").read_text(), flags=re.DOTALL)

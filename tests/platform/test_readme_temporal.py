@@ -30,7 +30,7 @@ def test_the_shipped_example_is_what_its_script_writes(tmp_path: Path) -> None:
 def test_readme_temporal_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
     from plexus.platform.catalog import get_catalog
-    from plexus.platform.cli._main import main
+    from plexus.cli._main import main
 
     cmds = _commands()
     assert [c.split()[1] for c in cmds] == ["datasets", "datasets", "train"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli import main
+from plexus.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -1,6 +1,6 @@
 """Bad input through the CLI: one line on stderr, exit code 2, no traceback, nothing half-written.
 
-Builds on tests/platform/cli/test_cli_errors.py (train-option basics) and the library-level corpora of
+Builds on tests/plexus/cli/test_cli_errors.py (train-option basics) and the library-level corpora of
 tests/platform/data (which check file/row/field of each DataError): here every case goes through
 ``plexus ...`` and the test proves what was *not* changed: the data home (caches, manifests of earlier
 imports) is byte-identical, no checkpoint appears, no MLflow run is left RUNNING.
@@ -48,7 +48,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Iterator
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PLEXUS_DATA", str(root / "home"))
         mp.chdir(root)
-        from plexus.platform.cli import main
+        from plexus.cli import main
 
         get_catalog(refresh=True)
         main(["datasets", "import", str(src / "good.csv"), "--name", "good", "--schema", str(SCHEMA)])

@@ -44,7 +44,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Iterator
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PLEXUS_DATA", str(root / "home"))
         mp.chdir(root)
-        from plexus.platform.cli import main
+        from plexus.cli import main
 
         get_catalog(refresh=True)
         main(["datasets", "import", str(root / "good.csv"), "--name", "good", "--schema", str(root / "random.yaml")])

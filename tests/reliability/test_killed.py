@@ -56,7 +56,7 @@ CHILD = textwrap.dedent('''
                 pause()
             return out
         tr.save_checkpoint = save_checkpoint
-    from plexus.platform.cli import main
+    from plexus.cli import main
     main(args)
 ''')
 

@@ -29,7 +29,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Iterator
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PLEXUS_DATA", str(root / "home"))
         mp.chdir(root)
-        from plexus.platform.cli import main
+        from plexus.cli import main
 
         get_catalog(refresh=True)
         main(["datasets", "import", str(root / "d.csv"), "--name", "d", "--schema", str(BAD / "schema.yaml")])
@@ -107,7 +107,7 @@ def test_failing_trials_end_fail_never_running(env: dict, capfd: pytest.CaptureF
 def test_two_workers_share_a_sqlite_study(env: dict) -> None:
     """``--workers 2`` on one SQLite study: every budgeted trial done once, none lost, none duplicated."""
     e = {**os.environ, "OMP_NUM_THREADS": "1", "PLEXUS_DATA": str(env["root"] / "home")}
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "search", "lr", "--dataset", "d", "--trials", "4",
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "search", "lr", "--dataset", "d", "--trials", "4",
                         "--workers", "2", "--study", "shared", "--storage", env["storage"], "--tracking-uri",
                         env["uri"], "--set", "epochs=1", "--set", "search.log_models=none",
                         "--set", "search.register=false", "--json"],

@@ -29,7 +29,7 @@ FINAL_METRICS = {"best_val_auc", "test_auc", "test_logloss", "best_epoch", "dura
 
 
 def _train_cmd(seed: int) -> list[str]:
-    return [sys.executable, "-m", "plexus.platform.cli", *TRAIN, "--set", f"seed={seed}", "--json"]
+    return [sys.executable, "-m", "plexus.cli", *TRAIN, "--set", f"seed={seed}", "--json"]
 
 
 def _env(uri: str, tmp_path: Path) -> dict:
@@ -149,7 +149,7 @@ def test_trainings_and_a_search_share_a_new_store(tmp_path: Path, record) -> Non
     env = _env(uri, tmp_path)
     start = time.monotonic()
     search = subprocess.Popen(
-        [sys.executable, "-m", "plexus.platform.cli", "search", "lr", "--dataset", "synthetic-behavior",
+        [sys.executable, "-m", "plexus.cli", "search", "lr", "--dataset", "synthetic-behavior",
          "--trials", str(SEARCH_TRIALS), "--workers", str(SEARCH_WORKERS), "--study", "shared", "--storage",
          storage, "--set", "epochs=1", "--set", "dataset_options.num_users=200", "--set",
          "search.log_models=none", "--set", "search.register=false", "--json"],

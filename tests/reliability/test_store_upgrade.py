@@ -109,7 +109,7 @@ def assert_old_runs_intact(uri: str) -> None:
 def plexus(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
     e = {**os.environ, **(env or {})}
     e.pop("PLEXUS_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "plexus.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=e, **kw)
 
 
@@ -437,7 +437,7 @@ def test_postgres_upgrade_is_all_or_nothing(postgres: dict, data_home: Path, tmp
     assert inspect_store(uri).revision == OLD_REV
     log = tmp_path / "upgrade.out"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "store", "upgrade", uri],
+        proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "store", "upgrade", uri],
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 240
         while "in one transaction" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:

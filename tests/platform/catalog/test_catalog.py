@@ -23,7 +23,7 @@ def plexus_cli(args: list[str], site: Path | None = None, **kw) -> subprocess.Co
     env = dict(os.environ)
     if site is not None:
         env["PYTHONPATH"] = str(site) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "plexus.platform.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "plexus.cli", *args], capture_output=True, text=True,
                           env=env, cwd=kw.pop("cwd", REPO), timeout=kw.pop("timeout", 300), **kw)
 
 

@@ -272,7 +272,7 @@ def test_mixed_parts_of_two_datasets_name_the_odd_file(tmp_path: Path) -> None:
 
 def test_cli_wrong_dataset_exits_2_with_one_line(tmp_path: Path) -> None:
     root = _bundled_raw("citeseer", tmp_path / "raw", as_name="cora")
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "gcn", "--dataset", "cora",
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "train", "gcn", "--dataset", "cora",
                         "--set", f"dataset_options.path={root}", "--set", "tracking.enabled=false"],
                        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     err = r.stderr.strip()

@@ -92,7 +92,7 @@ class Net:
 
 
 def _plexus(*args: str) -> list[str]:
-    return [sys.executable, "-m", "plexus.platform.cli", *args]
+    return [sys.executable, "-m", "plexus.cli", *args]
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

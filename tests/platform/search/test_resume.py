@@ -48,7 +48,7 @@ def test_retried_trial_resumes_from_the_dead_trials_checkpoint(tmp_path: Path, t
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     args = _args(storage, tracking_uri, pruner)
-    cmd = [sys.executable, "-m", "plexus.platform.cli", *args]
+    cmd = [sys.executable, "-m", "plexus.cli", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     client = MlflowClient(tracking_uri)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -18,7 +18,7 @@ from plexus.platform.config import build_config
 from plexus.platform.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO / "tests" / "fixtures"
+PLUGIN_EXAMPLE = REPO / "examples" / "plugin"
 # The search service needs some CTR dataset, not Criteo: the generated one runs on a fresh, offline machine.
 DATASET = "synthetic-behavior"
 USERS = 200  # small for speed (about 4k training rows)
@@ -30,7 +30,7 @@ def plexus(
 ) -> subprocess.CompletedProcess:
     e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "plexus.platform.cli", *args],
+        [sys.executable, "-m", "plexus.cli", *args],
         check=False,
         capture_output=True,
         text=True,
@@ -279,7 +279,7 @@ def test_killed_search_resumes_and_retries_the_dead_trial(tmp_path: Path, tracki
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plexus.platform.cli", *args],
+        [sys.executable, "-m", "plexus.cli", *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -394,7 +394,7 @@ def test_third_party_plugin_can_be_searched(tmp_path: Path, tracking_uri: str) -
             "--disable-pip-version-check",
             "--target",
             str(site),
-            str(FIXTURES / "thirdparty_plugin"),
+            str(PLUGIN_EXAMPLE),
         ],
         check=True,
         timeout=300,

@@ -189,7 +189,7 @@ def test_workers_prefix_their_progress_lines(tmp_path: Path) -> None:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("PLEXUS_HOME", None)
     out = subprocess.run(
-        [sys.executable, "-m", "plexus.platform.cli", "search", "dnn", "--dataset", "synthetic-behavior",
+        [sys.executable, "-m", "plexus.cli", "search", "dnn", "--dataset", "synthetic-behavior",
          "--set", "dataset_options.num_users=120", "--set", "train.epochs=2", "--set", "search.min_epochs=2",
          "--trials", "2", "--workers", "2"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)

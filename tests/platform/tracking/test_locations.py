@@ -12,7 +12,7 @@ from plexus.platform.search import default_storage_url
 from plexus.platform.tracking import resolve_tracking_uri
 from plexus.platform.tracking._locations import checkpoint_root, files_root, report_path
 
-PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
+PLEXUS = [sys.executable, "-m", "plexus.cli"]
 
 
 def test_files_root_follows_the_tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,7 +85,7 @@ def _behavior_rows(n: int):
 ])
 def test_cli_train_json_and_pyfunc_scores_raw_rows(dataset: str, rows, tmp_path: Path, tracking_uri: str) -> None:
     opts = ["--set", f"dataset_options.num_users={USERS}"] if dataset == "synthetic-behavior" else []
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "lr", "--dataset", dataset, *opts,
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "train", "lr", "--dataset", dataset, *opts,
                         "--set", "epochs=1", "--set", "lr=0.01", "--json", "--tracking-uri", tracking_uri],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -115,7 +115,7 @@ def test_cli_train_json_and_pyfunc_scores_raw_rows(dataset: str, rows, tmp_path:
 
 def test_third_party_plugin_trains_like_a_builtin(plugin_site: Path, tmp_path: Path, tracking_uri: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(plugin_site) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "tiny_mlp", "--dataset", "cora",
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "train", "tiny_mlp", "--dataset", "cora",
                         "--set", "epochs=3", "--set", "hidden=16", "--set", "tracking.log_model=false", "--json",
                         "--tracking-uri", tracking_uri], capture_output=True, text=True, cwd=tmp_path, env=env,
                        timeout=600)

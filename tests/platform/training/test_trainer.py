@@ -67,7 +67,7 @@ def test_exact_resume_matches_uninterrupted(tmp_path: Path, tracking_uri: str) -
 
 
 def _plexus(*args: str, cwd: Path, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "plexus.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -115,11 +115,11 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
     common = [*DATA_ARGS, "--json", "--set", "epochs=2", "--set", "batch_size=256",
               "--set", "patience=0", "--set", "tracking.enabled=false", "--set", "seed=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "train", "dnn", *common],
+    one = subprocess.run([sys.executable, "-m", "plexus.cli", "train", "dnn", *common],
                          check=False, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-                          "-m", "plexus.platform.cli", "train", "dnn", *common],
+                          "-m", "plexus.cli", "train", "dnn", *common],
                          check=False, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert two.returncode == 0, two.stderr[-3000:]
     r1 = json.loads(one.stdout)

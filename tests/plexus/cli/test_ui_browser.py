@@ -32,7 +32,7 @@ def _port_open(port: int) -> bool:
 
 
 def _main(*args: str) -> int:
-    from plexus.platform.cli._main import main
+    from plexus.cli._main import main
 
     try:
         main(list(args))
@@ -85,7 +85,7 @@ def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Pat
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
     study = _study(tracking_uri, tmp_path / "ckpt")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "ui", "--tracking-uri", tracking_uri,
+    proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "ui", "--tracking-uri", tracking_uri,
                              "--experiment", study["experiment"], "--port", str(port), "--json"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
@@ -145,18 +145,6 @@ def test_ui_errors_are_one_line_exit_2(tracking_uri: str, tmp_path: Path, capsys
         assert "optuna-dashboard, which is not installed" in capsys.readouterr().err
 
 
-def test_server_command_matches_the_store(tmp_path: Path) -> None:
-    from plexus.platform.cli._compare import experiment_url, server_command
-
-    cmd = server_command(f"sqlite:///{tmp_path}/mlflow.db", "127.0.0.1", 5999)
-    assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path}/mlflow.db"
-    assert cmd[cmd.index("--default-artifact-root") + 1] == (tmp_path / "artifacts").as_uri()
-    assert cmd[cmd.index("--workers") + 1] == "1"
-    pg = server_command("postgresql+psycopg://u:p@h/db", "0.0.0.0", 5999)
-    assert "--artifacts-destination" in pg and "--default-artifact-root" not in pg
-    assert experiment_url("http://h:1/", "7") == "http://h:1/#/experiments/7/runs"
-
-
 def _single_and_nas(uri: str, ckpt: Path) -> dict:
     """A single ARM-Net+ training (model logged, so it carries explain/) and a 2-architecture NAS, one experiment."""
     from plexus.nas.search import run_nas
@@ -183,7 +171,7 @@ def test_mlflow_ui_shows_each_run_kind_with_its_dataset_and_attribution(tracking
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
     runs = _single_and_nas(tracking_uri, tmp_path / "ckpt")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plexus.platform.cli", "ui", "--tracking-uri", tracking_uri,
+    proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "ui", "--tracking-uri", tracking_uri,
                              "--experiment", runs["experiment"], "--port", str(port), "--json"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)

@@ -1,7 +1,7 @@
 """``plexus demo``: the three user journeys, end to end, on bundled/local data.
 
 1. **Catalog**: lists every registered model, including a third-party plugin registered
-   through an entry point (the example in ``tests/fixtures/thirdparty_plugin`` is
+   through an entry point (the example package in ``examples/plugin`` is
    pip-installed into the running environment when it is not there yet).
 2. **Search**: a small Auto-GNN architecture search (the NAS service, controller ``autognn``)
    on the bundled ``cora``, its best architecture retrained beside a plain GCN, and a small
@@ -37,7 +37,7 @@ BEHAVIOR = "synthetic-behavior"  # generated: the recommender journey needs no d
 # the single runs printed beside each search: tracked in the demo's experiment, no model, checkpoint or plot
 _SIDE_RUN = {"experiment": DEMO_EXPERIMENT, "log_model": False, "checkpoints": False, "plots": False}
 PLUGIN_MODEL = "tiny_mlp"  # the model of the example third-party plugin
-_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "thirdparty_plugin"
+_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "examples" / "plugin"
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,7 @@ def run_demo(progress: bool = True, echo: Callable[[str], None] | None = None, *
 
 def _journeys(echo: Callable[[str], None] | None, *, quick: bool, install_plugin: bool,
               tracking_uri: str | None) -> dict[str, Any]:
+    from plexus.nas.search import run_nas
     from plexus.platform.search import search
     from plexus.platform.tracking import mask_url, resolve_tracking_uri
     from plexus.platform.training import train_model
@@ -195,12 +196,11 @@ def _journeys(echo: Callable[[str], None] | None, *, quick: bool, install_plugin
     say(f"{len(catalog.datasets())} datasets: " + ", ".join(sorted(catalog.datasets())))
     say(plugin)
 
-    # 2a. Auto-GNN architecture search on cora (nas/ is loaded by name: platform/ must not import it)
+    # 2a. Auto-GNN architecture search on cora
     say(f"\n== 2a. Auto-GNN search (autognn) on cora: {sizes.nas_budget} architectures, {sizes.nas_epochs} epochs each")
-    nas = importlib.import_module("plexus.nas.search")
-    nas_res = nas.run_nas(space="graphnas", controller="autognn", dataset="cora", budget=sizes.nas_budget,
-                          epochs=sizes.nas_epochs, seed=0, choices={k: list(v) for k, v in sizes.nas_choices},
-                          tracking_uri=uri, experiment=DEMO_EXPERIMENT, retrain_seeds=2, echo=say)
+    nas_res = run_nas(space="graphnas", controller="autognn", dataset="cora", budget=sizes.nas_budget,
+                      epochs=sizes.nas_epochs, seed=0, choices={k: list(v) for k, v in sizes.nas_choices},
+                      tracking_uri=uri, experiment=DEMO_EXPERIMENT, retrain_seeds=2, echo=say)
     best, again = nas_res["best"] or {}, nas_res["retrain"] or {}
     say(f"NAS parent run {nas_res['parent_run_id']}: best val_acc={best.get('reward')} "
         f"test_acc={best.get('test_acc')}; retrained from scratch: test_acc {again.get('mean', float('nan')):.4f} "

@@ -82,10 +82,10 @@ def test_malformed_yaml_and_python_tags(workdir: Path, cli: CLI) -> None:
 
 
 def test_debug_shows_traceback(workdir: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "--debug", "models", "show", "nope"],
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "--debug", "models", "show", "nope"],
                        capture_output=True, text=True, cwd=workdir, timeout=300)
     assert r.returncode != 0 and "Traceback" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "models", "show", "nope", "--json"],
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "models", "show", "nope", "--json"],
                        capture_output=True, text=True, cwd=workdir, timeout=300)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
 
@@ -116,7 +116,7 @@ def test_datasets_list_json(cli: CLI) -> None:
 def test_a_commands_exit_code_reaches_the_shell() -> None:
     """Click in non-standalone mode returns typer.Exit's code instead of raising it: main() must exit with it."""
     import typer
-    from plexus.platform.cli import _main
+    from plexus.cli import _main
 
     @_main.app.command("exit-three", hidden=True)
     def _three() -> None:
@@ -131,7 +131,7 @@ def test_a_commands_exit_code_reaches_the_shell() -> None:
 
 
 def test_search_with_json_keeps_stderr_to_warnings(capfd: pytest.CaptureFixture[str]) -> None:
-    from plexus.platform.cli._search import _echo_for
+    from plexus.cli._search import _echo_for
 
     assert _echo_for(True, False) is None and _echo_for(True, True) is None
     as_json = _echo_for(False, True)

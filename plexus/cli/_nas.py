@@ -1,23 +1,17 @@
-"""``plexus nas``: neural architecture search (the service lives in ``plexus.nas``, loaded by name)."""
+"""``plexus nas``: neural architecture search and ``plexus nas show`` (the service is ``plexus.nas.search``)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import typer
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.cli._output import console, emit_json, table
 from plexus.platform.errors import ConfigError
 
-NAS_SERVICE = "plexus.nas.search"  # platform/ never imports nas/ statically (design §10)
 
-
-nas_app = typer.Typer(invoke_without_command=True, help="Neural architecture search; 'plexus nas show RUN' prints "
+app = typer.Typer(invoke_without_command=True, help="Neural architecture search; 'plexus nas show RUN' prints "
                       "an architecture.")
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(nas_app, name="nas")
 
 
 def _parse_choices(items: list[str] | None) -> dict[str, list[Any]] | None:
@@ -32,7 +26,7 @@ def _parse_choices(items: list[str] | None) -> dict[str, list[Any]] | None:
     return out
 
 
-@nas_app.callback()
+@app.callback()
 def nas(
     ctx: typer.Context,
     dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset name (node classification)."),
@@ -64,7 +58,8 @@ def nas(
         return
     if not dataset:
         raise ConfigError("plexus nas: --dataset is required (a node-classification dataset, e.g. cora)")
-    service = importlib.import_module(NAS_SERVICE)
+    from plexus.nas import search as service  # imported here: torch only when a command runs
+
     result = service.run_nas(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                              seed=seed, share=share, sampler=sampler, pruner=pruner, choices=_parse_choices(choices),
                              overrides=set_, tracking_uri=tracking_uri, experiment=experiment, resume=resume,
@@ -88,14 +83,15 @@ def nas(
     console.print(f"parent run {result['parent_run_id']} in {result['tracking_uri']}; state {result['state_path']}")
 
 
-@nas_app.command("show")
+@app.command("show")
 def show(
     run_id: str = typer.Argument(..., help="A NAS parent run (its best architecture) or child run."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     as_json: bool = typer.Option(False, "--json", help="Print the architecture as JSON."),
 ) -> None:
     """Print the architecture of a NAS run, layer by layer."""
-    service = importlib.import_module(NAS_SERVICE)
+    from plexus.nas import search as service  # imported here: torch only when a command runs
+
     arch, info = service.architecture_of(run_id, tracking_uri)
     rows = service.describe(arch, info.get("plexus.nas.space", "graphnas"))
     if as_json:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import typer
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.cli._output import console, emit_json, table
 
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train)
-    app.command("demo")(demo)
 
 
 def train(
@@ -37,8 +32,10 @@ def train(
     from plexus.platform.training.callbacks import Progress
 
     raw = load_yaml(config) if config else {}
-    if model.startswith("nas:"):  # nas/ is loaded by name: platform/ never imports it statically
-        found = importlib.import_module("plexus.nas.search").train_config(model[4:], tracking_uri)
+    if model.startswith("nas:"):
+        from plexus.nas.search import train_config
+
+        found = train_config(model[4:], tracking_uri)
         model = found.pop("model")
         raw = {**raw, "hparams": {**found["hparams"], **(raw.get("hparams") or {})},
                "train": {**found["train"], **(raw.get("train") or {})}}
@@ -63,7 +60,7 @@ def train(
 
 def demo(as_json: bool = typer.Option(False, "--json", help="Print results as JSON.")) -> None:
     """Catalog (with a third-party plugin), a NAS search and a DIN search, then compare (tracked in ./mlruns)."""
-    from plexus.platform.demo import run_demo
+    from plexus.demo import run_demo
 
     def _say(msg: str) -> None:
         console.print(msg, markup=False, highlight=False, soft_wrap=True)

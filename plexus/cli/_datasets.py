@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli._output import console, emit_json, err_console, say, table
+from plexus.cli._output import console, emit_json, err_console, say, table
 
 app = typer.Typer(help="Browse, fetch and import datasets.", no_args_is_help=True)
 

@@ -7,9 +7,9 @@ import re
 import subprocess
 import sys
 
-from plexus.platform.cli._output import fits, readable, render_table, summarize
+from plexus.cli._output import fits, readable, render_table, summarize
 
-PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
+PLEXUS = [sys.executable, "-m", "plexus.cli"]
 ARCH = ('{"layers": [{"attention": "gat", "aggregator": "sum", "activation": "relu", "heads": 4, "hidden": 64}, '
         '{"attention": "gcn", "aggregator": "mean", "activation": "elu", "heads": 1, "hidden": 32}]}')
 

@@ -1,14 +1,18 @@
-"""Entry point: ``plexus`` sub-commands. Each command parses, calls one service, prints."""
+"""Entry point: the ``plexus`` sub-commands, declared in one table. Each command parses, calls one service,
+prints; the services are imported inside the commands so that ``plexus --help`` and a mistyped flag do not
+pay for importing torch and MLflow (several seconds)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import click
 import typer
-from plexus.platform.cli import (
+from plexus.cli import (
     _bench,
     _compare,
     _datasets,
@@ -19,6 +23,7 @@ from plexus.platform.cli import (
     _server,
     _store,
     _train,
+    _ui,
 )
 from plexus.platform.errors import PlexusError
 
@@ -38,7 +43,7 @@ _ABORT = _both("Abort") + (typer.Abort,)
 _CLICK_ERROR = _both("ClickException")
 _NO_ARGS = _both("NoArgsIsHelpError")
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "main"]
 
 app = typer.Typer(
     name="plexus",
@@ -47,17 +52,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(_models.app, name="models")
-app.add_typer(_datasets.app, name="datasets")
-_train.register(app)
-_search.register(app)
-_nas.register(app)
-_explain.register(app)
-app.add_typer(_bench.app, name="bench")
-app.add_typer(_store.app, name="store")
-app.command("ui")(_compare.ui)
-app.command("compare")(_compare.compare)
-_server.register(app)
+# name -> a command function or a group of sub-commands; `plexus --help` lists them in this order
+COMMANDS: dict[str, Callable[..., Any] | typer.Typer] = {
+    "models": _models.app,
+    "datasets": _datasets.app,
+    "train": _train.train,
+    "demo": _train.demo,
+    "search": _search.search,
+    "worker": _search.worker,
+    "nas": _nas.app,
+    "explain": _explain.explain,
+    "bench": _bench.app,
+    "store": _store.app,
+    "ui": _ui.ui,
+    "compare": _compare.compare,
+    "server": _server.server,
+    "runs": _server.runs_app,
+}
+for _name, _target in COMMANDS.items():
+    if isinstance(_target, typer.Typer):
+        app.add_typer(_target, name=_name)
+    else:
+        app.command(_name)(_target)
 
 
 @app.callback()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from plexus.platform.catalog import get_catalog
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.cli._output import console, emit_json, table
 
 app = typer.Typer(help="Browse the model catalog.", no_args_is_help=True)
 

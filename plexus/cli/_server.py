@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from plexus.platform.cli._output import console, emit_json, say, table
+from plexus.cli._output import console, emit_json, say, table
+from plexus.cli._ui import interrupt_on_signals
 
-__all__ = ["register", "runs_app", "server"]
+__all__ = ["runs_app", "server"]
 
 runs_app = typer.Typer(help="Runs of the tracking store: gc marks dead RUNNING runs KILLED.", no_args_is_help=True)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("server")(server)
-    app.add_typer(runs_app, name="runs")
 
 
 def _err(msg: str) -> None:
@@ -55,9 +52,7 @@ def server(
     and serves their artifacts itself, and the Optuna storage on the same PostgreSQL. Workers on other hosts
     need only the two printed URLs (and the password, in their environment). Ctrl-C or SIGTERM stops it.
     """
-    from plexus.platform.cli._compare import _interrupt_on_signals
-    from plexus.platform.team import load_credentials, plan_server, prepare_stores, start_tracking_server
-    from plexus.platform.team._server import stop_group
+    from plexus.platform.team import load_credentials, plan_server, prepare_stores, start_tracking_server, stop_group
     from plexus.platform.tracking import mask_text
     from plexus.platform.tracking._store import quiet_mlflow_logs
 
@@ -66,7 +61,7 @@ def server(
     plan = plan_server(host=host, port=port, home=home, credentials=creds, postgres=postgres, db_prefix=db_prefix,
                        auth=auth, public_host=public_host)
     prepare_stores(plan)
-    _interrupt_on_signals()
+    interrupt_on_signals()
     proc = None
     try:
         proc = start_tracking_server(plan, workers=workers, allowed_hosts=allowed_hosts)

@@ -9,7 +9,7 @@ import pytest
 
 def test_demo_quick_runs_both_searches_and_ranks_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
-    from plexus.platform.demo import DEMO_EXPERIMENT, QUICK, run_demo
+    from plexus.demo import DEMO_EXPERIMENT, QUICK, run_demo
 
     monkeypatch.chdir(tmp_path)
     # a fresh machine: no network, no mirror, an empty data home

@@ -181,7 +181,7 @@ def test_bad_inputs_are_one_line_errors(runs, tracking_uri: str, cli, tmp_path: 
 
 
 def test_bad_input_in_a_fresh_process(runs, tracking_uri: str, tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "plexus.platform.cli", "explain", runs["lr"]["run_id"], "--rows",
+    r = subprocess.run([sys.executable, "-m", "plexus.cli", "explain", runs["lr"]["run_id"], "--rows",
                         str(runs["lr"]["rows"]), "--tracking-uri", tracking_uri],
                        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert "nothing to explain" in _one_line_error(r.returncode, r.stdout, r.stderr)

@@ -75,7 +75,7 @@ def test_server_prints_urls_keeps_secrets_and_stops_cleanly(postgres: dict, tmp_
     home = tmp_path / "srv"
     env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PLEXUS_SERVER_PASSWORD")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plexus.platform.cli", "server", "--postgres",
+        [sys.executable, "-m", "plexus.cli", "server", "--postgres",
          f"postgresql://plexus@127.0.0.1:{postgres['port']}", "--port", str(port), "--home", str(home),
          "--credentials", str(creds), "--auth", "--workers", "1", "--gc-every", "1", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)

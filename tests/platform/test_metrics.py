@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from plexus.evaluation import metrics as M
+from plexus.platform import metrics as M
 from sklearn import metrics as skm
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from plexus.platform.cli._output import console, emit_json, table
+from plexus.cli._output import console, emit_json, table
 
 app = typer.Typer(help="Benchmarks: fidelity to the papers and speed against peer libraries.",
                   no_args_is_help=True)

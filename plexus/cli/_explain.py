@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from plexus.platform.cli._output import emit_json
+from plexus.cli._output import emit_json
 
 WIDTH = 80
 _JOIN = {"cross_features": " x ", "field_pairs": " -> ", "behavior_attention": ", "}
 
-
-def register(app: typer.Typer) -> None:
-    app.command("explain")(explain)
 
 
 def explain(

@@ -6,12 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from plexus.platform.cli._output import emit_json, err_console, say, table
+from plexus.cli._output import emit_json, err_console, say, table
 
-
-def register(app: typer.Typer) -> None:
-    app.command("search")(search)
-    app.command("worker")(worker)
 
 
 def _echo(msg: str) -> None:

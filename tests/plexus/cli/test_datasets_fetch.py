@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PLEXUS = [sys.executable, "-m", "plexus.platform.cli"]
+PLEXUS = [sys.executable, "-m", "plexus.cli"]
 
 
 def _plexus(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

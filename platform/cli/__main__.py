@@ -1,3 +1,0 @@
-from plexus.platform.cli import main
-
-main()
