@@ -6,15 +6,14 @@ Pure torch (``index_add_`` and torch.sparse): no torch-scatter / torch-sparse / 
   ``Â = D̃^{-1/2} (A + I) D̃^{-1/2}`` (Kipf & Welling) as an edge list and its product ``Â X``.
 * :func:`to_undirected_simple`: binary, symmetric adjacency without self loops.
 * :func:`csr`: row pointer / column arrays of an edge list (for neighbourhood look-ups).
-* :class:`MLP`: Linear → act → dropout stacks.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["MLP", "csr", "gcn_norm", "propagate", "to_undirected_simple"]
+__all__ = ["csr", "gcn_norm", "propagate", "to_undirected_simple"]
 
 
 def gcn_norm(
@@ -61,33 +60,3 @@ def csr(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
     rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_index.device)
     rowptr[1:] = torch.cumsum(counts, 0)
     return rowptr, edge_index[1]
-
-
-class MLP(nn.Sequential):
-    """``Linear(d0→d1) → act → dropout → … → Linear(→d_last)`` (no activation after the last layer).
-
-    Args:
-        dims: layer widths, input first, e.g. ``[2*h, 400, 1]``.
-        dropout: dropout after each hidden activation.
-        layer_norm: LayerNorm before each hidden activation.
-        act: hidden activation module factory.
-    """
-
-    def __init__(
-        self,
-        dims: list[int],
-        *,
-        dropout: float = 0.0,
-        layer_norm: bool = False,
-        act: type[nn.Module] = nn.ReLU,
-    ) -> None:
-        layers: list[nn.Module] = []
-        for i in range(len(dims) - 1):
-            layers.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < len(dims) - 2:
-                if layer_norm:
-                    layers.append(nn.LayerNorm(dims[i + 1]))
-                layers.append(act())
-                if dropout > 0:
-                    layers.append(nn.Dropout(dropout))
-        super().__init__(*layers)

@@ -37,9 +37,10 @@ from itertools import pairwise
 from typing import Any, Literal
 
 import torch
-from plexus.gnn.layers import MLP, csr, gcn_norm, propagate, to_undirected_simple
+from plexus.gnn.layers import csr, gcn_norm, propagate, to_undirected_simple
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError, DataError
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
@@ -208,16 +209,16 @@ class _CNLinkModel(nn.Module):
         self.mpnn = _MPNN(d_in, h, num_layers, mpnn, dropout, layer_norm, tail_dropout, jk)
         self.pred_edge_dropout = pred_edge_dropout
         # reference xlin: Linear → ReLU → Dropout → Linear → LayerNorm? → ReLU → Dropout; h' = h + xlin(h)
-        self.xlin = nn.Sequential(MLP([h, h, h], dropout=pd), *_tail(h, pd, ln)) if use_xlin else None
+        self.xlin = nn.Sequential(MLP([h, h, h], dropout=pd, plain_last=True), *_tail(h, pd, ln)) if use_xlin else None
         self.combine, self.check_tlr, self.depth = combine, check_tlr, depth
         if combine == "sum":  # the reference CNLinkPredictor's three MLPs (tail_act drops the last Linears)
             last = [] if tail_act else [nn.Linear(h, h)]
-            self.xcnlin = nn.Sequential(MLP([h, h, h], dropout=pd), *_tail(h, pd, ln), *last)
+            self.xcnlin = nn.Sequential(MLP([h, h, h], dropout=pd, plain_last=True), *_tail(h, pd, ln), *last)
             self.xijlin = nn.Sequential(nn.Linear(h, h), *_tail(h, pd, ln), *last)
-            self.lin = MLP([h, h, 1], dropout=pd, layer_norm=ln)
+            self.lin = MLP([h, h, 1], dropout=pd, plain_last=True, layer_norm=ln)
             self.beta = nn.Parameter(torch.ones(1))
         else:
-            self.lin = MLP([2 * h, h, h, 1], dropout=pred_dropout, layer_norm=layer_norm)
+            self.lin = MLP([2 * h, h, h, 1], dropout=pred_dropout, plain_last=True, layer_norm=layer_norm)
         for name, v in (("alpha", alpha), ("pt", pt), ("scale", scale), ("offset", offset)):
             self.register_buffer(name, torch.tensor(float(v)))
         self.train_res_deg, self.test_res_deg = train_res_deg, test_res_deg

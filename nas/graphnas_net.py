@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
-from plexus.nas.layers import NASConv, activation
+from plexus.nas.layers import NASConv
 from plexus.nas.spaces.graphnas import Architecture, GraphNASSpace
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.nn import activation
 from plexus.platform.spec import DataSpec
 from torch import nn
 

@@ -21,8 +21,6 @@ Only pure-torch PyG paths are used.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from plexus.platform.errors import ConfigError
@@ -31,22 +29,10 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
-__all__ = ["ACTIVATION_FNS", "SOFTMAX_ATTENTIONS", "NASConv", "activation"]
+__all__ = ["SOFTMAX_ATTENTIONS", "NASConv"]
 
 SOFTMAX_ATTENTIONS = ("gat", "sym-gat", "cos", "linear", "generalized-linear")
 _AGGR = {"sum": "add", "mean": "mean", "max": "max", "mlp": "add"}
-
-ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
-    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu, "linear": lambda t: t,
-    "softplus": F.softplus, "leaky_relu": F.leaky_relu, "relu6": F.relu6, "elu": F.elu,
-}
-
-
-def activation(name: str) -> Callable[[Tensor], Tensor]:
-    if name not in ACTIVATION_FNS:
-        raise ConfigError(f"unknown activation {name!r}; choose from {list(ACTIVATION_FNS)}")
-    return ACTIVATION_FNS[name]
-
 
 class NASConv(MessagePassing):
     """A GraphNAS layer: ``[N, in_dim] -> [N, heads*out_dim]`` (concat) or ``[N, out_dim]`` (mean of heads).

@@ -9,9 +9,10 @@ import torch
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from plexus.recsys._explain import explain_armnet, global_armnet
-from plexus.recsys.layers import MLP, FieldEmbedding, entmax
+from plexus.recsys.layers import FieldEmbedding, entmax
 from torch import Tensor, nn
 
 __all__ = ["ARMNet", "ARMNetPlus", "ExponentialNeurons"]

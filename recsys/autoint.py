@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from plexus.recsys._explain import explain_autoint, global_autoint
-from plexus.recsys.layers import MLP, FieldEmbedding
+from plexus.recsys.layers import FieldEmbedding
 from torch import Tensor, nn
 
 __all__ = ["AutoInt", "AutoIntPlus", "InteractingLayer"]

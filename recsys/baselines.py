@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
-from plexus.recsys.layers import MLP, Activation, FieldEmbedding
+from plexus.recsys.layers import Activation, FieldEmbedding
 from torch import Tensor, nn
 
 __all__ = ["DNN", "FM", "LR", "SharedBottom"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
 from plexus.platform.catalog import register_model
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from plexus.recsys.baselines import FM, _dims
-from plexus.recsys.layers import MLP, Activation, FieldEmbedding
+from plexus.recsys.layers import Activation, FieldEmbedding
+from torch import Tensor, nn
 
 __all__ = ["DeepFM", "WideDeep"]
 

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from plexus.recsys._explain import explain_din, global_din
-from plexus.recsys.layers import MLP, Activation, FieldEmbedding
+from plexus.recsys.layers import Activation, FieldEmbedding
 from torch import Tensor, nn
 
 __all__ = ["DIN", "ActivationUnit", "DINBase"]

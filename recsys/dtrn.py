@@ -6,16 +6,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
-
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation
+from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from plexus.recsys._dtrn_tim import TaskInterestModule, parse_behaviors
 from plexus.recsys._explain import explain_dtrn, global_dtrn
-from plexus.recsys._mtl_layers import EMBED_INIT_STD, MMoEBlock, PLEBlock, Towers, check_hidden
-from plexus.recsys.layers import MLP, FieldEmbedding
+from plexus.recsys.layers import FieldEmbedding
+from plexus.recsys.multitask import EMBED_INIT_STD, MMoEBlock, PLEBlock, Towers, check_hidden
+from torch import Tensor, nn
 
 __all__ = ["DTRN", "FieldGate"]
 

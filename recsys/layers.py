@@ -3,16 +3,15 @@
 * :class:`FieldEmbedding`: one embedding table per ``spec.vocab_sizes()`` key
   (row 0 = padding) plus one learned vector per numeric field; embeds every
   field kind of a tabular batch (see :mod:`plexus.platform.spec`).
-* :class:`MLP`: Linear → [BatchNorm] → activation → [Dropout] stacks.
-* :class:`Dice`: DIN's data-adaptive activation (Zhou et al., KDD 2018).
 * :func:`sparsemax`, :func:`entmax15`, :func:`entmax_bisect`, :func:`entmax`:
   sparse probability mappings (Martins & Astudillo 2016; Peters et al. 2019)
   in plain torch, used by ARM-Net.
+
+The MLP and the activations (Dice, PReLU, ...) are :mod:`plexus.platform.nn`'s.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -22,19 +21,16 @@ from plexus.platform.spec import DataSpec, FieldSpec
 from torch import Tensor, nn
 
 __all__ = [
-    "MLP",
     "Activation",
-    "Dice",
     "FieldEmbedding",
-    "PReLU",
     "entmax",
     "entmax15",
     "entmax_bisect",
-    "make_activation",
     "masked_mean",
     "sparsemax",
 ]
 
+#: the activation names the recommender plugins offer as a hyperparameter
 Activation = Literal["relu", "prelu", "dice", "sigmoid", "tanh", "gelu", "identity"]
 
 
@@ -171,137 +167,6 @@ class FieldEmbedding(nn.Module):
             w = self.tables[_key(key)].weight[uniq]
             total = total + (w.pow(2).sum(-1) / counts.to(w.dtype)).sum()
         return total
-
-
-class Dice(nn.Module):
-    """Dice activation (DIN, Zhou et al. 2018, eq. 5).
-
-    f(s) = p(s)·s + (1 − p(s))·α·s,  p(s) = sigmoid((s − E[s]) / sqrt(Var[s] + ε)).
-
-    E and Var are per-channel statistics of the current mini-batch in training
-    (biased variance, gradients flow through them, as in BatchNorm) and running
-    averages (updated with ``momentum``) in eval. α is learned per channel (init 0,
-    so Dice starts as a data-adaptive ReLU-like gate). Accepts ``[B, C]`` or
-    ``[B, L, C]``; an optional ``mask [B, L]`` excludes padded positions from the
-    batch statistics.
-
-    Args:
-        num_features: number of channels C.
-        eps: ε of the formula (1e-8 in the paper).
-        momentum: update rate of the running statistics.
-    """
-
-    def __init__(self, num_features: int, eps: float = 1e-8, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.alpha = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        # Same function as the docstring's formula with four full-size passes instead of about eight:
-        # per-channel scale = 1/sqrt(Var + ε) and shift = −E·scale ([C]), z = x·scale + shift,
-        # p = sigmoid(z), and f = p·x + (1 − p)·α·x = x·(α + (1 − α)·p).
-        c = x.shape[-1]
-        rows = x.reshape(-1, c)
-        if mask is not None:
-            rows = rows[mask.reshape(-1)]
-        if self.training and rows.shape[0] > 0:
-            var, mean = torch.var_mean(rows, 0, correction=0)
-            with torch.no_grad():
-                # running statistics stay float32 under bf16 autocast
-                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
-                self.running_var.lerp_(var.detach().to(self.running_var.dtype), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = torch.rsqrt(var + self.eps)
-        p = torch.sigmoid(torch.addcmul(-mean * scale, x, scale))
-        return x * torch.addcmul(self.alpha, p, 1 - self.alpha)
-
-
-class PReLU(nn.Module):
-    """PReLU with one slope per channel of the *last* dimension (works on ``[B, C]`` and ``[B, L, C]``)."""
-
-    def __init__(self, num_features: int, init: float = 0.25) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((num_features,), init))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.where(x >= 0, x, self.weight * x)
-
-
-class _Identity(nn.Module):
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        return x
-
-
-def make_activation(name: str, dim: int) -> nn.Module:
-    """An activation module by name (``dice`` and ``prelu`` are per-channel)."""
-    if name == "relu":
-        return nn.ReLU()
-    if name == "prelu":
-        return PReLU(dim)
-    if name == "dice":
-        return Dice(dim)
-    if name == "sigmoid":
-        return nn.Sigmoid()
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "gelu":
-        return nn.GELU()
-    if name == "identity":
-        return _Identity()
-    raise ConfigError(f"unknown activation '{name}'; expected one of relu, prelu, dice, sigmoid, tanh, gelu, identity")
-
-
-class MLP(nn.Module):
-    """Stack of Linear → [BatchNorm1d] → activation → [Dropout] blocks.
-
-    ``dims = (in, h1, ..., hk)`` gives k blocks. Works on ``[B, C]`` and on
-    ``[B, L, C]`` (BatchNorm / Dice then normalise over B·L rows; ``mask`` limits
-    Dice statistics to real positions).
-
-    Args:
-        dims: input size followed by the hidden sizes.
-        activation: activation name (see :func:`make_activation`).
-        dropout: dropout after each block.
-        batch_norm: BatchNorm1d before the activation.
-        plain_last: leave the last block a bare Linear (an output layer).
-    """
-
-    def __init__(self, dims: Sequence[int], activation: str = "relu", dropout: float = 0.0,
-                 batch_norm: bool = False, plain_last: bool = False) -> None:
-        super().__init__()
-        dims = list(dims)
-        if len(dims) < 1 or any(d < 1 for d in dims):
-            raise ConfigError(f"MLP sizes must be positive integers, got {dims}")
-        self.blocks = nn.ModuleList()
-        for i, (a, b) in enumerate(itertools.pairwise(dims)):
-            last = plain_last and i == len(dims) - 2
-            block = nn.ModuleDict({"linear": nn.Linear(a, b)})
-            if not last:
-                if batch_norm:
-                    block["bn"] = nn.BatchNorm1d(b)
-                block["act"] = make_activation(activation, b)
-                if dropout > 0:
-                    block["drop"] = nn.Dropout(dropout)
-            self.blocks.append(block)
-        self.out_dim = dims[-1]
-
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, first_linear: bool = True) -> Tensor:
-        """``first_linear=False``: ``x`` is already the first block's Linear output (a caller that
-        computes it more cheaply, e.g. DIN's activation unit)."""
-        for i, block in enumerate(self.blocks):
-            if first_linear or i > 0:
-                x = block["linear"](x)
-            if "bn" in block:
-                x = block["bn"](x.reshape(-1, x.shape[-1])).reshape(x.shape)
-            if "act" in block:
-                act = block["act"]
-                x = act(x, mask) if isinstance(act, (Dice, _Identity)) else act(x)
-            if "drop" in block:
-                x = block["drop"](x)
-        return x
 
 
 # -- sparse probability mappings ------------------------------------------------

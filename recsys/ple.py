@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor, nn
-
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec
-from plexus.recsys._mtl_layers import EMBED_INIT_STD, PLEBlock, Towers, check_hidden
 from plexus.recsys.layers import FieldEmbedding
+from plexus.recsys.multitask import EMBED_INIT_STD, PLEBlock, Towers, check_hidden
+from torch import Tensor, nn
 
 __all__ = ["PLE"]
 

@@ -1,8 +1,8 @@
-"""Private building blocks of the multi-task models (MMoE, PLE, DTRN).
+"""Building blocks of the multi-task models (MMoE, PLE, DTRN).
 
-Field embeddings and MLPs come from :mod:`plexus.recsys.layers`
-(:class:`~plexus.recsys.layers.FieldEmbedding`, :class:`~plexus.recsys.layers.MLP`);
-this module holds only the multi-task blocks:
+Field embeddings come from :mod:`plexus.recsys.layers`
+(:class:`~plexus.recsys.layers.FieldEmbedding`), MLPs from :mod:`plexus.platform.nn`
+(:class:`~plexus.platform.nn.MLP`); this module holds only the multi-task blocks:
 
 * :class:`Towers`: one ``MLP → logit`` tower per task.
 * :class:`MMoEBlock`: shared experts with one softmax gate per task (Ma et al. 2018).
@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
-
 from plexus.platform.errors import ConfigError
-from plexus.recsys.layers import MLP
+from plexus.platform.nn import MLP
+from torch import Tensor, nn
 
 __all__ = ["EMBED_INIT_STD", "MMoEBlock", "PLEBlock", "Towers", "check_hidden"]
 
