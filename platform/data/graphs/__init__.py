@@ -1,7 +1,6 @@
-"""Graph data services: Planetoid, heterophilous ``.npz``, TU sets, link splits, temporal snapshots,
-user edge lists and the optional DGL bridge."""
+"""Graph data services: Planetoid, heterophilous ``.npz``, TU sets, link splits, temporal snapshots
+and user edge lists (the optional DGL bridge is :mod:`plexus.platform.backends.dgl`)."""
 
-from plexus.platform.data.graphs.dgl_compat import dgl_available, from_dgl, import_dgl, to_dgl
 from plexus.platform.data.graphs.edgelist import load_edge_list, read_node_file
 from plexus.platform.data.graphs.link import (
     LINK_SPLITS,
@@ -28,10 +27,7 @@ from plexus.platform.data.graphs.tu import read_tu, stratified_split, tu_dataset
 __all__ = [
     "LINK_SPLITS",
     "build_snapshots",
-    "dgl_available",
     "dynamic_sbm",
-    "from_dgl",
-    "import_dgl",
     "link_dataset",
     "load_edge_list",
     "npz_dataset",
@@ -50,7 +46,6 @@ __all__ = [
     "stratified_split",
     "target_pairs",
     "temporal_dataset",
-    "to_dgl",
     "tu_dataset",
     "tu_graphs",
     "undirected_edge_index",

@@ -212,8 +212,8 @@ def test_entry_points_registered() -> None:
 # ------------------------------------------------------------------------------------------------- DGL
 
 def test_dgl_round_trip() -> None:
+    from plexus.platform.backends.dgl import dgl_available, from_dgl, import_dgl, to_dgl
     from plexus.platform.data.datasets_planetoid import cora
-    from plexus.platform.data.graphs.dgl_compat import dgl_available, from_dgl, import_dgl, to_dgl
 
     if not dgl_available():
         pytest.skip("dgl is not installed/usable")
@@ -230,3 +230,31 @@ def test_dgl_round_trip() -> None:
     g.update_all(dgl.function.copy_u("x", "m"), dgl.function.sum("m", "h"))
     ref = torch.zeros_like(ds.data.x).index_add_(0, ds.data.edge_index[1], ds.data.x[ds.data.edge_index[0]])
     assert torch.allclose(g.ndata["h"], ref)
+
+
+def test_dgl_unavailable_is_an_import_error_and_a_one_line_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import plexus.platform.backends.dgl as bridge
+    from plexus.platform.errors import PlexusError
+
+    monkeypatch.setattr(bridge, "_DGL", None)
+    monkeypatch.setitem(sys.modules, "dgl", None)  # `import dgl` now raises ModuleNotFoundError
+    with pytest.raises(ImportError, match="plexus-ml\\[dgl\\]") as caught:
+        bridge.import_dgl()
+    assert isinstance(caught.value, PlexusError)
+    assert not bridge.dgl_available()
+
+
+def test_to_dgl_keeps_node_and_edge_tensors_and_infers_missing_node_count() -> None:
+    from plexus.platform.backends.dgl import dgl_available, from_dgl, to_dgl
+    from torch_geometric.data import Data
+
+    if not dgl_available():
+        pytest.skip("dgl is not installed/usable")
+    ei = torch.tensor([[0, 2, 3], [1, 1, 0]])
+    g = to_dgl(Data(edge_index=ei, edge_weight=torch.tensor([0.5, 1.0, 2.0])))
+    assert g.num_nodes() == 4 and torch.equal(g.edata["edge_weight"], torch.tensor([0.5, 1.0, 2.0]))
+    x = torch.randn(5, 3)
+    back = from_dgl(to_dgl(Data(x=x, edge_index=ei)))
+    assert back.num_nodes == 5 and torch.equal(back.x, x) and torch.equal(back.edge_index, ei)
