@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from plexus.platform.model import capabilities
 from torch import Tensor
 
 __all__ = [
@@ -107,11 +108,11 @@ class GlobalAttribution:
 
 
 def can_explain(model: Any) -> bool:
-    return callable(getattr(model, "explain", None))
+    return capabilities(model).explain
 
 
 def can_explain_globally(model: Any) -> bool:
-    return callable(getattr(model, "global_attribution", None))
+    return capabilities(model).global_attribution
 
 
 def _split_batches(dataset: Any, max_rows: int, batch_size: int = 512) -> tuple[str, list[dict[str, Tensor]]]:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from plexus.platform.catalog._schema import HParamSchema, did_you_mean, schema_from_callable
 from plexus.platform.errors import CatalogError, PlexusError
+from plexus.platform.model import capabilities
 from plexus.platform.spec import TASK_KINDS
 
 __all__ = [
@@ -262,6 +263,11 @@ class Catalog:
             info = getattr(obj, "__plexus__", None)
             if not isinstance(info, info_type):
                 raise CatalogError(f"{ep.value} is not declared with the plexus register decorator")
+            if info.name != ep.name:
+                raise CatalogError(f"{ep.value} is declared as '{info.name}' but its entry point is named "
+                                   f"'{ep.name}': the two names must agree")
+            if info_type is ModelInfo:
+                capabilities(obj)  # a malformed capability flag breaks this entry, not training later
             entry.obj, entry.info = obj, info
         except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
             entry.error = _one_line(exc)

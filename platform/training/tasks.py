@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from plexus.platform.config import TrainConfig
 from plexus.platform.errors import ConfigError
+from plexus.platform.model import Capabilities, capabilities
 from torch import Tensor, nn
 
 __all__ = [
@@ -51,11 +52,11 @@ class Task(ABC):
         self.cfg = cfg
         self.spec = dataset.spec
         self.rank, self.world = 0, 1
-        self.model_flags: dict[str, bool] = {}
+        self.caps = Capabilities()
 
     def bind(self, model: nn.Module) -> None:
         """Called by the trainer with the (unwrapped) model before training."""
-        self.model_flags = {name: bool(getattr(model, name, False)) for name in ("target_link_removal", "output_nodes")}
+        self.caps = capabilities(model)
 
     def shard(self, rank: int, world: int) -> None:
         """Data-parallel training: this process takes every ``world``-th row of each global batch."""
@@ -186,13 +187,13 @@ class NodeTask(Task):
     def _input(self, split: str, device: torch.device) -> tuple[Any, Tensor]:
         d = self.dataset.data.to(device)
         mask = getattr(d, f"{split}_mask")
-        if self.model_flags.get("output_nodes"):
+        if self.caps.output_nodes:
             d = copy.copy(d)  # shallow: the dataset's Data keeps no out_index
             d.out_index = mask.nonzero().view(-1)
         return d, mask
 
     def _rows(self, logit: Tensor, mask: Tensor) -> Tensor:
-        return logit if self.model_flags.get("output_nodes") else logit[mask]
+        return logit if self.caps.output_nodes else logit[mask]
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         d, mask = self._input("train", device)
@@ -237,7 +238,7 @@ class LinkTask(Task):
             p = pos[:, order[start:start + self.cfg.batch_size]]
             n = sample_negatives(data.edge_index, data.num_nodes, p.size(1) * self.cfg.num_neg, generator=g)
             batch = data.clone()
-            if self.model_flags.get("target_link_removal"):
+            if self.caps.target_link_removal:
                 from plexus.platform.data.graphs import remove_target_edges
 
                 batch.edge_index = remove_target_edges(data.edge_index, p)
@@ -392,7 +393,7 @@ class DynLinkTask(_SnapshotTask):
             pos = self.targets(t)
             if pos.size(1) == 0 or not hist:
                 continue
-            if hasattr(model, "node_embeddings") and hasattr(model, "score_pairs"):
+            if capabilities(model).pair_scoring:
                 h = model.node_embeddings(hist)  # once per step; pairs are scored chunk by chunk
                 pair_score = (model.pair_scorer(h) if hasattr(model, "pair_scorer")
                               else lambda pairs, h=h: model.score_pairs(h, pairs))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from plexus.platform.config import TrainConfig
 from plexus.platform.errors import CheckpointError, ConfigError
+from plexus.platform.model import capabilities
 from plexus.platform.training.callbacks import Callback, EarlyStopping, StopTraining, TimeLimit
 from plexus.platform.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from plexus.platform.training.tasks import Task
@@ -237,8 +238,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
-        # a plugin whose sparse/scatter kernels need one dtype declares ``autocast = False``
-        self.amp = cfg.amp and self.device.type == "cuda" and bool(getattr(model, "autocast", True))
+        self.amp = cfg.amp and self.device.type == "cuda" and capabilities(model).autocast
         self.meta: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ setup
