@@ -15,6 +15,8 @@ from plexus.platform.catalog._registry import (
 from plexus.platform.catalog._schema import HParam, HParamSchema, did_you_mean, schema_from_callable
 
 __all__ = [
+    "DATASET_GROUP",
+    "MODEL_GROUP",
     "Catalog",
     "DatasetEntry",
     "DatasetInfo",
@@ -22,8 +24,6 @@ __all__ = [
     "HParamSchema",
     "ModelEntry",
     "ModelInfo",
-    "DATASET_GROUP",
-    "MODEL_GROUP",
     "did_you_mean",
     "get_catalog",
     "register_dataset",

@@ -13,8 +13,9 @@ import importlib.metadata as md
 import inspect
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from plexus.platform.catalog._schema import HParamSchema, did_you_mean, schema_from_callable
 from plexus.platform.errors import CatalogError, PlexusError
@@ -22,16 +23,16 @@ from plexus.platform.model import capabilities
 from plexus.platform.spec import TASK_KINDS
 
 __all__ = [
-    "ModelInfo",
+    "DATASET_GROUP",
+    "MODEL_GROUP",
+    "Catalog",
+    "DatasetEntry",
     "DatasetInfo",
     "ModelEntry",
-    "DatasetEntry",
-    "Catalog",
-    "register_model",
-    "register_dataset",
+    "ModelInfo",
     "get_catalog",
-    "MODEL_GROUP",
-    "DATASET_GROUP",
+    "register_dataset",
+    "register_model",
 ]
 
 MODEL_GROUP = "plexus.models"
@@ -168,7 +169,7 @@ class ModelEntry:
         values = self.schema.validate(hparams, owner=f"model '{self.name}'")
         try:
             return self.obj(spec, **values)
-        except Exception as exc:  # noqa: BLE001 - a plugin's constructor failing is reported in one line
+        except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise CatalogError(f"model '{self.name}' from {self.source} could not be built: "
                                f"{type(exc).__name__}: {msg}") from exc
@@ -217,7 +218,7 @@ class DatasetEntry:
             return self.obj(**options)
         except PlexusError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CatalogError(f"dataset '{self.name}' from {self.source} failed to load: {_one_line(exc)}") from exc
 
     def describe(self) -> dict[str, Any]:
@@ -269,7 +270,7 @@ class Catalog:
             if info_type is ModelInfo:
                 capabilities(obj)  # a malformed capability flag breaks this entry, not training later
             entry.obj, entry.info = obj, info
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
+        except Exception as exc:
             entry.error = _one_line(exc)
             if os.environ.get("PLEXUS_DEBUG"):
                 traceback.print_exc()

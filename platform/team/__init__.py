@@ -14,10 +14,10 @@ from plexus.platform.team._viewer import Viewer, experiment_url
 
 __all__ = [
     "Credentials",
-    "Viewer",
-    "experiment_url",
     "GcAction",
     "ServerPlan",
+    "Viewer",
+    "experiment_url",
     "gc_runs",
     "is_loopback",
     "load_credentials",

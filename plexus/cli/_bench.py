@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from plexus.cli._output import console, emit_json, table
 
 app = typer.Typer(help="Benchmarks: fidelity to the papers and speed against peer libraries.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from plexus.cli._output import emit_json, fits, say, summarize, table
 
 __all__ = ["compare"]
@@ -13,10 +14,10 @@ __all__ = ["compare"]
 def compare(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name (default: plexus)."),
     study: str | None = typer.Option(None, "--study", "-s", help="Study name (runs tagged plexus.study)."),
-    runs: list[str] | None = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),  # noqa: B008
+    runs: list[str] | None = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Ranking metric (default: the monitored one)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    output: Path | None = typer.Option(  # noqa: B008
+    output: Path | None = typer.Option(
         None, "--output", "-o", help="HTML report (default: reports/plexus-compare-<name>.html beside the "
         "tracking store)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log the report to the parent run."),
@@ -24,6 +25,7 @@ def compare(
 ) -> None:
     """Rank runs by a metric, show the parameters that differ, and write an HTML report."""
     from mlflow.tracking import MlflowClient
+
     from plexus.evaluation.compare import compare_runs, default_report_path, param_importances
     from plexus.evaluation.report import log_report, write_report
     from plexus.platform.tracking import resolve_tracking_uri

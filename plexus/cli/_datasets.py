@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from plexus.platform.catalog import get_catalog
+
 from plexus.cli._output import console, emit_json, err_console, say, table
+from plexus.platform.catalog import get_catalog
 
 app = typer.Typer(help="Browse, fetch and import datasets.", no_args_is_help=True)
 

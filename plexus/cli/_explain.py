@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from plexus.cli._output import emit_json
 
 WIDTH = 80

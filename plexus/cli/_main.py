@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 import typer
+
 from plexus.cli import (
     _bench,
     _compare,

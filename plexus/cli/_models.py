@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import typer
-from plexus.platform.catalog import get_catalog
+
 from plexus.cli._output import console, emit_json, table
+from plexus.platform.catalog import get_catalog
 
 app = typer.Typer(help="Browse the model catalog.", no_args_is_help=True)
 

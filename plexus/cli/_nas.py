@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+
 from plexus.cli._output import console, emit_json, table
 from plexus.platform.errors import ConfigError
-
 
 app = typer.Typer(invoke_without_command=True, help="Neural architecture search; 'plexus nas show RUN' prints "
                       "an architecture.")

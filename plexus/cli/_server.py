@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from plexus.cli._output import console, emit_json, say, table
 from plexus.cli._ui import interrupt_on_signals
 
@@ -31,9 +32,9 @@ def server(
     postgres: str | None = typer.Option(None, "--postgres", envvar="PLEXUS_SERVER_POSTGRES", show_envvar=False,
                                         help="PostgreSQL server, postgresql://USER@HOST:PORT (password in "
                                              "PGPASSWORD or --credentials); default: SQLite in --home."),
-    home: Path = typer.Option(Path("plexus-server"), "--home", help="The server's folder on this host: "  # noqa: B008
+    home: Path = typer.Option(Path("plexus-server"), "--home", help="The server's folder on this host: "
                               "artifacts, auth settings, logs."),
-    credentials: Path | None = typer.Option(None, "--credentials", help="File (mode 600) of KEY=VALUE lines: "  # noqa: B008
+    credentials: Path | None = typer.Option(None, "--credentials", help="File (mode 600) of KEY=VALUE lines: "
                                             "PLEXUS_SERVER_USER, PLEXUS_SERVER_PASSWORD, PGPASSWORD."),
     auth: bool | None = typer.Option(None, "--auth/--no-auth", help="Basic authentication (default: on unless "
                                      "listening on loopback only)."),
@@ -52,7 +53,13 @@ def server(
     and serves their artifacts itself, and the Optuna storage on the same PostgreSQL. Workers on other hosts
     need only the two printed URLs (and the password, in their environment). Ctrl-C or SIGTERM stops it.
     """
-    from plexus.platform.team import load_credentials, plan_server, prepare_stores, start_tracking_server, stop_group
+    from plexus.platform.team import (
+        load_credentials,
+        plan_server,
+        prepare_stores,
+        start_tracking_server,
+        stop_group,
+    )
     from plexus.platform.tracking import mask_text
     from plexus.platform.tracking._store import quiet_mlflow_logs
 
@@ -119,7 +126,7 @@ def _sweep(plan: Any, mask_text: Any) -> None:
 
     try:
         done = gc_runs(plan.with_password(plan.tracking_store), storage_url=plan.with_password(plan.storage))
-    except Exception as exc:  # noqa: BLE001 - the sweep is best-effort; the server must stay up
+    except Exception as exc:
         _err(f"warning: runs gc failed: {mask_text(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}")
         return
     for a in done:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+
 from plexus.cli._output import console, emit_json, table
 
 app = typer.Typer(help="The MLflow tracking store: check its schema, upgrade it (with a copy), repair it.",

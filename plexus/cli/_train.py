@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import typer
-from plexus.cli._output import console, emit_json, table
 
+from plexus.cli._output import console, emit_json, table
 
 
 def train(

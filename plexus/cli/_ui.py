@@ -6,6 +6,7 @@ import signal
 from typing import Any
 
 import typer
+
 from plexus.cli._output import console, emit_json
 from plexus.platform.errors import ConfigError
 
@@ -27,6 +28,7 @@ def ui(
     """Start the MLflow UI on the tracking store and print the experiment's URL; Ctrl-C stops it."""
     # imported here: `plexus --help` must not pay for MLflow's import
     from mlflow.tracking import MlflowClient
+
     from plexus.platform.team import Viewer, experiment_url
     from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri
     from plexus.platform.tracking._locations import files_root
