@@ -1,26 +1,27 @@
-"""Benchmarks: fidelity to the papers (``fidelity``) and speed against peer libraries (``speed``).
+"""Benchmarks: one table of cases, each reached as ``plexus bench NAME``.
 
-Run them with ``plexus bench fidelity`` and ``plexus bench speed``; results go to
-``evaluation/results/`` (``fidelity.md``/``.csv``, ``speed.md``/``.json``).
+A case is a module with a ``DESCRIPTION`` and a typed ``run(...)`` (keyword options with defaults, documented
+under ``Args:``) that writes ``NAME.json`` and ``NAME.md`` (fidelity: ``.csv``) into ``evaluation/results/``
+or ``--out``. What they share (machine info, fresh-process timing, side-by-side ratios, result files) is in
+:mod:`plexus.evaluation.bench._harness`. ``evaluation/results/README.md`` lists every result file and the
+command that regenerates it.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from plexus.evaluation.bench import encode, explain_cost, fidelity, gpu_check, nas_report, speed, team_server
+from plexus.evaluation.bench import trial_checkpoint
+from plexus.evaluation.bench._harness import CONFIGS, RESULTS, Case, write_result
 
-CONFIGS = Path(__file__).resolve().parent / "configs"
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+__all__ = ["BENCHMARKS", "CONFIGS", "RESULTS", "Case", "write_result"]
 
-__all__ = ["CONFIGS", "RESULTS", "write_result"]
-
-
-def write_result(res: dict[str, Any], markdown: str, out_dir: str | Path, name: str) -> Path:
-    """Write ``<name>.json`` (``res``) and ``<name>.md`` (``markdown``) under ``out_dir``; returns the ``.md`` path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(res, indent=1))
-    md = out / f"{name}.md"
-    md.write_text(markdown)
-    return md
+BENCHMARKS: dict[str, Case] = {
+    "fidelity": Case("fidelity", fidelity.DESCRIPTION, fidelity.run_fidelity),
+    "speed": Case("speed", speed.DESCRIPTION, speed.run_speed),
+    "encode": Case("encode", encode.DESCRIPTION, encode.run),
+    "nas": Case("nas", nas_report.DESCRIPTION, nas_report.run),
+    "team-server": Case("team-server", team_server.DESCRIPTION, team_server.run),
+    "trial-checkpoint": Case("trial-checkpoint", trial_checkpoint.DESCRIPTION, trial_checkpoint.run),
+    "explain-cost": Case("explain-cost", explain_cost.DESCRIPTION, explain_cost.run),
+    "gpu-check": Case("gpu-check", gpu_check.DESCRIPTION, gpu_check.run),
+}

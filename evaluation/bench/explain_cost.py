@@ -5,20 +5,24 @@ the attribution's cost does not grow with the epochs) with tracking on, and read
 ``plexus.explain_seconds`` tag (compute over at most 2,000 validation rows, JSON, PNG heatmap,
 artifact upload) against the training time of the run:
 
-    PLEXUS_DATA_MIRROR=file:///path/to/mirror python -m plexus.evaluation.bench.explain_cost \\
-        --out evaluation/results/explain_cost.json
+    plexus bench explain-cost [--epochs 1] [--models din --models dtrn] [--out evaluation/results]
+
+Writes ``explain_cost.json`` and ``explain_cost.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from plexus.evaluation.bench._harness import RESULTS, describe, machine_info, write_result
+
+__all__ = ["DESCRIPTION", "RUNS", "measure", "run"]
+
+DESCRIPTION = "What the end-of-run global attribution (explain/) costs, as a share of the run (explain_cost.md/.json)."
 
 RUNS: list[tuple[str, str, dict[str, Any]]] = [
     ("armnet_plus", "criteo-10k", {}),
@@ -48,24 +52,29 @@ def measure(model: str, dataset: str, options: dict[str, Any], epochs: int, stor
             "run_wall_s": wall, "share_of_run": explain_s / wall}
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--models", nargs="*", default=None)
-    ap.add_argument("--out", type=Path, default=Path("evaluation/results/explain_cost.json"))
-    args = ap.parse_args(argv)
-    out = []
+def run(epochs: int = 1, models: list[str] | None = None, out: Path | None = RESULTS) -> dict[str, Any]:
+    """Train each explainable model of :data:`RUNS` once, tracked, and time its attribution.
+
+    Args:
+        epochs: training epochs per run (1: the worst case for the share).
+        models: only these models (default: armnet_plus, autoint_plus, din, dtrn).
+        out: results folder for explain_cost.json/.md (None: write nothing).
+    """
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         for model, dataset, options in RUNS:
-            if args.models and model not in args.models:
+            if models and model not in models:
                 continue
-            r = measure(model, dataset, options, args.epochs, store)
-            print(json.dumps(r))
-            out.append(r)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "runs": out}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+            runs.append(measure(model, dataset, options, epochs, store))
+    info = machine_info()
+    res = {"machine": describe(info), "machine_info": info, "runs": runs}
+    if out is not None:
+        md = ["# Cost of the end-of-run global attribution", "",
+              f"One tracked run per model, {epochs} epoch(s); {describe(info)}.", "",
+              "| model | dataset | rows | compute s | explain s | run s | share of run |", "|---|---|---|---|---|---|---|"]
+        md += [f"| {r['model']} | {r['dataset']} | {r['rows']:,} | {r['compute_s']:.2f} | {r['explain_s']:.2f} | "
+               f"{r['run_wall_s']:.1f} | {100 * r['share_of_run']:.1f} % |" for r in runs]
+        md += ["", f"Reproduce: `plexus bench explain-cost --epochs {epochs}`.", ""]
+        write_result(res, "\n".join(md), out, "explain_cost")
+    return res

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 
 
@@ -115,7 +116,7 @@ def fuxictr(model: str, path: str, epochs: int) -> dict:
                                         "padding_idx": 0}
     fmap.num_fields = fmap.get_num_fields()
     common = {"gpu": -1, "learning_rate": 1e-3, "embedding_dim": 16, "optimizer": "adam",
-              "loss": "binary_crossentropy", "verbose": 0, "model_root": "/tmp/fuxictr_bench", "metrics": ["AUC"],
+              "loss": "binary_crossentropy", "verbose": 0, "model_root": tempfile.mkdtemp(prefix="fuxictr-bench-"), "metrics": ["AUC"],
               "embedding_regularizer": None, "net_regularizer": None}
     if model == "din":
         from src.DIN import DIN

@@ -24,13 +24,11 @@ Workers print one JSON line; ``run_speed`` collects them into ``speed.json`` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,14 +36,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from plexus.evaluation.bench import RESULTS
+from plexus.evaluation.bench._harness import RESULTS, ROOT, commit, run_fresh, worker_command
 from plexus.evaluation.bench.speed_notes import NOTES
 
 __all__ = ["PARTS", "render_markdown", "run_speed", "summarize"]
 
 PARTS = ("ctr", "gnn", "encode", "overhead")
+DESCRIPTION = "Plexus side by side with DeepCTR-Torch, FuxiCTR and plain PyG scripts (speed.md/.json)."
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 BENCH_VENV = Path(os.environ.get("PLEXUS_BENCH_VENV") or ROOT / ".venv-bench")  # the peers' venv, never Plexus'
 BENCH_PY = BENCH_VENV / "bin" / "python"
 FUXI_REPO = BENCH_VENV / "fuxictr-repo"  # `git archive` of reczoo/FuxiCTR's model_zoo (never in Plexus)
@@ -214,44 +212,28 @@ def worker_overhead(mode: str, epochs: int = 30, trials: int = 3) -> dict[str, A
 
 
 def worker_encode() -> dict[str, Any]:
-    import contextlib
-    import io
+    from plexus.evaluation.bench import encode
 
-    from plexus.evaluation import bench_encode
-
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        res = bench_encode.main(["--out", tmp])
+    with tempfile.TemporaryDirectory() as tmp:
+        res = encode.run(out=Path(tmp))
     return {"seconds": res["cold_seconds"], "rows_per_s": res["rows_per_second"], "peak_rss_mb": res["peak_rss_mb"]}
 
 
 # ------------------------------------------------------------------------------------------------ orchestration
 def _spawn(cmd: list[str], threads: int, timeout: float) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "PLEXUS_BENCH_THREADS": str(threads), "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0"}
-    env["PYTHONPATH"] = ""
-    env["PLEXUS_FUXICTR_REPO"] = str(FUXI_REPO)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT),
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f}s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return {"error": f"exit {proc.returncode}: {tail[0][:300]}"}
-    return json.loads(lines[-1])
+    return run_fresh(cmd, threads, timeout, env={"PLEXUS_FUXICTR_REPO": str(FUXI_REPO)})
 
 
 def _plan(parts: tuple[str, ...], rows: int, gnn_epochs: int, ctr_epochs: int, data_dir: Path,
           peers: bool) -> list[tuple[str, str, str, list[str]]]:
     """(benchmark, library, metric, command) for one round."""
-    me = [sys.executable, "-m", "plexus.evaluation.bench.speed", "--worker"]
     plan = []
     if "ctr" in parts:
         for model in ("din", "autoint"):
             for variant, (label, _) in CTR_VARIANTS[model].items():
                 plan.append((f"{model}-train", label, "samples_per_s",
-                             me + [f"plexus-ctr:{model}/{variant}", "--rows", str(rows), "--epochs", str(ctr_epochs)]))
+                             worker_command(worker_plexus_ctr, model=model, epochs=ctr_epochs, rows=rows,
+                                            variant=variant)))
             if peers and BENCH_PY.exists():
                 plan.append((f"{model}-train", "deepctr-torch 0.3.0", "samples_per_s",
                              [str(BENCH_PY), str(HERE / "peers.py"), "deepctr", model,
@@ -263,15 +245,16 @@ def _plan(parts: tuple[str, ...], rows: int, gnn_epochs: int, ctr_epochs: int, d
     if "gnn" in parts:
         for model in ("gcn", "ncn"):
             ep = gnn_epochs if model == "gcn" else max(1, gnn_epochs // 20)
-            plan.append((f"{model}-cora", "plexus", "epoch_ms", me + [f"plexus-gnn:{model}", "--epochs", str(ep)]))
+            plan.append((f"{model}-cora", "plexus", "epoch_ms",
+                         worker_command(worker_plexus_gnn, model=model, epochs=ep)))
             plan.append((f"{model}-cora", "plain PyG script", "epoch_ms",
                          [sys.executable, str(HERE / "plain_pyg.py"), model, "--epochs", str(ep)]))
     if "encode" in parts:
-        plan.append(("criteo-200k-encode", "plexus", "seconds", me + ["encode"]))
+        plan.append(("criteo-200k-encode", "plexus", "seconds", worker_command(worker_encode)))
     if "overhead" in parts:
-        plan.append(("trial-overhead", "untracked train_model", "trial_s", me + ["overhead:off"]))
-        plan.append(("trial-overhead", "tracked train_model (MLflow)", "trial_s", me + ["overhead:on"]))
-        plan.append(("trial-overhead", "plexus search (Optuna + MLflow)", "trial_s", me + ["overhead:search"]))
+        for mode, label in (("off", "untracked train_model"), ("on", "tracked train_model (MLflow)"),
+                            ("search", "plexus search (Optuna + MLflow)")):
+            plan.append(("trial-overhead", label, "trial_s", worker_command(worker_overhead, mode=mode)))
     return plan
 
 
@@ -381,16 +364,6 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 
 
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
-                             timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
 def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int = 2, rows: int = 0,
               gnn_epochs: int = 200, ctr_epochs: int = 2, peers: bool = True, out: Path | None = RESULTS,
               timeout: float = 1800, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -428,7 +401,7 @@ def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int 
                         "threads": threads, "repeats": repeats, "load_start": load_start,
                         "load_end": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "date": time.strftime("%Y-%m-%d"),
                         "gnn_epochs": gnn_epochs, "ctr_epochs": ctr_epochs, "ctr_rows": rows or "all",
-                        "commit": _commit()},
+                        "commit": commit()},
         "summary": summarize(raw), "raw": raw, "notes": notes,
     }
     if out is not None:
@@ -437,31 +410,3 @@ def run_speed(parts: tuple[str, ...] = PARTS, *, repeats: int = 3, threads: int 
         (out / "speed.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         (out / "speed.md").write_text(render_markdown(result))
     return result
-
-
-def _worker_main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker", required=True)
-    ap.add_argument("--rows", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=0)
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("PLEXUS_BENCH_THREADS", "1")))
-    kind, _, arg = args.worker.partition(":")
-    if kind == "plexus-ctr":
-        model, _, variant = arg.partition("/")
-        res = worker_plexus_ctr(model, args.epochs or 2, args.rows, variant or "paper")
-    elif kind == "plexus-gnn":
-        res = worker_plexus_gnn(arg, args.epochs or 200)
-    elif kind == "overhead":
-        res = worker_overhead(arg, args.epochs or 30)
-    elif kind == "encode":
-        res = worker_encode()
-    else:
-        raise SystemExit(f"unknown worker {args.worker}")
-    print(json.dumps(res))
-
-
-if __name__ == "__main__":
-    _worker_main(sys.argv[1:])

@@ -1,7 +1,7 @@
 """What logging through a team's tracking server costs: one short trial through ``plexus server`` (PostgreSQL,
 served artifacts, basic auth, over HTTP on this host) vs the same trial on a local SQLite store, interleaved.
 
-    python -m plexus.evaluation.bench.team_server [--rounds 3] [--out evaluation/results]
+    plexus bench team-server [--rounds 3] [--out evaluation/results]
 
 Needs PostgreSQL's server binaries (``initdb``, ``pg_ctl``; run as root they run as user ``postgres``). Each
 round runs ``plexus search lr --trials 1`` (5 epochs, the best model logged) once per store in a fresh study;
@@ -11,7 +11,6 @@ recorded. Writes ``team_server.json`` and ``team_server.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -24,8 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from plexus.evaluation.bench import write_result
+from plexus.evaluation.bench._harness import RESULTS, describe, machine_info, write_result
+
+__all__ = ["DESCRIPTION", "run"]
+
+DESCRIPTION = "One short trial logged through `plexus server` vs a local SQLite store (team_server.md/.json)."
 
 SEARCH = ["lr", "--dataset", "synthetic-behavior", "--set", "dataset_options.num_users=100", "--set", "epochs=5",
           "--set", "search.register=false", "--trials", "1", "--json"]
@@ -64,11 +68,13 @@ def _search(uri: str, study: str, env: dict[str, str], cwd: Path) -> dict[str, f
     return {"trial_s": float(trial["duration_s"]), "command_s": wall}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results"))
-    args = ap.parse_args()
+def run(rounds: int = 3, out: Path | None = RESULTS) -> dict[str, Any]:
+    """Time ``rounds`` trials per store, interleaved, after one warm-up trial each.
+
+    Args:
+        rounds: trials per store.
+        out: results folder for team_server.json/.md (None: write nothing).
+    """
     root = Path(tempfile.mkdtemp(prefix="plexus-bench-team-"))
     os.chmod(root, 0o755)
     pg_pw, team_pw = secrets.token_hex(8), "bench-" + secrets.token_hex(8)
@@ -98,7 +104,7 @@ def main() -> None:
         _search(sqlite, "warmup", local_env, work)  # dataset generated, SQLite schema created
         _search(info["tracking_uri"], "warmup", remote_env, work)
         rows: dict[str, list[dict[str, float]]] = {"server": [], "sqlite": []}
-        for r in range(args.rounds):
+        for r in range(rounds):
             rows["sqlite"].append(_search(sqlite, f"r{r}", local_env, work))
             rows["server"].append(_search(info["tracking_uri"], f"r{r}", remote_env, work))
     finally:
@@ -109,22 +115,19 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     med = {k: {m: statistics.median(x[m] for x in v) for m in ("trial_s", "command_s")} for k, v in rows.items()}
     ratio = {m: med["server"][m] / med["sqlite"][m] for m in ("trial_s", "command_s")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            check=False).stdout.strip()
-    load = os.getloadavg()[0]
+    info = machine_info(threads=1)
+    commit = info["commit"]
     res = {"rounds": rows, "median": med, "ratio_server_over_sqlite": ratio, "commit": commit,
-           "machine": f"{os.cpu_count()}-core CPU, load average {load:.1f}", "date": time.strftime("%Y-%m-%d"),
-           "search": " ".join(SEARCH)}
+           "machine": f"{os.cpu_count()}-core CPU, load average {info['load_avg'][0]:.1f}", "date": info["date"],
+           "machine_info": info, "search": " ".join(SEARCH)}
     md = ["# Logging one short trial through the team server vs a local SQLite store", "",
-          (f"`plexus search {' '.join(SEARCH)}`, one fresh study per run, stores interleaved, {args.rounds} rounds "
-          f"each, on a {res['machine']} ({res['date']}, commit {commit}). The server is `plexus server` on this "
+          (f"`plexus search {' '.join(SEARCH)}`, one fresh study per run, stores interleaved, {rounds} rounds "
+          f"each ({describe(info)}; load average {info['load_avg'][0]:.1f}). The server is `plexus server` on this "
           "host (PostgreSQL, served artifacts, basic auth, HTTP on 127.0.0.1)."), "",
           "| store | trial s (median) | command s (median) |", "|---|---|---|"]
     for k in ("sqlite", "server"):
         md.append(f"| {k} | {med[k]['trial_s']:.2f} | {med[k]['command_s']:.2f} |")
     md += ["", f"Ratio server / SQLite: trial {ratio['trial_s']:.2f}x, command {ratio['command_s']:.2f}x.", ""]
-    print(write_result(res, "\n".join(md), args.out, "team_server"))
-
-
-if __name__ == "__main__":
-    main()
+    if out is not None:
+        write_result(res, "\n".join(md), out, "team_server")
+    return res

@@ -1,6 +1,6 @@
 """What uploading a trial's checkpoint costs, and what resuming a dead worker's trial saves.
 
-    python -m plexus.evaluation.bench.trial_checkpoint [--rounds 3] [--out evaluation/results]
+    plexus bench trial-checkpoint [--rounds 3] [--out evaluation/results]
 
 Overhead: one short trial (``lr`` on synthetic-behavior, 100 users, 8 epochs of ~0.1 s) with
 ``search.checkpoint_every_s=0`` (off) and with ``0.001`` (an upload after every epoch but the last, the
@@ -12,17 +12,19 @@ timestamps; a retry that resumes after epoch E skips E of them. Writes ``trial_c
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
-from plexus.evaluation.bench import write_result
+from plexus.evaluation.bench._harness import RESULTS, describe, machine_info, write_result
+
+__all__ = ["DESCRIPTION", "run"]
+
+DESCRIPTION = "Cost of uploading trial checkpoints, and the epoch a resumed retry skips (trial_checkpoint.md/.json)."
 
 
 def _trial(root: Path, name: str, sets: dict[str, object]) -> dict[str, object]:
@@ -46,15 +48,17 @@ def _trial(root: Path, name: str, sets: dict[str, object]) -> dict[str, object]:
             "s_per_epoch": round(per_epoch, 3)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default="evaluation/results")
-    a = ap.parse_args()
+def run(rounds: int = 3, out: Path | None = RESULTS) -> dict[str, Any]:
+    """Time ``rounds`` short trials with checkpoints off and after every epoch, interleaved.
+
+    Args:
+        rounds: trials per setting.
+        out: results folder for trial_checkpoint.json/.md (None: write nothing).
+    """
     short = {"dataset_options.num_users": 100, "epochs": 8, "batch_size": 64}
     runs: dict[str, list[dict[str, object]]] = {"off": [], "every_epoch": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(a.rounds):
+        for r in range(rounds):
             for label, every in (("off", 0), ("every_epoch", 0.001)):
                 runs[label].append(_trial(Path(tmp), f"{label}-{r}", {**short, "search.checkpoint_every_s": every}))
         long = _trial(Path(tmp), "long", {"dataset_options.num_users": 1000, "epochs": 10, "batch_size": 16,
@@ -62,12 +66,13 @@ def main() -> None:
     off = statistics.median(float(x["duration_s"]) for x in runs["off"])
     on = statistics.median(float(x["duration_s"]) for x in runs["every_epoch"])
     up = statistics.median(float(x["upload_s"]) / max(1, int(x["uploads"])) for x in runs["every_epoch"])
+    info = machine_info(threads=1)
     res = {"rounds": runs, "long": long, "median_off_s": off, "median_every_epoch_s": on,
-           "ratio": round(on / off, 3), "upload_s_each": round(up, 4)}
+           "ratio": round(on / off, 3), "upload_s_each": round(up, 4), "machine_info": info}
     md = (
         "# Trial checkpoints uploaded to the tracking store\n\n"
-        f"Short trial (lr, synthetic-behavior, 100 users, 8 epochs), local SQLite store, {a.rounds} rounds "
-        f"interleaved, median trial duration ({os.cpu_count()}-core CPU box, {time.strftime('%Y-%m-%d')}):\n\n"
+        f"Short trial (lr, synthetic-behavior, 100 users, 8 epochs), local SQLite store, {rounds} rounds "
+        f"interleaved, median trial duration ({describe(info)}):\n\n"
         "| checkpoint_every_s | uploads | trial duration s |\n|---|---|---|\n"
         f"| 0 (off) | 0 | {off:.2f} |\n"
         f"| 0.001 (every epoch) | {runs['every_epoch'][0]['uploads']} | {on:.2f} |\n\n"
@@ -75,9 +80,6 @@ def main() -> None:
         f"Resume test configuration (1000 users, batch 16, 10 epochs): {long['s_per_epoch']} s an epoch; "
         "a retry that resumes after epoch E skips E of them.\n"
     )
-    print(json.dumps(res, indent=1))
-    write_result(res, md, a.out, "trial_checkpoint")
-
-
-if __name__ == "__main__":
-    main()
+    if out is not None:
+        write_result(res, md, out, "trial_checkpoint")
+    return res

@@ -1,9 +1,8 @@
-"""GPU check: the CUDA path, bf16 autocast and GPU throughput, in one script.
+"""GPU check: the CUDA path, bf16 autocast and GPU throughput (``plexus bench gpu-check``).
 
 Runs without MLflow/Optuna (a bare accelerator image) and without an installed
-distribution: plugins are resolved from ``pyproject.toml``'s entry points.
-
-    python -m plexus.evaluation.gpu_check --out evaluation/results/gpu_check.json
+distribution: plugins are resolved from ``pyproject.toml``'s entry points. On a
+machine without CUDA it runs the CPU half only. Writes ``gpu_check.json`` and ``gpu_check.md``.
 
 Checks (each recorded with its numbers):
 1. ``pick_device("auto")`` chooses CUDA when present.
@@ -16,18 +15,22 @@ Checks (each recorded with its numbers):
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import tomllib
 import torch
+from plexus.evaluation.bench._harness import RESULTS, ROOT, describe, machine_info, write_result
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["DESCRIPTION", "run"]
+
+DESCRIPTION = "CUDA path, bf16 autocast and GPU throughput of every model (gpu_check.json/.md; CPU half without CUDA)."
+REPO = ROOT
 
 
 def plugin_classes() -> dict[str, type]:
@@ -120,14 +123,17 @@ def train(cls, dataset, device: str, amp: bool, epochs: int, batch_size: int, lr
             "train_items_per_s": round(n / dt, 1)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(REPO / "evaluation" / "results" / "gpu_check.json"))
-    ap.add_argument("--epochs", type=int, default=3)
-    args = ap.parse_args()
+def run(epochs: int = 3, out: Path | None = RESULTS) -> dict[str, Any]:
+    """Run the four checks; write ``gpu_check.json`` and a short ``gpu_check.md`` into ``out``.
+
+    Args:
+        epochs: training epochs of DIN and AutoInt on the synthetic CTR problem.
+        out: results folder (None: write nothing).
+    """
     from plexus.platform.training.trainer import pick_device
 
-    report: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available()}
+    report: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
+                    "machine_info": machine_info()}
     dev = pick_device("auto")
     report["auto_device"] = str(dev)
     if dev.type == "cuda":
@@ -148,23 +154,26 @@ def main() -> None:
     report["evolvegcn_o_sbm"] = {d: train(classes["evolvegcn_o"], sbm, d, True, 3, 1, 0.01) for d in devices}
     ctr = synthetic_ctr()
     for name in ("din", "autoint"):
-        runs = {"cpu_fp32": train(classes[name], ctr, "cpu", False, args.epochs, 1024, 1e-3)}
+        runs = {"cpu_fp32": train(classes[name], ctr, "cpu", False, epochs, 1024, 1e-3)}
         if dev.type == "cuda":
-            runs["cuda_fp32"] = train(classes[name], ctr, "cuda", False, args.epochs, 1024, 1e-3)
-            runs["cuda_bf16"] = train(classes[name], ctr, "cuda", True, args.epochs, 1024, 1e-3)
+            runs["cuda_fp32"] = train(classes[name], ctr, "cuda", False, epochs, 1024, 1e-3)
+            runs["cuda_bf16"] = train(classes[name], ctr, "cuda", True, epochs, 1024, 1e-3)
             runs["speedup_bf16_vs_cpu"] = round(runs["cuda_bf16"]["train_items_per_s"]
                                                 / runs["cpu_fp32"]["train_items_per_s"], 2)
         report[f"{name}_synthetic_ctr"] = runs
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
     bad = {k: v for k, v in report["contract_cuda_bf16"].items() if not v.startswith("ok")}
-    print(json.dumps({"auto_device": report["auto_device"], "contract_failures": bad,
-                      "gcn": {k: v["metrics"].get("test_acc") for k, v in report["gcn_cora"].items()},
-                      "ncn_hits_at_100": {k: v["metrics"].get("test_hits_at_100") for k, v in report["ncn_cora_link"].items()},
-                      "evolvegcn_map": {k: v["metrics"].get("test_map") for k, v in report["evolvegcn_o_sbm"].items()},
-                      **{f"{m}_auc": {k: v["metrics"]["test_auc"] for k, v in report[f"{m}_synthetic_ctr"].items()
-                                      if isinstance(v, dict)} for m in ("din", "autoint")}}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    summary = {"auto_device": report["auto_device"], "contract_failures": bad,
+               "gcn": {k: v["metrics"].get("test_acc") for k, v in report["gcn_cora"].items()},
+               "ncn_hits_at_100": {k: v["metrics"].get("test_hits_at_100") for k, v in report["ncn_cora_link"].items()},
+               "evolvegcn_map": {k: v["metrics"].get("test_map") for k, v in report["evolvegcn_o_sbm"].items()},
+               **{f"{m}_auc": {k: v["metrics"]["test_auc"] for k, v in report[f"{m}_synthetic_ctr"].items()
+                               if isinstance(v, dict)} for m in ("din", "autoint")}}
+    report["summary"] = summary
+    if out is not None:
+        md = ["# GPU check: CUDA path, bf16 autocast, throughput", "",
+              f"Machine: {describe(report['machine_info'])}. Device chosen by `auto`: {report['auto_device']}.", "",
+              f"Contract failures (forward/backward under bf16 autocast): {len(bad)} of "
+              f"{len(report['contract_cuda_bf16'])}" + ("" if not bad else f": {', '.join(sorted(bad))}") + ".", "",
+              "```json", json.dumps(summary, indent=1), "```", "", "Reproduce: `plexus bench gpu-check`.", ""]
+        write_result(report, "\n".join(md), out, "gpu_check")
+    return report
