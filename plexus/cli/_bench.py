@@ -1,18 +1,28 @@
-"""``plexus bench fidelity|speed``: the paper-fidelity table and the peer speed comparison."""
+"""``plexus bench NAME``: every case of :data:`plexus.evaluation.bench.BENCHMARKS`.
+
+``fidelity`` and ``speed`` have their own commands; every other case's options are its ``run``'s keyword
+parameters (typed, help from its docstring's ``Args:``). Results: ``evaluation/results/README.md``.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from plexus.cli._output import console, emit_json, table
+from plexus.evaluation.bench import BENCHMARKS, Case
 
-app = typer.Typer(help="Benchmarks: fidelity to the papers and speed against peer libraries.",
+app = typer.Typer(help="Benchmarks: fidelity to the papers, speed against peer libraries, and the cost "
+                  "measurements whose tables are in evaluation/results/ (see its README.md).",
                   no_args_is_help=True)
 
 
-@app.command("fidelity")
+@app.command("fidelity", help=BENCHMARKS["fidelity"].description)
 def fidelity(
     models: list[str] | None = typer.Option(None, "--models", "-m", help="Models to run (default: every config)."),
     seeds: int = typer.Option(3, "--seeds", help="Training seeds per model (mean ± std)."),
@@ -50,7 +60,7 @@ def fidelity(
     console.print(f"wrote {(out or RESULTS) / 'fidelity.md'} and fidelity.csv")
 
 
-@app.command("speed")
+@app.command("speed", help=BENCHMARKS["speed"].description)
 def speed(
     parts: list[str] | None = typer.Option(None, "--part", "-p", help="ctr, gnn, encode, overhead (default all)."),
     repeats: int = typer.Option(3, "--repeats", help="Rounds, interleaved between libraries."),
@@ -77,3 +87,47 @@ def speed(
           [[r["bench"], r["library"], r["metric"], "failed" if r["median"] is None else f"{r['median']:,.2f}",
             "–" if not r["peak_rss_mb"] else f"{r['peak_rss_mb']:,.0f}"] for r in res["summary"]])
     console.print(f"wrote {(out or RESULTS) / 'speed.md'} and speed.json")
+
+
+def _arg_help(doc: str) -> dict[str, str]:
+    """``name: text`` entries (with indented continuation lines) of a docstring's ``Args:`` section."""
+    out: dict[str, str] = {}
+    name = None
+    for line in doc.split("Args:", 1)[1].splitlines() if "Args:" in doc else []:
+        m = re.match(r"\s{4,8}(\w+): (.*)", line)
+        if m and (name is None or len(line) - len(line.lstrip()) <= 8):
+            name, out[m.group(1)] = m.group(1), m.group(2).strip()
+        elif name and line.strip():
+            out[name] += " " + line.strip()
+        elif not line.strip() and out:
+            break
+    return out
+
+
+def _command(case: Case) -> Callable[..., None]:
+    """A typer command with the options of ``case.run``, plus ``--json``; prints what it wrote."""
+    sig = inspect.signature(case.run, eval_str=True)
+    helps = _arg_help(inspect.getdoc(case.run) or "")
+    params = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation,
+                                default=typer.Option(... if p.default is inspect.Parameter.empty else p.default,
+                                                     "--" + p.name.replace("_", "-"), help=helps.get(p.name, "")))
+              for p in sig.parameters.values()]
+    params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=typer.Option(False, "--json", help="Print the result as JSON.")))
+
+    def command(**options: Any) -> None:
+        as_json = options.pop("as_json")
+        res = case.run(**options)
+        if as_json:
+            emit_json(res)
+        elif "out" in options and options["out"] is not None:
+            console.print(f"wrote {Path(options['out']) / case.name.replace('-', '_')}.md and .json")
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = inspect.getdoc(case.run)
+    return command
+
+
+for _case in BENCHMARKS.values():
+    if _case.name not in ("fidelity", "speed"):
+        app.command(_case.name, help=_case.description)(_command(_case))
