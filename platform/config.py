@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from plexus.platform.catalog._schema import did_you_mean, schema_from_callable
+from plexus.platform.catalog import did_you_mean, schema_from_callable
 from plexus.platform.errors import ConfigError
 
 __all__ = [

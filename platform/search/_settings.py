@@ -6,7 +6,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from plexus.platform.catalog._schema import schema_from_callable
+from plexus.platform.catalog import schema_from_callable
 from plexus.platform.errors import ConfigError, PlexusError
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from plexus.platform.catalog._schema import did_you_mean
+from plexus.platform.catalog import did_you_mean
 from plexus.platform.errors import CatalogError, ConfigError
 
 __all__ = ["FixedTrial", "check_space", "distribution_clash", "parse_override", "sample"]

@@ -11,10 +11,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plexus.platform.search._settings import StorageError
-from plexus.platform.tracking import mask_text, mask_url
-from plexus.platform.tracking._lock import OPTUNA_LOCK_KEY, store_lock
-from plexus.platform.tracking._optuna_schema import optuna_sqlite_problem
-from plexus.platform.tracking._store import note_store
+from plexus.platform.tracking import (
+    OPTUNA_LOCK_KEY,
+    mask_text,
+    mask_url,
+    note_store,
+    optuna_sqlite_problem,
+    store_lock,
+)
 
 __all__ = [
     "RUN_ID_ATTR",
@@ -35,7 +39,7 @@ SURPLUS_ATTR = (
 
 def default_storage_url(tracking_uri: str | None = None) -> str:
     """``optuna.db`` in the folder of Plexus's files for ``tracking_uri`` (see ``tracking._locations``)."""
-    from plexus.platform.tracking._locations import files_root
+    from plexus.platform.tracking import files_root
 
     return f"sqlite:///{files_root(tracking_uri) / 'optuna.db'}"
 

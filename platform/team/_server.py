@@ -211,7 +211,7 @@ def _public(host: str) -> str:
 
 def prepare_stores(plan: ServerPlan) -> None:
     """Create the tracking store's and the Optuna storage's schemas once (each under an inter-process lock)."""
-    from plexus.platform.search._storage import open_storage
+    from plexus.platform.search import open_storage
     from plexus.platform.tracking import prepare_tracking_store
 
     prepare_tracking_store(plan.with_password(plan.tracking_store))

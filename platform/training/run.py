@@ -58,13 +58,13 @@ def train_model(
     """
     from plexus.platform.tracking import (
         MLflowTracker,
+        checkpoint_root,
         ensure_reachable,
         log_trained_model,
+        mask_secrets,
         resolve_tracking_uri,
     )
     from plexus.platform.tracking import run_name as make_run_name
-    from plexus.platform.tracking._locations import checkpoint_root
-    from plexus.platform.tracking._store import mask_secrets
 
     catalog = get_catalog()
     entry = catalog.model(cfg.model)

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         # storage failures (locked, unreachable, read-only, disk full, wrong schema) are the user's to fix;
         # every other exception is a bug and keeps its traceback
-        from plexus.platform.tracking._store import describe_store_error
+        from plexus.platform.tracking import describe_store_error
 
         line = None if debug else describe_store_error(exc)
         if line is None:

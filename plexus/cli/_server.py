@@ -60,8 +60,7 @@ def server(
         start_tracking_server,
         stop_group,
     )
-    from plexus.platform.tracking import mask_text
-    from plexus.platform.tracking._store import quiet_mlflow_logs
+    from plexus.platform.tracking import mask_text, quiet_mlflow_logs
 
     quiet_mlflow_logs()
     creds = load_credentials(credentials)

@@ -49,7 +49,7 @@ def check(uri: str | None = typer.Argument(None, help=_URI_HELP),
     (run 'plexus store repair'), newer (upgrade mlflow), unreadable, not-checked (a server or folder).
     Exit code 0 when the store can be used as it is (new, current, not-checked), 1 otherwise.
     """
-    from plexus.platform.tracking._schema import inspect_store
+    from plexus.platform.tracking import inspect_store
 
     state = inspect_store(_uri(uri))
     _show(state, as_json)
@@ -65,7 +65,7 @@ def upgrade(uri: str | None = typer.Argument(None, help=_URI_HELP),
     Stop the processes that use the store first. If the upgrade fails the copy is restored; if this
     process is killed, the next open of the store (or 'plexus store repair') restores it.
     """
-    from plexus.platform.tracking._schema import upgrade_store
+    from plexus.platform.tracking import upgrade_store
 
     state = upgrade_store(_uri(uri), _say(as_json))
     if as_json:
@@ -79,7 +79,7 @@ def repair(uri: str | None = typer.Argument(None, help=_URI_HELP),
 
     The broken file is moved aside to <db>.broken-<time>, never deleted; without a copy, says what to do.
     """
-    from plexus.platform.tracking._schema import repair_store
+    from plexus.platform.tracking import repair_store
 
     state = repair_store(_uri(uri), _say(as_json))
     if as_json:

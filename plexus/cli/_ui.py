@@ -30,8 +30,7 @@ def ui(
     from mlflow.tracking import MlflowClient
 
     from plexus.platform.team import Viewer, experiment_url
-    from plexus.platform.tracking import ensure_reachable, mask_url, resolve_tracking_uri
-    from plexus.platform.tracking._locations import files_root
+    from plexus.platform.tracking import ensure_reachable, files_root, mask_url, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     if optuna and not storage:

@@ -6,11 +6,10 @@ import importlib.metadata as md
 from pathlib import Path
 
 import pytest
-from torch import nn
-
 from plexus.platform.catalog import Catalog, get_catalog
 from plexus.platform.errors import CatalogError
 from plexus.platform.model import Capabilities, PairScorer, PlexusModel, capabilities
+from torch import nn
 
 PLUGIN = '''
 from torch import nn
