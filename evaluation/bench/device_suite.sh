@@ -1,32 +1,32 @@
 #!/usr/bin/env bash
-# The accelerator-machine part of the benchmarks (one GPU, 16 CPU cores, no network), run through the
-# accelerator tool:
-#   * NAS on cora: autognn with and without constrained parameter sharing, optuna (TPE) and random,
-#     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds;
+# The accelerator part of the benchmarks (one GPU, 16 CPU cores, no network):
+#   * nas: autognn with and without constrained parameter sharing, optuna (TPE) and random on cora,
+#     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds (-> `plexus bench nas`);
 #   * the fidelity rows whose models need a GPU to finish in minutes (GSM++ on TU/heterophilous sets,
-#     NCN/NCNC, ARM-Net(+), DIN), each job merged back with `plexus bench fidelity --merge`.
-# Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel with a time limit
+#     NCN/NCNC, ARM-Net(+), DIN), each job's rows merged back with `plexus bench fidelity --merge`.
+# Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel under a time limit
 # and write their results as they go (NAS: state.pt after every architecture; fidelity: a row after every run).
-# Inputs carried by the tool: .whl/ (this project's own wheel, whose entry points register the plugins: without
-# it every model is "unknown"; `pip wheel --no-deps --no-build-isolation -w .whl .`; and mlflow-skinny, optuna
-# and their dependencies, missing on the image) and .gpu_data/data.tar.xz (the public datasets from
-# ../shared/data). Usage: SUITE=... bash device_suite.sh SECONDS, SUITE one of full (everything at once: what
-# the first GPU run did), nas then gsm (two calls within 15 minutes of GPU time, each with fewer jobs competing for the GPU's 16
-# CPU cores; gsm takes FOLDS and SPLITS, e.g. SPLITS="3 4 5" for the next Tolokers splits), egcn, seed0. Merge the
-# fid-*/res/fidelity.csv files of one call together (`plexus bench fidelity --merge a b ...`): shards of a row
-# join into one row.
+# Inputs beside the checkout: .whl/ (this project's wheel, whose entry points register the plugins:
+# `pip wheel --no-deps --no-build-isolation -w .whl .`, plus mlflow-skinny, optuna and their dependencies when
+# the image lacks them) and .gpu_data/data.tar.xz (the public datasets of the data mirror).
+# Usage: SUITE=full|nas|gsm|seed0 [OUT=folder] bash evaluation/bench/device_suite.sh SECONDS
+#   full: everything at once; nas: the 12 searches alone; gsm: GSM++ folds FOLDS and Tolokers splits SPLITS
+#   (e.g. SPLITS="3 4 5"); seed0: the four controllers, seed 0, with less contention.
+# Archives land in $OUT (default: a new temporary folder): nas.tar.gz (then `plexus bench nas --folder ...`),
+# fid.tar.gz (then `plexus bench fidelity --merge a --merge b ...`: shards of a row join into one row).
 set -u
 LIMIT=${1:-470}
 REPO=$(pwd)
-OUTDIR=${OUT:-/tmp/out}
-W=/tmp/w
-mkdir -p "$W" /tmp/shared
+OUTDIR=${OUT:-$(mktemp -d)}
+SCRATCH=$(mktemp -d)
+W="$SCRATCH/w"
+mkdir -p "$W" "$SCRATCH/shared" "$OUTDIR"
 PY=${PY:-python3}  # PY, NAS_BUDGET, NAS_EPOCHS, FID_SCALE, SKIP_INSTALL: for a local dry run of the plumbing
 NAS_BUDGET=${NAS_BUDGET:-100}; NAS_EPOCHS=${NAS_EPOCHS:-100}; FID_SCALE=${FID_SCALE:-1}
 [ -n "${SKIP_INSTALL:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-  --target /tmp/site .whl/*.whl || exit 3
-tar -C /tmp/shared -xJf .gpu_data/data.tar.xz || exit 3
-export PYTHONPATH="$REPO:/tmp/site" PLEXUS_DATA_MIRROR=/tmp/shared PLEXUS_DATA=/tmp/pd PYTHONUNBUFFERED=1
+  --target "$SCRATCH/site" .whl/*.whl || exit 3
+tar -C "$SCRATCH/shared" -xJf .gpu_data/data.tar.xz || exit 3
+export PYTHONPATH="$REPO:$SCRATCH/site" PLEXUS_DATA_MIRROR="$SCRATCH/shared" PLEXUS_DATA="$SCRATCH/pd" PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=false
 $PY -c "import torch, mlflow, optuna; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"cpu\", 'mlflow', mlflow.__version__, 'optuna', optuna.__version__)"
 $PY -m plexus models list --json > "$W/models.json" 2> "$W/models.err" || { cat "$W/models.err"; exit 3; }
@@ -42,15 +42,9 @@ fid() {  # name configs [runs]: a shard (--runs, e.g. 0-4) when given; merge joi
   (cd "$d" && timeout "$LIMIT" $PY -m plexus bench fidelity --models "$2" --seeds 3 --epochs-scale "$FID_SCALE" --out "$d/res" \
      --tracking-uri "sqlite:///$d/mlflow.db" ${3:+--runs "$3"} > log.txt 2>&1; echo "exit $?" >> log.txt)
 }
-egcn() {  # name evolvegcn_device-options...: one EvolveGCN link-prediction run, result.json in $W/egcn-<name>
-  # (training stops 120 s before the limit so that the final all-pairs val/test evaluation still runs)
-  local d="$W/egcn-$1"; mkdir -p "$d"
-  (cd "$d" && timeout "$LIMIT" $PY -m plexus.evaluation.bench.evolvegcn_device --out result.json \
-     --time-limit "$(( LIMIT > 240 ? LIMIT - 120 : LIMIT / 2 ))" "${@:2}" > log.txt 2>&1)
-}
 T0=$(date +%s)
 case "${SUITE:-full}" in
-full)  # the first GPU run: 12 searches + the GPU fidelity rows, all at once
+full)  # 12 searches + the GPU fidelity rows, all at once
   for s in 0 1 2; do
     nas autognn-share "$s" --controller autognn --share &
     nas autognn-noshare "$s" --controller autognn --no-share &
@@ -62,9 +56,7 @@ full)  # the first GPU run: 12 searches + the GPU fidelity rows, all at once
   fid tu gsmpp,gin,gsmpp-proteins &
   fid nci gsmpp-nci109 &
   fid het gsmpp-chameleon,gsmpp-squirrel,gsmpp-tolokers &
-  for m in evolvegcn_o evolvegcn_h; do  # BC-OTC, the row an earlier GPU run could not fit
-    egcn "$m" --epochs "${EGCN_EPOCHS:-6}" --datasets bitcoin-otc --models "$m" &
-  done ;;
+  ;;
 nas)  # the equal-budget NAS comparison alone: 12 searches, nothing beside them
   for s in 0 1 2; do
     nas autognn-share "$s" --controller autognn --share &
@@ -73,9 +65,8 @@ nas)  # the equal-budget NAS comparison alone: 12 searches, nothing beside them
     nas random "$s" --controller random &
   done ;;
 gsm)  # the GSM++ rows still missing, one fold/split per job, merged per row with --merge: NCI109 folds
-  # FOLDS (default none: all 10 folds ran on the CPU earlier), Tolokers splits SPLITS (default: the first
-  # GPU-memory/20 GB splits, 3 on an H100, 6 on an H200: a full-batch GSM++ job takes 15-20 GB, and five of
-  # them beside ten NCI109 jobs ran out of the H100's 80 GB in an earlier run). Later calls: SPLITS="3 4 5" etc.
+  # FOLDS (default none), Tolokers splits SPLITS (default: the first GPU-memory/20 GB splits, 3 on an H100,
+  # 6 on an H200: a full-batch GSM++ job takes 15-20 GB). Later calls: SPLITS="3 4 5" etc.
   mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1)
   n=$(( ${mem:-81559} > 28672 ? (${mem:-81559} - 8192) / 20480 : 1 ))
   for i in ${FOLDS-}; do
@@ -84,19 +75,7 @@ gsm)  # the GSM++ rows still missing, one fold/split per job, merged per row wit
   for i in ${SPLITS-$(seq -s " " 0 $(( n - 1 )))}; do
     fid "tolo$i" gsmpp-tolokers "$i" &
   done ;;
-egcn)  # EvolveGCN-O/-H link prediction on the Bitcoin sets with each reference yaml's settings
-  # (--reference: evolvegcn_device.REFERENCE), selected on validation MRR and on MAP (the reference's
-  # target_measure); a time limit keeps each run's curve in <out>.partial.json. EGCN_EPOCHS (default 100) caps the
-  # epochs; patience 30 (MRR) or 50 (MAP, the yaml's). Needs bitcoin-alpha/ and bitcoin-otc/ in .gpu_data.
-  for ds in bitcoin-alpha bitcoin-otc; do
-    for m in evolvegcn_o evolvegcn_h; do
-      for mon in val_mrr val_map; do
-        egcn "$ds-$m-$mon" --epochs "${EGCN_EPOCHS:-100}" --patience "$([ "$mon" = val_map ] && echo 50 || echo 30)" \
-          --reference --monitor "$mon" --datasets "$ds" --models "$m" &
-      done
-    done
-  done ;;
-seed0)  # a later run: the four controllers at the full budget, seed 0, with less contention
+seed0)  # the four controllers at the full budget, seed 0, with less contention
   nas autognn-share 0 --controller autognn --share &
   nas autognn-noshare 0 --controller autognn --no-share &
   nas optuna-tpe 0 --controller optuna --sampler tpe &
@@ -115,7 +94,7 @@ for d in sys.argv[1:]:
         json.dump({"history": st["history"], "parent_run_id": st["parent_run_id"]}, open(f"{d}/state.json", "w"),
                   default=str)
 PY
-cd "$W" && tar -czf "$OUTDIR/nas.tar.gz" nas-*/result.json nas-*/state.json nas-*/log.txt egcn-* 2>/dev/null
+cd "$W" && tar -czf "$OUTDIR/nas.tar.gz" nas-*/result.json nas-*/state.json nas-*/log.txt 2>/dev/null
 tar -czf "$OUTDIR/fid.tar.gz" fid-*/res fid-*/log.txt 2>/dev/null
 tar -czf "$OUTDIR/stores.tar.gz" fid-*/mlflow.db 2>/dev/null
 ls -la "$OUTDIR"
