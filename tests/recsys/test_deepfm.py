@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 
 import torch
-from sklearn.metrics import roc_auc_score
-
 from plexus.platform.spec import DataSpec, FieldSpec
 from plexus.platform.testing import tiny_problem
 from plexus.recsys.baselines import LR
 from plexus.recsys.deepfm import DeepFM, WideDeep
+from sklearn.metrics import roc_auc_score
 
 
 def test_deepfm_fm_part_is_the_pairwise_sum_and_embeddings_are_shared() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fit_helpers import fit_ctr
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import fit_ctr, tiny_problem
+from plexus.platform.testing import tiny_problem
 from plexus.recsys.din import DIN, DINBase
 
 

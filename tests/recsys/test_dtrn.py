@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-
+from fit_helpers import fit_multitask
 from plexus.platform.errors import ConfigError
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import fit_multitask, tiny_problem, tiny_tabular_spec
+from plexus.platform.testing import tiny_problem, tiny_tabular_spec
 from plexus.recsys.dtrn import DTRN
 
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 import torch
+from fit_helpers import fit_ctr
 from plexus.platform.explain import can_explain, can_explain_globally, write_global_attribution
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import fit_ctr, tiny_problem, tiny_tabular_spec
+from plexus.platform.testing import tiny_problem, tiny_tabular_spec
 from plexus.recsys.armnet import ARMNet, ARMNetPlus
 from plexus.recsys.autoint import AutoInt, AutoIntPlus
 from plexus.recsys.din import DIN, DINBase

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
+from fit_helpers import fit_multitask
 from plexus.platform.data.sources import ensure_raw
 from plexus.platform.spec import DataSpec, FieldSpec
-from plexus.platform.testing import fit_multitask, tiny_problem
+from plexus.platform.testing import tiny_problem
 from plexus.recsys.mmoe import MMoE
 from plexus.recsys.ple import PLE
 
