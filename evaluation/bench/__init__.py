@@ -9,8 +9,16 @@ command that regenerates it.
 
 from __future__ import annotations
 
-from plexus.evaluation.bench import encode, explain_cost, fidelity, gpu_check, nas_report, speed, team_server
-from plexus.evaluation.bench import trial_checkpoint
+from plexus.evaluation.bench import (
+    encode,
+    explain_cost,
+    fidelity,
+    gpu_check,
+    nas_report,
+    speed,
+    team_server,
+    trial_checkpoint,
+)
 from plexus.evaluation.bench._harness import CONFIGS, RESULTS, Case, write_result
 
 __all__ = ["BENCHMARKS", "CONFIGS", "RESULTS", "Case", "write_result"]
