@@ -4,7 +4,6 @@ Input: a folder with one sub-folder per search named ``nas-<variant>-<seed>`` ho
 ``result.json`` (``plexus nas --json``; empty when the search was stopped by a time limit) and/or
 ``state.json`` (the history exported from the search's ``state.pt``), as written by
 ``evaluation/bench/device_suite.sh``. Every number in the report is computed from those histories:
-
     plexus bench nas --folder RUN_FOLDER [--out evaluation/results] [--note TEXT]
         [--retrain-missing 3 --tracking-uri URI]
 
@@ -173,7 +172,7 @@ def run(folder: Path, out: Path | None = RESULTS, note: str = "", retrain_missin
     """
     from plexus.platform.errors import ConfigError
 
-    searches = load_searches(folder)
+    searches = load_searches(folder) if Path(folder).is_dir() else []
     if not searches:
         raise ConfigError(f"{folder}: no nas-<variant>-<seed> folders with a history")
     if retrain_missing:
