@@ -37,12 +37,13 @@ from itertools import pairwise
 from typing import Any, Literal
 
 import torch
-from plexus.gnn.layers import csr, gcn_norm, propagate, to_undirected_simple
+from plexus.gnn.layers import gcn_norm, propagate, to_undirected_simple
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError, DataError
 from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
+from torch_geometric.index import index2ptr
 
 __all__ = ["NCN", "NCNC", "drop_csr_entries", "neighbor_sets", "targets_in_graph"]
 
@@ -267,7 +268,8 @@ class _CNLinkModel(nn.Module):
 
     def score_pairs(self, h: Tensor, edge_index: Tensor, pairs: Tensor) -> Tensor:
         """Logits [P] of pairs [2, P] given embeddings h from :meth:`node_embeddings` (chunked scoring)."""
-        rowptr, col = csr(to_undirected_simple(edge_index, h.size(0)), h.size(0))
+        ei = to_undirected_simple(edge_index, h.size(0))
+        rowptr, col = index2ptr(ei[0], h.size(0)), ei[1]
         return self._score(h, rowptr, col, pairs, self.depth)
 
     def forward(self, batch: Any) -> dict[str, Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from plexus.gnn.layers import csr, to_undirected_simple
+from plexus.gnn.layers import to_undirected_simple
 from plexus.gnn.ncn import NCN, NCNC, _cap, drop_csr_entries, neighbor_sets, targets_in_graph
 from plexus.platform.data.graphs.link import remove_target_edges
 from plexus.platform.errors import ConfigError, DataError
@@ -12,6 +12,12 @@ from plexus.platform.spec import DataSpec
 from plexus.platform.testing import tiny_problem
 from sklearn.metrics import roc_auc_score
 from torch_geometric.data import Data
+from torch_geometric.index import index2ptr
+
+
+def _csr(edge_index: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rowptr, col) of a row-sorted edge list."""
+    return index2ptr(edge_index[0], num_nodes), edge_index[1]
 
 
 def _random_graph(n: int = 30, p: float = 0.2, seed: int = 0, f: int = 5) -> Data:
@@ -49,7 +55,7 @@ def test_neighbor_sets_match_dense_reference() -> None:
     d = _random_graph()
     n, a = d.num_nodes, _dense(d)
     pairs = _all_pairs(n)
-    rowptr, col = csr(to_undirected_simple(d.edge_index, n), n)
+    rowptr, col = _csr(to_undirected_simple(d.edge_index, n), n)
     cn, only_i, only_j = neighbor_sets(rowptr, col, pairs, n)
     counts = torch.bincount(cn[0], minlength=pairs.size(1)).float()
     assert torch.equal(counts, (a @ a).reshape(-1))  # |N(i) ∩ N(j)| = (A²)_ij
@@ -151,7 +157,7 @@ def test_target_link_removal_changes_cn_sets() -> None:
     pairs = torch.tensor([[0, 1], [1, 2]])
 
     def cn_sets(e: torch.Tensor) -> list[set[int]]:
-        cn = neighbor_sets(*csr(to_undirected_simple(e, n), n), pairs, n)[0]
+        cn = neighbor_sets(*_csr(to_undirected_simple(e, n), n), pairs, n)[0]
         return [set(cn[1][cn[0] == k].tolist()) for k in range(pairs.size(1))]
 
     assert cn_sets(ei) == [{2}, {0}]
@@ -247,7 +253,7 @@ _REF_OPTS = {"tail_dropout": 0.3, "pred_edge_dropout": 0.4, "jk": True, "use_xli
 
 def test_drop_csr_entries_keeps_a_consistent_subset() -> None:
     d = _random_graph(seed=5)
-    rowptr, col = csr(to_undirected_simple(d.edge_index, 30), 30)
+    rowptr, col = _csr(to_undirected_simple(d.edge_index, 30), 30)
     r0, c0 = drop_csr_entries(rowptr, col, 0.0)
     assert torch.equal(r0, rowptr) and torch.equal(c0, col)
     torch.manual_seed(0)
@@ -271,7 +277,7 @@ def test_pred_edge_dropout_uses_the_dropped_graph_in_training_only() -> None:
         torch.manual_seed(7)
         got = m.score_pairs(h, d.edge_index, d.edge_label_index)
         torch.manual_seed(7)  # the same draw, by hand: CN sets of the entry-wise dropped adjacency
-        r, c = drop_csr_entries(*csr(to_undirected_simple(d.edge_index, 30), 30), 0.5)
+        r, c = drop_csr_entries(*_csr(to_undirected_simple(d.edge_index, 30), 30), 0.5)
         a = torch.zeros(30, 30)
         a[torch.repeat_interleave(torch.arange(30), r[1:] - r[:-1]), c] = 1.0
         assert not torch.equal(a, a.t())  # entries (directions) drop independently
