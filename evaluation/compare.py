@@ -342,7 +342,7 @@ def param_importances(cmp: Comparison, *, seed: int = 0) -> dict[str, float]:
 
 def default_report_path(cmp: Comparison, tracking_uri: str | None = None) -> Path:
     """``reports/plexus-compare-<study or experiment>.html`` beside the tracking store (``files_root``)."""
-    from plexus.platform.tracking._locations import report_path
+    from plexus.platform.tracking import report_path
 
     stem = cmp.study or cmp.experiment
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)

@@ -22,8 +22,21 @@ import torch
 from plexus.nas.controllers import ALIASES, make_controller
 from plexus.nas.sharing import WeightSharing
 from plexus.nas.spaces import get_space
+from plexus.platform.catalog import get_catalog
 from plexus.platform.config import apply_overrides, build_config, parse_set
+from plexus.platform.data.service import load_dataset
 from plexus.platform.errors import CheckpointError, ConfigError
+from plexus.platform.search import search
+from plexus.platform.tracking import (
+    ensure_reachable,
+    files_root,
+    get_experiment_id,
+    log_dataset_inputs,
+    mask_url,
+    resolve_tracking_uri,
+    run_source,
+)
+from plexus.platform.training import train_model
 
 __all__ = ["NAS_MODEL", "architecture_of", "describe", "load_state", "retrain_architecture", "run_nas",
            "train_config"]
@@ -112,18 +125,6 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
                     echo: Callable[[str], None] | None) -> dict[str, Any]:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
-    from plexus.platform.catalog import get_catalog
-    from plexus.platform.data.service import load_dataset
-    from plexus.platform.tracking import (
-        ensure_reachable,
-        get_experiment_id,
-        log_dataset_inputs,
-        mask_url,
-        resolve_tracking_uri,
-        run_source,
-    )
-    from plexus.platform.tracking._locations import files_root
-    from plexus.platform.training import train_model
 
     if budget < 1:
         raise ConfigError(f"--budget must be >= 1, got {budget}")
@@ -265,8 +266,6 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
                   workers: int, storage: str | None, echo: Callable[[str], None] | None) -> dict[str, Any]:
     """``optuna``/``random`` as a study of the search service: workers share the Optuna storage."""
     from mlflow.tracking import MlflowClient
-    from plexus.platform.search import search
-    from plexus.platform.tracking import mask_url, resolve_tracking_uri
 
     if controller not in ("optuna", "random"):
         raise ConfigError(f"--workers/--storage: the '{controller}' controller is sequential (each child changes the "
@@ -326,7 +325,6 @@ def retrain_architecture(arch: str, *, dataset: str, seeds: int, epochs: int, tr
     """
     import statistics
 
-    from plexus.platform.training import train_model
 
     values, ids = [], []
     for s in range(seeds):
@@ -368,7 +366,6 @@ def architecture_of(run_id: str, tracking_uri: str | None = None) -> tuple[str, 
     """The architecture JSON of a NAS run: a search's best (parent run) or the one a child run trained."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
-    from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     ensure_reachable(uri)

@@ -296,6 +296,7 @@ class Catalog:
     def datasets(self) -> dict[str, DatasetEntry]:
         if self._datasets is None:
             self._datasets = self._load(DATASET_GROUP, DatasetInfo, DatasetEntry)
+            # imported here: the data layer builds its imported datasets' rows from this module's types
             from plexus.platform.data.user import user_dataset_entries
 
             for entry in user_dataset_entries():

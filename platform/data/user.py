@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plexus.platform.catalog import DatasetEntry, get_catalog, register_dataset
 from plexus.platform.data.paths import data_home
+from plexus.platform.data.user_graph import graph_loader
+from plexus.platform.data.user_tabular import (
+    import_source,
+    load_tabular_manifest,
+    tabular_loader,
+    tabular_manifest,
+)
 from plexus.platform.errors import ConfigError, DataError
 
 __all__ = ["import_dataset", "load_user_dataset", "user_dataset_entries", "user_datasets_dir"]
@@ -32,7 +40,6 @@ def user_datasets_dir() -> Path:
 def _load(manifest: dict[str, Any], **options: Any) -> Any:
     kind = manifest["kind"]
     if kind == "tabular":
-        from plexus.platform.data.user_tabular import load_tabular_manifest
 
         return load_tabular_manifest(manifest, **options)
     from plexus.platform.data.user_graph import load_graph_manifest  # graph / temporal edge lists
@@ -65,7 +72,6 @@ def import_dataset(path: str | os.PathLike | None, *, name: str, schema: str | o
         raise ConfigError(f"invalid dataset name {name!r}: use lowercase letters, digits, '.', '_', '-'")
     if kind not in KINDS:
         raise ConfigError(f"unknown dataset kind {kind!r}; expected one of {KINDS}")
-    from plexus.platform.data.user_tabular import import_source
 
     src = import_source(path, kind, schema)
     if not src.is_file():
@@ -73,14 +79,12 @@ def import_dataset(path: str | os.PathLike | None, *, name: str, schema: str | o
     target = user_datasets_dir() / name
     if (target / "manifest.json").exists() and not overwrite:
         raise ConfigError(f"dataset '{name}' is already imported ({target}); pass overwrite=True to replace it")
-    from plexus.platform.catalog import get_catalog
 
     builtin = get_catalog().datasets().get(name)
     if builtin is not None and builtin.source != "user":
         raise ConfigError(f"'{name}' is the name of a {builtin.source} dataset; choose another name")
     manifest: dict[str, Any] = {"name": name, "kind": kind, "path": str(src), "imported": time.time()}
     if kind == "tabular":
-        from plexus.platform.data.user_tabular import tabular_manifest
 
         manifest.update(tabular_manifest(src, schema))
     else:
@@ -105,7 +109,6 @@ def import_dataset(path: str | os.PathLike | None, *, name: str, schema: str | o
 
 def user_dataset_entries() -> list[Any]:
     """Catalog entries for datasets imported under ``$PLEXUS_DATA/datasets``."""
-    from plexus.platform.catalog import DatasetEntry, register_dataset
 
     root = user_datasets_dir()
     if not root.is_dir():
@@ -122,11 +125,9 @@ def user_dataset_entries() -> list[Any]:
                 return _load(dict(_m, path=path or _m["path"]), task=task, seed=seed)
 
             if manifest.get("kind") == "tabular":  # typed options derived from the schema
-                from plexus.platform.data.user_tabular import tabular_loader
 
                 loader = tabular_loader(manifest)
             elif manifest.get("kind") in ("graph", "temporal"):  # typed options of the graph loaders
-                from plexus.platform.data.user_graph import graph_loader
 
                 loader = graph_loader(manifest)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from plexus.platform.data._types import Dataset
+from plexus.platform.data.graphs import load_edge_list
+from plexus.platform.data.graphs.temporal import _read_table
 from plexus.platform.errors import ConfigError, DataError
 
 __all__ = ["graph_loader", "graph_manifest", "load_graph_manifest"]
@@ -43,7 +45,6 @@ def graph_manifest(src: Path, *, kind: str, node_file: str | Path | None = None,
                          "graph_file": _resolve(graph_file, "graph file")}
     m = {k: v for k, v in m.items() if v is not None}
     if kind == "temporal":
-        from plexus.platform.data.graphs.temporal import _read_table
 
         head = _read_table(src, header=True, sep=None, names=None).columns
         tasks = ["dynlink", "edge"] if "label" in head else ["dynlink"]
@@ -53,8 +54,6 @@ def graph_manifest(src: Path, *, kind: str, node_file: str | Path | None = None,
     else:
         tasks = ["link"]
         if node_file is not None:
-            from plexus.platform.data.graphs.temporal import _read_table
-
             if "label" in _read_table(Path(node_file), header=True, sep=None, names=None).columns:
                 tasks = ["node", "link"]
         desc = f"graph edge list {src.name}" + (f" with node table {Path(node_file).name}" if node_file else "")
@@ -64,7 +63,6 @@ def graph_manifest(src: Path, *, kind: str, node_file: str | Path | None = None,
 
 def load_graph_manifest(manifest: dict[str, Any], **options: Any) -> Dataset:
     """Load an imported graph / temporal dataset with validated ``options`` (see :func:`graph_loader`)."""
-    from plexus.platform.data.graphs import load_edge_list
 
     task = options.pop("task", None) or manifest.get("task")
     tasks = manifest.get("tasks") or [manifest.get("task")]

@@ -22,6 +22,7 @@ from typing import Any
 
 from plexus.platform.search._storage import RUN_ID_ATTR
 from plexus.platform.training.callbacks import Callback
+from plexus.platform.training.checkpoint import load_checkpoint
 
 __all__ = ["CHECKPOINT_ARTIFACT", "RESUMED_EPOCH_ATTR", "CheckpointUploader", "Resumed", "find_resume", "mark_resumed"]
 
@@ -87,7 +88,6 @@ def find_resume(study: Any, trial: Any, tracking_uri: str, dest: Path) -> Resume
     every step), and the retry reports only the evaluations after the checkpoint, none twice.
     """
     from optuna.storages import RetryFailedTrialCallback
-    from plexus.platform.training.checkpoint import load_checkpoint
 
     number = RetryFailedTrialCallback.retried_trial_number(study._storage.get_trial(trial._trial_id))
     if number is None:

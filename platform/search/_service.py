@@ -22,7 +22,9 @@ from typing import Any
 
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig, build_config
+from plexus.platform.data.service import load_dataset, pick_task
 from plexus.platform.errors import ConfigError
+from plexus.platform.search._report import finalize
 from plexus.platform.search._settings import SearchError, SearchSettings
 from plexus.platform.search._space import check_space, distribution_clash
 from plexus.platform.search._storage import budget, default_storage_url, open_storage
@@ -40,7 +42,14 @@ from plexus.platform.search._study import (
 )
 from plexus.platform.search._trial import Echo, _Ctx, _loop
 from plexus.platform.search._workers import spawn_workers
-from plexus.platform.tracking import mask_url
+from plexus.platform.tracking import (
+    MLflowTracker,
+    ensure_reachable,
+    log_dataset_inputs,
+    mask_url,
+    resolve_tracking_uri,
+)
+from plexus.platform.training.tasks import TASKS
 
 __all__ = ["STUDY_ATTR", "run_worker", "search"]
 
@@ -55,8 +64,6 @@ def _quiet() -> None:
 
 
 def _direction(task: str, monitor_override: str) -> tuple[str, str]:
-    from plexus.platform.training.tasks import TASKS
-
     cls = TASKS[task]
     monitor = monitor_override or cls.monitor
     if not monitor_override or monitor_override == cls.monitor:
@@ -106,14 +113,6 @@ def search(
     Returns:
         A summary: study, storage (masked), counts per state, best trial, parent run, registered model, trials.
     """
-    from plexus.platform.data.service import load_dataset, pick_task
-    from plexus.platform.search._report import finalize
-    from plexus.platform.tracking import (
-        MLflowTracker,
-        ensure_reachable,
-        log_dataset_inputs,
-        resolve_tracking_uri,
-    )
 
     _quiet()
     settings = SearchSettings.from_dict(cfg.search)
@@ -308,7 +307,6 @@ def run_worker(
         progress: a plain line per epoch of each trial on stderr, prefixed ``worker i trial n``.
     """
     from mlflow.tracking import MlflowClient
-    from plexus.platform.tracking import ensure_reachable, resolve_tracking_uri
 
     _quiet()
     storage_url = (storage_url or os.environ.get("PLEXUS_STORAGE")

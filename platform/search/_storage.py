@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from plexus.platform.search._settings import StorageError
 from plexus.platform.tracking import (
     OPTUNA_LOCK_KEY,
+    files_root,
     mask_text,
     mask_url,
     note_store,
@@ -39,7 +40,6 @@ SURPLUS_ATTR = (
 
 def default_storage_url(tracking_uri: str | None = None) -> str:
     """``optuna.db`` in the folder of Plexus's files for ``tracking_uri`` (see ``tracking._locations``)."""
-    from plexus.platform.tracking import files_root
 
     return f"sqlite:///{files_root(tracking_uri) / 'optuna.db'}"
 

@@ -25,7 +25,8 @@ from plexus.platform.search._selection import EPOCHS_ATTR, qualifies, required_e
 from plexus.platform.search._settings import SearchError, SearchSettings
 from plexus.platform.search._space import sample
 from plexus.platform.search._storage import RUN_ID_ATTR, SURPLUS_ATTR, budget, is_surplus
-from plexus.platform.tracking import mask_text
+from plexus.platform.tracking import get_experiment_id, log_trained_model, mask_text
+from plexus.platform.training import train_model
 from plexus.platform.training.callbacks import Callback, Progress, PruningHook
 
 __all__ = ["Echo"]
@@ -76,7 +77,6 @@ class _ModelLogger(Callback):
 
     def on_fit_end(self, trainer: Any, result: dict[str, Any]) -> None:
         from optuna.trial import TrialState
-        from plexus.platform.tracking import log_trained_model
 
         value = result.get("best_value")
         if value is None or not self.run_ids or (isinstance(value, float) and math.isnan(value)):
@@ -113,7 +113,6 @@ def _failed_run(ctx: _Ctx, trial: Any, hp: dict[str, Any], exc: BaseException, t
     """A failed trial that never reached training still gets its nested run."""
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
-    from plexus.platform.tracking import get_experiment_id
 
     client = MlflowClient(ctx.tracking_uri)
     name = f"{ctx.study_name}-trial-{trial.number}"
@@ -142,7 +141,6 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
     import optuna
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
-    from plexus.platform.training import train_model
 
     if is_surplus(study, trial.number, ctx.settings.trials):
         trial.set_user_attr(SURPLUS_ATTR, True)
