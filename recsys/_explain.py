@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from plexus.platform.errors import ConfigError
 from plexus.platform.explain import GlobalAttribution, RowExplanation, Term
 from torch import Tensor
 
@@ -198,8 +199,6 @@ def autoint_attention(model: Any, batch: dict[str, Tensor]) -> list[Tensor]:
 
 def _no_layers(model: Any) -> None:
     if len(model.layers) == 0:
-        from plexus.platform.errors import ConfigError
-
         raise ConfigError("this AutoInt has no interacting layer (num_layers = 0): nothing to explain")
 
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from plexus.platform.search import RUN_ID_ATTR, open_storage
 from plexus.platform.tracking import process_alive
 
 __all__ = ["GcAction", "gc_runs"]
@@ -39,7 +40,6 @@ def _trials(storage_url: str) -> dict[str, dict[str, Any]]:
     """run id -> {number, study, state, ended (s ago), heartbeat_age (s), grace} for every trial with a run."""
     import sqlalchemy
     from optuna.storages._rdb import models
-    from plexus.platform.search import RUN_ID_ATTR, open_storage
 
     storage = open_storage(storage_url)
     with storage.engine.connect() as con:

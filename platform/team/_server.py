@@ -25,8 +25,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from plexus.platform.errors import ConfigError, TrackingError
+from plexus.platform.search import open_storage
 from plexus.platform.team._credentials import MIN_PASSWORD, Credentials
-from plexus.platform.tracking import mask_text, mask_url
+from plexus.platform.tracking import mask_text, mask_url, prepare_tracking_store
 
 __all__ = ["DATABASES", "ServerPlan", "is_loopback", "plan_server", "prepare_stores", "server_command",
            "start_tracking_server", "stop_group"]
@@ -211,8 +212,6 @@ def _public(host: str) -> str:
 
 def prepare_stores(plan: ServerPlan) -> None:
     """Create the tracking store's and the Optuna storage's schemas once (each under an inter-process lock)."""
-    from plexus.platform.search import open_storage
-    from plexus.platform.tracking import prepare_tracking_store
 
     prepare_tracking_store(plan.with_password(plan.tracking_store))
     open_storage(plan.with_password(plan.storage))

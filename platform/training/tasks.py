@@ -15,6 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from plexus.platform.config import TrainConfig
+from plexus.platform.data import SnapshotBatch
+from plexus.platform.data.graphs import (
+    remove_target_edges,
+    sample_active_negatives,
+    sample_negatives,
+    target_pairs,
+)
 from plexus.platform.errors import ConfigError
 from plexus.platform.model import Capabilities, capabilities
 from torch import Tensor, nn
@@ -228,8 +235,6 @@ class LinkTask(Task):
         return int(self.dataset.pos["train"].size(1))
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
-        from plexus.platform.data.graphs import sample_negatives
-
         g = self.epoch_generator(epoch)
         pos = self.dataset.pos["train"]
         order = torch.randperm(pos.size(1), generator=g)
@@ -239,8 +244,6 @@ class LinkTask(Task):
             n = sample_negatives(data.edge_index, data.num_nodes, p.size(1) * self.cfg.num_neg, generator=g)
             batch = data.clone()
             if self.caps.target_link_removal:
-                from plexus.platform.data.graphs import remove_target_edges
-
                 batch.edge_index = remove_target_edges(data.edge_index, p)
             batch.edge_label_index = torch.cat([p, n], dim=1)
             target = torch.cat([torch.ones(p.size(1)), torch.zeros(n.size(1))])
@@ -324,7 +327,6 @@ class _SnapshotTask(Task):
 
     def targets(self, t: int) -> Tensor:
         """The target pairs of step ``t`` (:func:`~plexus.platform.data.graphs.target_pairs`)."""
-        from plexus.platform.data.graphs import target_pairs
 
         return target_pairs(self.dataset.snapshots[t])
 
@@ -351,9 +353,6 @@ class DynLinkTask(_SnapshotTask):
             raise ConfigError(f"dynlink class_weights needs 2 values [non-edge, edge], got {list(w)}")
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
-        from plexus.platform.data import SnapshotBatch
-        from plexus.platform.data.graphs import sample_active_negatives, sample_negatives
-
         g = self.epoch_generator(epoch)
         steps = list(self.dataset.steps["train"])
         for i in torch.randperm(len(steps), generator=g).tolist():
@@ -384,8 +383,6 @@ class DynLinkTask(_SnapshotTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict[str, float]:
-        from plexus.platform.data import SnapshotBatch
-
         m = _m()
         maps, mrrs = [], []
         for t in self.dataset.steps[split]:
@@ -436,8 +433,6 @@ class EdgeTask(_SnapshotTask):
         return self.dataset.snapshots[max(0, t - self.window):t + 1]
 
     def _batch(self, t: int, device: torch.device) -> tuple[Any, Tensor]:
-        from plexus.platform.data import SnapshotBatch
-
         s = self.dataset.snapshots[t]
         return SnapshotBatch(self.history(t), self.targets(t)).to(device), s.edge_label.long().to(device)
 

@@ -17,16 +17,6 @@ USERS = 200  # small for speed
 TRIALS = [(0.01, 256), (0.05, 128), (0.002, 512)]  # (lr, batch_size) of the three child runs
 
 
-def _main(*args: str) -> int:
-    from plexus.cli._main import main
-
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 @pytest.fixture(scope="module")
 def study(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A parent run and three trained child runs (lr on synthetic-behavior, 2 epochs) tagged plexus.study."""
@@ -134,12 +124,12 @@ def test_importances_find_the_parameter_that_matters(synthetic: dict) -> None:
     assert html.count("data:image/png;base64,") == 3  # curves, parallel coordinates, importances
 
 
-def test_cli_compare_json_report_and_parent_artifact(study: dict, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_compare_json_report_and_parent_artifact(study: dict, tmp_path: Path, cli) -> None:
     uri = study["client"].tracking_uri
     out = tmp_path / "report.html"
-    assert _main("compare", "--study", study["name"], "--tracking-uri", uri, "--output", str(out), "--json") == 0
-    data = json.loads(capsys.readouterr().out)
+    code, stdout, _ = cli(["compare", "--study", study["name"], "--tracking-uri", uri, "--output", str(out), "--json"])
+    assert code == 0
+    data = json.loads(stdout)
     assert data["metric"] == "val_auc" and data["parent_run_id"] == study["parent"]
     assert [r["rank"] for r in data["runs"]] == [1, 2, 3]
     assert set(data["runs"][0]["params"]) == set(data["varying_params"])
@@ -158,18 +148,17 @@ def test_cli_compare_json_report_and_parent_artifact(study: dict, tmp_path: Path
     (["--runs", "0123456789abcdef0123456789abcdef"], "run '0123456789abcdef0123456789abcdef' not found"),
 ])
 def test_cli_unknown_selection_is_one_line_exit_2(tracking_uri: str, synthetic: dict, args: list[str], needle: str,
-                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = _main("compare", "--tracking-uri", tracking_uri, "--output", str(tmp_path / "r.html"), *args)
-    err = capsys.readouterr().err.strip()
+                                                  tmp_path: Path, cli) -> None:
+    code, _, err = cli(["compare", "--tracking-uri", tracking_uri, "--output", str(tmp_path / "r.html"), *args])
+    err = err.strip()
     assert code == 2 and needle in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
 
 
-def test_cli_unknown_metric_and_missing_store(synthetic: dict, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_unknown_metric_and_missing_store(synthetic: dict, tmp_path: Path, cli) -> None:
     uri = synthetic["client"].tracking_uri
-    assert _main("compare", "--experiment", synthetic["experiment"], "--tracking-uri", uri, "--metric", "val_nope") == 2
-    assert "metric 'val_nope' was not logged" in capsys.readouterr().err
+    code, _, err = cli(["compare", "--experiment", synthetic["experiment"], "--tracking-uri", uri, "--metric", "val_nope"])
+    assert code == 2 and "metric 'val_nope' was not logged" in err
     missing = f"sqlite:///{tmp_path / 'absent' / 'mlflow.db'}"
-    assert _main("compare", "--tracking-uri", missing) == 2
-    assert "no such database file" in capsys.readouterr().err and not (tmp_path / "absent" / "mlflow.db").exists()
+    code, _, err = cli(["compare", "--tracking-uri", missing])
+    assert code == 2 and "no such database file" in err and not (tmp_path / "absent" / "mlflow.db").exists()

@@ -42,7 +42,7 @@ def test_groups_have_the_right_lr_and_cover_every_parameter_once(weight_decay: f
     opt = torch.optim.Adam(groups, lr=0.0024)
     lrs = {names[id(p)]: g["lr"] for g in opt.param_groups for p in g["params"]}
     assert lrs["mpnn.lins.0.weight"] == lrs["mpnn.jk_weights"] == 0.0043
-    assert lrs["lin.0.weight"] == lrs["xcnlin.0.0.weight"] == lrs["beta"] == 0.0024
+    assert lrs["lin.blocks.0.linear.weight"] == lrs["xcnlin.0.blocks.0.linear.weight"] == lrs["beta"] == 0.0024
 
 
 def test_longest_prefix_wins_and_prefixes_stop_at_dots() -> None:
@@ -50,11 +50,11 @@ def test_longest_prefix_wins_and_prefixes_stop_at_dots() -> None:
     assert lr_group_of("lin.0.weight", ["lin", "lin.0"]) == "lin.0"
     assert lr_group_of("beta", ["beta"]) == "beta"
     model = _ncnc()
-    groups = param_groups(model, 0.0, True, {"lin": 0.1, "lin.1": 0.2, "mpnn": 0.3})
+    groups = param_groups(model, 0.0, True, {"lin": 0.1, "lin.blocks.1": 0.2, "mpnn": 0.3})
     _check_cover(model, groups)
     by_name = {n: g.get("lr") for g in groups for n, p in model.named_parameters() if any(p is q for q in g["params"])}
-    assert by_name["lin.0.weight"] == 0.1 and by_name["lin.1.weight"] == 0.2
-    assert by_name["xcnlin.0.0.weight"] is None and by_name["mpnn.lins.0.bias"] == 0.3
+    assert by_name["lin.blocks.0.linear.weight"] == 0.1 and by_name["lin.blocks.1.linear.weight"] == 0.2
+    assert by_name["xcnlin.0.blocks.0.linear.weight"] is None and by_name["mpnn.lins.0.bias"] == 0.3
 
 
 def test_unknown_prefix_and_bad_values_are_config_errors() -> None:

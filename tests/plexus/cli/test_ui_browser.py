@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +31,6 @@ def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _main(*args: str) -> int:
-    from plexus.cli._main import main
-
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _study(uri: str, ckpt: Path) -> dict:
@@ -78,19 +70,33 @@ def _read_json(proc: subprocess.Popen, timeout: float) -> dict:
     raise AssertionError(f"plexus ui printed no URLs (exit {proc.poll()}): {buf!r}")
 
 
+@contextlib.contextmanager
+def _plexus_ui(uri: str, experiment: str, cwd: Path) -> Iterator[tuple[int, dict]]:
+    """``plexus ui --json`` in its own process group: yields (port, printed URLs); on exit SIGTERMs it and
+    asserts that its MLflow server does not outlive it."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "ui", "--tracking-uri", uri,
+                             "--experiment", experiment, "--port", str(port), "--json"],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        yield port, _read_json(proc, 300)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # plexus ui stops its server on SIGTERM
+        proc.wait(timeout=60)
+    deadline = time.time() + 30
+    while _port_open(port) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _port_open(port), "the MLflow server outlived plexus ui"
+
+
 @pytest.mark.timeout(600)
 def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
     study = _study(tracking_uri, tmp_path / "ckpt")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "ui", "--tracking-uri", tracking_uri,
-                             "--experiment", study["experiment"], "--port", str(port), "--json"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    try:
-        urls = _read_json(proc, 300)
+    with _plexus_ui(tracking_uri, study["experiment"], tmp_path) as (port, urls):
         assert urls["experiment"] == study["experiment"] and urls["experiment_id"]
         assert urls["mlflow"] == f"http://127.0.0.1:{port}/#/experiments/{urls['experiment_id']}/runs"
         with sync_api.sync_playwright() as pw:
@@ -117,32 +123,24 @@ def test_mlflow_ui_lists_study_runs_in_chromium(tracking_uri: str, tmp_path: Pat
             page.screenshot(path=str(shot))
             browser.close()
         assert shot.stat().st_size > 10_000
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # plexus ui stops its server on SIGTERM
-        proc.wait(timeout=60)
-    deadline = time.time() + 30
-    while _port_open(port) and time.time() < deadline:
-        time.sleep(0.5)
-    assert not _port_open(port), "the MLflow server outlived plexus ui"
 
 
-def test_ui_errors_are_one_line_exit_2(tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _main("ui", "--tracking-uri", f"file:{tmp_path}/mlruns") == 2
-    assert "needs a database store" in capsys.readouterr().err
-    assert _main("ui", "--tracking-uri", tracking_uri, "--optuna") == 2
-    assert "--optuna needs --storage" in capsys.readouterr().err
+def test_ui_errors_are_one_line_exit_2(tracking_uri: str, tmp_path: Path, cli) -> None:
+    code, _, err = cli(["ui", "--tracking-uri", f"file:{tmp_path}/mlruns"])
+    assert code == 2 and "needs a database store" in err
+    code, _, err = cli(["ui", "--tracking-uri", tracking_uri, "--optuna"])
+    assert code == 2 and "--optuna needs --storage" in err
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        assert _main("ui", "--tracking-uri", tracking_uri, "--port", str(busy)) == 2
-    err = capsys.readouterr().err.strip()
-    assert f"--port {busy}: already in use" in err and len(err.splitlines()) == 1
+        code, _, err = cli(["ui", "--tracking-uri", tracking_uri, "--port", str(busy)])
+    assert code == 2 and f"--port {busy}: already in use" in err and len(err.strip().splitlines()) == 1
     try:
         import optuna_dashboard  # noqa: F401
     except ImportError:
-        assert _main("ui", "--tracking-uri", tracking_uri, "--optuna", "--storage", "sqlite:///x.db") == 2
-        assert "optuna-dashboard, which is not installed" in capsys.readouterr().err
+        code, _, err = cli(["ui", "--tracking-uri", tracking_uri, "--optuna", "--storage", "sqlite:///x.db"])
+        assert code == 2 and "optuna-dashboard, which is not installed" in err
 
 
 def _single_and_nas(uri: str, ckpt: Path) -> dict:
@@ -170,13 +168,7 @@ def test_mlflow_ui_shows_each_run_kind_with_its_dataset_and_attribution(tracking
         pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (dev extra) is absent")
     runs = _single_and_nas(tracking_uri, tmp_path / "ckpt")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plexus.cli", "ui", "--tracking-uri", tracking_uri,
-                             "--experiment", runs["experiment"], "--port", str(port), "--json"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    try:
-        urls = _read_json(proc, 300)
+    with _plexus_ui(tracking_uri, runs["experiment"], tmp_path) as (port, urls):
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
             page = browser.new_page(viewport={"width": 1700, "height": 800})
@@ -207,6 +199,3 @@ def test_mlflow_ui_shows_each_run_kind_with_its_dataset_and_attribution(tracking
             assert max(page.evaluate(widths) or [0]) >= 300, page.evaluate("() => [...document.images].map(i => i.src)")
             page.screenshot(path=str(Path(os.environ.get("PLEXUS_SCREENSHOT_DIR", tmp_path)) / "mlflow-explain.png"))
             browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
