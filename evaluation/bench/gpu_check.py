@@ -3,6 +3,7 @@
 Runs without MLflow/Optuna (a bare accelerator image) and without an installed
 distribution: plugins are resolved from ``pyproject.toml``'s entry points. On a
 machine without CUDA it runs the CPU half only. Writes ``gpu_check.json`` and ``gpu_check.md``.
+torch is imported inside the functions: the module is read when ``plexus --help`` builds the bench commands.
 
 Checks (each recorded with its numbers):
 1. ``pick_device("auto")`` chooses CUDA when present.
@@ -16,16 +17,16 @@ Checks (each recorded with its numbers):
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomllib
-import torch
 from plexus.evaluation.bench._harness import RESULTS, ROOT, describe, machine_info, write_result
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DESCRIPTION", "run"]
 
@@ -34,14 +35,21 @@ REPO = ROOT
 
 
 def plugin_classes() -> dict[str, type]:
-    eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["plexus.models"]
+    """Every model declared in ``pyproject.toml`` that loads here (an optional backend such as DGL may be
+    absent): the catalog over the entry points as written, so no installed distribution is needed."""
+    import importlib.metadata as md
+
+    import tomllib
+    from plexus.platform.catalog import MODEL_GROUP, Catalog
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][MODEL_GROUP]
+    catalog = Catalog(md.EntryPoints(md.EntryPoint(n, v, MODEL_GROUP) for n, v in declared.items()))
     out = {}
-    for name, target in eps.items():
-        module, _, attr = target.partition(":")
-        try:
-            out[name] = getattr(importlib.import_module(module), attr)
-        except Exception as exc:  # noqa: BLE001 - optional backends (dgl) may be absent there
-            print(f"skip {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    for name, entry in catalog.models().items():
+        if entry.obj is None:
+            print(f"skip {name}: {entry.error}", file=sys.stderr)
+        else:
+            out[name] = entry.obj
     return out
 
 
@@ -52,6 +60,7 @@ def _to(batch, device):
 
 
 def check_contract_on_cuda(classes: dict[str, type], device: torch.device) -> dict:
+    import torch
     from plexus.platform.testing import tiny_problem
 
     res = {}
@@ -77,6 +86,7 @@ def check_contract_on_cuda(classes: dict[str, type], device: torch.device) -> di
 
 
 def synthetic_ctr(n: int = 60_000, seed: int = 0):
+    import torch
     from plexus.platform.data import TabularDataset
     from plexus.platform.testing import tiny_tabular_spec
 
@@ -102,6 +112,7 @@ def synthetic_ctr(n: int = 60_000, seed: int = 0):
 
 
 def train(cls, dataset, device: str, amp: bool, epochs: int, batch_size: int, lr: float) -> dict:
+    import torch
     from plexus.platform.config import TrainConfig
     from plexus.platform.training.tasks import make_task
     from plexus.platform.training.trainer import Trainer, seed_everything
@@ -130,6 +141,7 @@ def run(epochs: int = 3, out: Path | None = RESULTS) -> dict[str, Any]:
         epochs: training epochs of DIN and AutoInt on the synthetic CTR problem.
         out: results folder (None: write nothing).
     """
+    import torch
     from plexus.platform.training.trainer import pick_device
 
     report: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),

@@ -19,7 +19,6 @@ from typing import Any
 
 from plexus.platform.catalog._schema import HParamSchema, did_you_mean, schema_from_callable
 from plexus.platform.errors import CatalogError, PlexusError
-from plexus.platform.model import capabilities
 from plexus.platform.spec import TASK_KINDS
 
 __all__ = [
@@ -169,7 +168,7 @@ class ModelEntry:
         values = self.schema.validate(hparams, owner=f"model '{self.name}'")
         try:
             return self.obj(spec, **values)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a plugin's constructor failing is reported in one line
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise CatalogError(f"model '{self.name}' from {self.source} could not be built: "
                                f"{type(exc).__name__}: {msg}") from exc
@@ -218,7 +217,7 @@ class DatasetEntry:
             return self.obj(**options)
         except PlexusError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             raise CatalogError(f"dataset '{self.name}' from {self.source} failed to load: {_one_line(exc)}") from exc
 
     def describe(self) -> dict[str, Any]:
@@ -268,9 +267,12 @@ class Catalog:
                 raise CatalogError(f"{ep.value} is declared as '{info.name}' but its entry point is named "
                                    f"'{ep.name}': the two names must agree")
             if info_type is ModelInfo:
+                # imported here: the catalog lists plugins without torch; checking a loaded model's flags needs it
+                from plexus.platform.model import capabilities
+
                 capabilities(obj)  # a malformed capability flag breaks this entry, not training later
             entry.obj, entry.info = obj, info
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, never raised
             entry.error = _one_line(exc)
             if os.environ.get("PLEXUS_DEBUG"):
                 traceback.print_exc()

@@ -218,7 +218,7 @@ def schema_from_callable(fn: Any, *, skip: tuple[str, ...] = ("self", "spec")) -
     sig = inspect.signature(target)
     try:
         hints = typing.get_type_hints(target)
-    except Exception:
+    except Exception:  # noqa: BLE001 - unresolved forward refs fall back to raw annotations
         hints = {}
     docs = _doc_args(fn.__doc__) if inspect.isclass(fn) else {}
     docs.update(_doc_args(target.__doc__))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import http.client
 import importlib.metadata
@@ -31,6 +30,7 @@ from typing import IO, Any
 
 from plexus.platform.data.paths import data_home
 from plexus.platform.errors import DataError
+from plexus.platform.locks import file_lock
 from plexus.platform.tracking import mask_text
 
 __all__ = ["DownloadError", "FetchReport", "RawSource", "RemoteFile", "fetch", "is_offline", "mirror_base",
@@ -205,23 +205,16 @@ def _update_marker(root: Path, entries: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _lock(root: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """Hold ``raw/.<folder>.lock`` exclusively (fcntl.flock); say so once when waiting over two seconds."""
+    """Hold ``raw/.<folder>.lock`` exclusively; say so once when waiting over two seconds."""
+    lock = root.parent / f".{root.name}.lock"
+    held = contextlib.ExitStack()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        fh = open(root.parent / f".{root.name}.lock", "a+b")  # noqa: SIM115 (closed below)
+        held.enter_context(file_lock(lock, notice_after=_LOCK_NOTICE_S, notice=lambda _waited: say(
+            f"waiting for another process downloading {root.name} (lock {lock})")))
     except OSError as exc:
         raise DownloadError(f"cannot create {root}: {exc.strerror or exc}") from None
-    with fh:
-        start, told = time.monotonic(), False
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not told and time.monotonic() - start > _LOCK_NOTICE_S:
-                    say(f"waiting for another process downloading {root.name} (lock {fh.name})")
-                    told = True
-                time.sleep(0.1)
+    with held:
         yield
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from mlflow.tracking import MlflowClient
 from plexus.platform.catalog import get_catalog
 from plexus.platform.config import ExperimentConfig, build_config
 from plexus.platform.data.service import load_dataset, pick_task
@@ -165,27 +166,7 @@ def search(
         live=None,
     )
     existing = _existing_attrs(storage, study_name)
-    if existing == {}:
-        raise ConfigError(
-            f"study '{study_name}' exists in {mask_url(storage_url)} but was not created by "
-            "'plexus search'; pass --study NEW_NAME"
-        )
-    if existing is not None:
-        old = existing.get("identity", {})
-        diff = [
-            k
-            for k in IDENTITY
-            if json.dumps(old.get(k), sort_keys=True, default=str)
-            != json.dumps(ident.get(k), sort_keys=True, default=str)
-        ]
-        if diff:
-            raise ConfigError(
-                f"study '{study_name}' exists with a different {diff[0]} "
-                f"({json.dumps(old.get(diff[0]), default=str)[:200]}); pass --study NEW_NAME "
-                "to start another study"
-            )
-        if existing.get("direction") != direction:
-            raise ConfigError(f"study '{study_name}' optimises {existing.get('direction')}, not {direction}")
+    _check_resumable(existing, ident, direction, study_name, storage_url)
     smp, prn = _samplers(
         settings, cfg, _seed(settings.seed, _n_trials(storage, study_name), 0), sampler, pruner
     )
@@ -197,40 +178,8 @@ def search(
             "to the study's distribution"
         )
 
-    # the parent run: created once per study, re-opened on resume
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient(uri)
-    parent = (existing or {}).get("parent_run_id", "")
-    if parent:
-        try:
-            client.get_run(parent)
-            client.update_run(parent, status="RUNNING")
-            client.set_tag(parent, "plexus.resumed", "true")
-        except Exception:  # noqa: BLE001 - the study moved to another tracking store
-            parent = ""
-    if not parent:
-        tags = {
-            "plexus.study": study_name,
-            "plexus.kind": "search",
-            "plexus.task": kind,
-            "plexus.model": cfg.model,
-            "plexus.storage": mask_url(storage_url),
-            "plexus.source": entry.source,
-            "plexus.dataset": cfg.dataset,
-        }
-        cfg_dict = cfg.to_dict()
-        cfg_dict["tracking"] = {k: v for k, v in cfg.tracking.items() if k != "uri"}
-        cfg_dict["search"] = {
-            **settings.to_dict(),
-            "storage": mask_url(storage_url),
-            "study": study_name,
-            "monitor": monitor,
-            "direction": direction,
-        }
-        tracker = MLflowTracker(uri, experiment, study_name, cfg_dict, tags)
-        parent = tracker.start()
-        log_dataset_inputs(client, parent, cfg.dataset, data, splits=False)
+    parent = _open_parent(client, ctx, existing, entry.source, data)
     ctx.parent_run_id = parent
     client.set_tag(parent, "plexus.trials_budget", str(settings.trials))
     client.set_tag(parent, "plexus.sampler", settings.sampler if sampler is None else type(sampler).__name__)
@@ -282,6 +231,68 @@ def search(
     return result
 
 
+def _check_resumable(existing: dict[str, Any] | None, ident: dict[str, Any], direction: str, study_name: str,
+                     storage_url: str) -> None:
+    """An existing study resumes only when ``plexus search`` created it with the same identity and direction."""
+    if existing == {}:
+        raise ConfigError(
+            f"study '{study_name}' exists in {mask_url(storage_url)} but was not created by "
+            "'plexus search'; pass --study NEW_NAME"
+        )
+    if existing is None:
+        return
+    old = existing.get("identity", {})
+    diff = [
+        k
+        for k in IDENTITY
+        if json.dumps(old.get(k), sort_keys=True, default=str)
+        != json.dumps(ident.get(k), sort_keys=True, default=str)
+    ]
+    if diff:
+        raise ConfigError(
+            f"study '{study_name}' exists with a different {diff[0]} "
+            f"({json.dumps(old.get(diff[0]), default=str)[:200]}); pass --study NEW_NAME "
+            "to start another study"
+        )
+    if existing.get("direction") != direction:
+        raise ConfigError(f"study '{study_name}' optimises {existing.get('direction')}, not {direction}")
+
+
+def _open_parent(client: MlflowClient, ctx: _Ctx, existing: dict[str, Any] | None, source: str, data: Any) -> str:
+    """The study's parent run: created once per study, re-opened (RUNNING, tagged resumed) on resume."""
+    cfg, settings = ctx.cfg, ctx.settings
+    parent = (existing or {}).get("parent_run_id", "")
+    if parent:
+        try:
+            client.get_run(parent)
+            client.update_run(parent, status="RUNNING")
+            client.set_tag(parent, "plexus.resumed", "true")
+            return parent
+        except Exception:  # noqa: BLE001, S110 - the study moved to another tracking store: a new parent
+            pass
+    tags = {
+        "plexus.study": ctx.study_name,
+        "plexus.kind": "search",
+        "plexus.task": ctx.task,
+        "plexus.model": cfg.model,
+        "plexus.storage": mask_url(ctx.storage_url),
+        "plexus.source": source,
+        "plexus.dataset": cfg.dataset,
+    }
+    cfg_dict = cfg.to_dict()
+    cfg_dict["tracking"] = {k: v for k, v in cfg.tracking.items() if k != "uri"}
+    cfg_dict["search"] = {
+        **settings.to_dict(),
+        "storage": mask_url(ctx.storage_url),
+        "study": ctx.study_name,
+        "monitor": ctx.monitor,
+        "direction": ctx.direction,
+    }
+    parent = MLflowTracker(ctx.tracking_uri, ctx.experiment, ctx.study_name, cfg_dict, tags).start()
+    log_dataset_inputs(client, parent, cfg.dataset, data, splits=False)
+    return parent
+
+
 def run_worker(
     study_name: str,
     storage_url: str | None = None,
@@ -306,8 +317,6 @@ def run_worker(
         echo: called with one line per trial.
         progress: a plain line per epoch of each trial on stderr, prefixed ``worker i trial n``.
     """
-    from mlflow.tracking import MlflowClient
-
     _quiet()
     storage_url = (storage_url or os.environ.get("PLEXUS_STORAGE")
                    or default_storage_url(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")))

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from plexus.platform.errors import PlexusError
+from plexus.platform.locks import file_lock
 
 __all__ = ["OPTUNA_LOCK_KEY", "TRACKING_LOCK_KEY", "sqlite_path", "sqlite_store_problem", "store_lock"]
 
@@ -53,39 +54,36 @@ def _wait(try_lock: Callable[[], bool], what: str, uri: str, timeout: float,
     while not try_lock():
         waited = time.monotonic() - start
         if waited >= timeout:
-            raise error(f"{what} {_masked(uri)}: timed out after {waited:.0f} s waiting for another process "
-                        "to create it (is one stuck? stop it and try again)")
+            raise _timed_out(what, uri, waited, error)
         if not told and waited >= WAIT_NOTICE_S:
-            sys.stderr.write(f"waiting for another process to create the {what} {_masked(uri)} ...\n")
-            sys.stderr.flush()
+            _notice(what, uri)
             told = True
         time.sleep(_POLL_S)
 
 
+def _timed_out(what: str, uri: str, waited: float, error: type[PlexusError]) -> PlexusError:
+    return error(f"{what} {_masked(uri)}: timed out after {waited:.0f} s waiting for another process "
+                 "to create it (is one stuck? stop it and try again)")
+
+
+def _notice(what: str, uri: str) -> None:
+    sys.stderr.write(f"waiting for another process to create the {what} {_masked(uri)} ...\n")
+    sys.stderr.flush()
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path, what: str, uri: str, timeout: float, error: type[PlexusError]) -> Iterator[None]:
-    import fcntl
-
     lock = Path(f"{path}.lock")
+    held = contextlib.ExitStack()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        held.enter_context(file_lock(lock, notice_after=WAIT_NOTICE_S, notice=lambda _w: _notice(what, uri),
+                                     timeout=timeout, on_timeout=lambda w: _timed_out(what, uri, w, error)))
     except OSError as exc:
         raise error(f"{what} {_masked(uri)}: cannot create the lock file {lock} "
                     f"({exc.strerror or exc}); is the directory writable?") from None
-
-    def try_lock() -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    try:
-        _wait(try_lock, what, uri, timeout, error)
+    with held:
         yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock (also when the process dies)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,6 @@ import warnings
 warnings.filterwarnings("ignore", module=r"mlflow(\..*)?$")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
-from plexus.cli._main import app, main
+from plexus.cli._main import app, main  # noqa: E402
 
 __all__ = ["app", "main"]

@@ -14,10 +14,10 @@ __all__ = ["compare"]
 def compare(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name (default: plexus)."),
     study: str | None = typer.Option(None, "--study", "-s", help="Study name (runs tagged plexus.study)."),
-    runs: list[str] | None = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),
+    runs: list[str] | None = typer.Option(None, "--runs", "-r", help="Run ids (repeat, or comma-separated)."),  # noqa: B008
     metric: str | None = typer.Option(None, "--metric", "-m", help="Ranking metric (default: the monitored one)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    output: Path | None = typer.Option(
+    output: Path | None = typer.Option(  # noqa: B008
         None, "--output", "-o", help="HTML report (default: reports/plexus-compare-<name>.html beside the "
         "tracking store)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log the report to the parent run."),

@@ -56,10 +56,10 @@ def search(
     min_epochs: int | None = typer.Option(
         None, "--min-epochs", help="The best trial must have trained this many epochs (default 3)."
     ),
-    set_: list[str] | None = typer.Option(
+    set_: list[str] | None = typer.Option(  # noqa: B008
         None, "--set", help="Fixed value key=value (not sampled); search.KEY too."
     ),
-    config: Path | None = typer.Option(
+    config: Path | None = typer.Option(  # noqa: B008
         None, "--config", "-c", help="Experiment YAML file (with a search: section)."
     ),
     task: str | None = typer.Option(None, "--task", help="Task kind when model and dataset share several."),

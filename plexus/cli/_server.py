@@ -32,9 +32,9 @@ def server(
     postgres: str | None = typer.Option(None, "--postgres", envvar="PLEXUS_SERVER_POSTGRES", show_envvar=False,
                                         help="PostgreSQL server, postgresql://USER@HOST:PORT (password in "
                                              "PGPASSWORD or --credentials); default: SQLite in --home."),
-    home: Path = typer.Option(Path("plexus-server"), "--home", help="The server's folder on this host: "
+    home: Path = typer.Option(Path("plexus-server"), "--home", help="The server's folder on this host: "  # noqa: B008
                               "artifacts, auth settings, logs."),
-    credentials: Path | None = typer.Option(None, "--credentials", help="File (mode 600) of KEY=VALUE lines: "
+    credentials: Path | None = typer.Option(None, "--credentials", help="File (mode 600) of KEY=VALUE lines: "  # noqa: B008
                                             "PLEXUS_SERVER_USER, PLEXUS_SERVER_PASSWORD, PGPASSWORD."),
     auth: bool | None = typer.Option(None, "--auth/--no-auth", help="Basic authentication (default: on unless "
                                      "listening on loopback only)."),
@@ -125,7 +125,7 @@ def _sweep(plan: Any, mask_text: Any) -> None:
 
     try:
         done = gc_runs(plan.with_password(plan.tracking_store), storage_url=plan.with_password(plan.storage))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the sweep is best-effort; the server must stay up
         _err(f"warning: runs gc failed: {mask_text(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}")
         return
     for a in done:
