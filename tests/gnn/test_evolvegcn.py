@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from plexus.gnn.evolvegcn import EvolveGCNH, EvolveGCNO, MatrixGRU, MatrixLSTM, TopKSummary
@@ -248,7 +249,8 @@ def test_edge_task_input_includes_the_target_step() -> None:
     torch.manual_seed(0)
     m = EvolveGCNH(ds.spec, hidden_dim=4, cls_feats=4).eval()
     res = task.evaluate(m, "test", torch.device("cpu"))
-    assert set(res) == {"test_f1_micro", "test_minority_f1", "test_minority_auc"}
+    assert set(res) == {"test_f1_micro", "test_minority_f1", "test_minority_auc", "test_f1_micro_thr",
+                        "test_minority_f1_thr", "test_threshold"}
     assert 0.0 <= res["test_minority_auc"] <= 1.0
 
 
@@ -344,3 +346,64 @@ def test_dynlink_active_negatives_come_from_the_window() -> None:
         assert set(neg[0].tolist()) <= set(pos[0].tolist()) and set(neg[1].tolist()) <= active
     with pytest.raises(ConfigError):
         TrainConfig(neg_sampling="hard")
+
+
+def _signed_ds(num_nodes: int = 40, steps: int = 16, bad: int = 6, seed: int = 0):
+    """Random pairs each step; a pair is distrust (0) when it touches one of ``bad`` fixed nodes: the sign is
+    predictable from node identity (identity features), and distrust is the minority (about 27 %)."""
+    from plexus.platform.data.graphs.temporal import temporal_dataset
+
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_nodes, (steps * 40,), generator=g)
+    dst = (src + torch.randint(1, num_nodes, (steps * 40,), generator=g)) % num_nodes
+    time = torch.arange(steps).repeat_interleave(40).double()
+    label = ((src >= bad) & (dst >= bad)).long()
+    return temporal_dataset({"source": src, "target": dst, "time": time, "label": label}, "signed", task="edge",
+                            window=1.0, steps=(9, 3, 3), features="identity", edge_targets="pairs")
+
+
+class _RankOnly(torch.nn.Module):
+    """Ranks distrust pairs first but never gives them a probability above 0.2 (the weighted argmax's bar)."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad = bad
+
+    def forward(self, batch):
+        e = batch.edge_label_index
+        hit = ((e[0] < self.bad) | (e[1] < self.bad)).float()
+        return {"logit": torch.stack([-3.0 + hit, torch.zeros_like(hit)], 1)}
+
+
+def test_edge_task_threshold_is_chosen_on_validation_and_recovers_a_ranking_minority() -> None:
+    """A model that ranks the minority first but whose argmax is always the majority: argmax minority F1 is 0
+    (every Bitcoin row was all-trust), the validation-chosen threshold finds the minority on test."""
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.training.tasks import EdgeTask, val_threshold
+
+    ds = _signed_ds()
+    task = EdgeTask(ds, TrainConfig())
+    assert task.monitor == "val_minority_auc"
+    res = task.evaluate(_RankOnly(6), "test", torch.device("cpu"))
+    assert res["test_minority_f1"] == 0.0 and res["test_minority_f1_thr"] == 1.0 and res["test_f1_micro_thr"] == 1.0
+    assert 0.0 < res["test_threshold"] < 0.5
+    assert val_threshold(np.array([0.9, 0.8, 0.8, 0.1]), np.array([1, 1, 0, 0])) == 0.8  # F1 0.8 beats 2/3
+    assert val_threshold(np.array([0.9, 0.9, 0.1]), np.array([1, 0, 0])) == 0.9  # no cut inside equal scores
+    assert val_threshold(np.array([0.3, 0.2]), np.array([0, 0])) == float("inf")
+
+
+def test_edge_task_learns_a_sign_predictable_from_node_identity() -> None:
+    """Trained end to end with the reference's weights [0.8, 0.2], EvolveGCN-O finds the distrust pairs of the
+    later (test) steps: minority F1 > 0 and micro F1 above the all-trust rate."""
+    from plexus.platform.config import TrainConfig
+    from plexus.platform.training.tasks import EdgeTask
+    from plexus.platform.training.trainer import Trainer
+
+    ds = _signed_ds()
+    ds.spec.extra["class_weights"] = [0.8, 0.2]
+    torch.manual_seed(0)
+    model = EvolveGCNO(ds.spec, hidden_dim=8, cls_feats=16)
+    cfg = TrainConfig(epochs=30, lr=0.01, patience=0, seed=0)
+    res = Trainer(model, EdgeTask(ds, cfg), cfg).fit()["metrics"]
+    y = torch.cat([ds.snapshots[t].edge_label for t in ds.steps["test"]])
+    assert res["test_minority_f1_thr"] > 0.5 and res["test_f1_micro_thr"] > float(y.float().mean())
