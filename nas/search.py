@@ -20,10 +20,12 @@ from typing import Any
 
 import torch
 from plexus.nas.controllers import ALIASES, make_controller
+from plexus.nas.retrain import CHILD_TRAIN, NAS_MODEL, child_raw, retrain_architecture, retrain_top_k
 from plexus.nas.sharing import WeightSharing
 from plexus.nas.spaces import get_space
+from plexus.nas.spaces.graphnas import GraphNASSpace
 from plexus.platform.catalog import get_catalog
-from plexus.platform.config import apply_overrides, build_config, parse_set
+from plexus.platform.config import build_config
 from plexus.platform.data.service import load_dataset
 from plexus.platform.errors import CheckpointError, ConfigError
 from plexus.platform.search import search
@@ -38,12 +40,9 @@ from plexus.platform.tracking import (
 )
 from plexus.platform.training import train_model
 
-__all__ = ["NAS_MODEL", "architecture_of", "describe", "load_state", "retrain_architecture", "run_nas",
-           "train_config"]
+__all__ = ["CHILD_TRAIN", "NAS_MODEL", "architecture_of", "describe", "load_state", "retrain_architecture",
+           "run_nas", "train_config"]
 
-NAS_MODEL = "graphnas_net"
-#: GraphNAS' child-training defaults (Adam lr 0.005, weight decay 5e-4, dropout 0.6)
-CHILD_TRAIN = {"lr": 0.005, "weight_decay": 5e-4, "no_decay_embeddings": False, "patience": 20}
 
 
 def load_state(resume: str, client: Any) -> tuple[dict[str, Any], Path]:
@@ -74,11 +73,11 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: str = "cora", budget: int = 10,
-            epochs: int = 100, seed: int = 0, share: bool | None = None, sampler: str | None = None,
+            epochs: int = CHILD_TRAIN["epochs"], seed: int = 0, share: bool | None = None, sampler: str | None = None,
             pruner: str | None = None, choices: dict[str, list[Any]] | None = None, overrides: list[str] | None = None,
             tracking_uri: str | None = None, experiment: str | None = None, resume: str | None = None,
             state_path: str | None = None, workers: int = 0, storage: str | None = None, retrain_seeds: int = 3,
-            shared_epochs: int = 20, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+            top_k: int = 5, shared_epochs: int = 20, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Search ``budget`` architectures of ``space`` on ``dataset`` with ``controller``; returns the best and history.
 
     ``overrides`` are ``--set key=value`` strings for the child runs (``train.lr=0.01``, ``dropout=0.5``).
@@ -86,13 +85,19 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
     With ``workers`` or ``storage`` the ``optuna`` and ``random`` controllers run as a study of the search
     service (``plexus search graphnas_net``): trials fan out over worker processes sharing the Optuna storage,
     and a re-run of the same command resumes the study. ``autognn`` is sequential by construction (each child
-    changes the current best in one class) and runs in this process. At the end the best architecture is
-    retrained from scratch with ``retrain_seeds`` seeds (nested runs, phase ``retrain``) and its test accuracy
-    reported as mean ± std.
+    changes the current best in one class) and runs in this process.
+
+    Children train with the protocol of :mod:`plexus.nas.retrain` (``CHILD_TRAIN``: 200 epochs, patience 100,
+    Adam lr 0.005, weight decay 5e-4; row-normalised Planetoid features). At the end the ``top_k`` best distinct
+    architectures are retrained from scratch with seeds ``0..retrain_seeds-1`` (nested runs, phase
+    ``retrain``); the one with the best mean validation accuracy is selected and its test accuracy reported
+    as mean ± std (``result["retrain"]``, :func:`plexus.nas.retrain.retrain_top_k`).
     """
     controller = ALIASES.get(controller, controller)
     if retrain_seeds < 0:
         raise ConfigError(f"--retrain-seeds must be >= 0, got {retrain_seeds}")
+    if top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {top_k}")
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
     if shared_epochs < 0:
@@ -113,8 +118,10 @@ def run_nas(*, space: str = "graphnas", controller: str = "autognn", dataset: st
     result["retrain"] = None
     if retrain_seeds and result["best"] is not None:
         t1 = time.perf_counter()
-        result["retrain"] = _retrain(result, uri, seeds=retrain_seeds, epochs=epochs, overrides=overrides, echo=echo)
-        result["retrain"]["wall_s"] = round(time.perf_counter() - t1, 1)
+        result["retrain"] = _retrain(result, uri, seeds=retrain_seeds, top_k=top_k, epochs=epochs,
+                                     overrides=overrides, echo=echo)
+        if result["retrain"] is not None:
+            result["retrain"]["wall_s"] = round(time.perf_counter() - t1, 1)
     return result
 
 
@@ -141,7 +148,7 @@ def _run_in_process(*, space: str, controller: str, dataset: str, budget: int, e
     elif sampler or pruner:
         raise ConfigError(f"--sampler/--pruner apply to the optuna controller, not '{controller}'")
     ctl = make_controller(controller, the_space, seed, **options)
-    raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed}}, parse_set(overrides))
+    raw = child_raw(dataset, epochs, seed, overrides)
     checked = build_config(raw, model=NAS_MODEL, dataset=dataset)  # validates the train settings before any run
     schema.validate(raw.get("hparams") or {}, owner=f"model '{NAS_MODEL}'")
     data = load_dataset(dataset, task="node", **checked.dataset_options)  # a data error stops the search before any run
@@ -279,8 +286,8 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
         raise ConfigError(f"--budget and --epochs must be >= 1, got {budget} and {epochs}")
     if controller == "random" and (sampler or pruner):
         raise ConfigError("--sampler/--pruner apply to the optuna controller, not 'random'")
-    raw = apply_overrides({"hparams": {"dropout": 0.6}, "train": {**CHILD_TRAIN, "epochs": epochs, "seed": seed}},
-                          parse_set(overrides))
+    raw = child_raw(dataset, epochs, seed, overrides)
+    raw["hparams"] = {"dropout": 0.6, **(raw.get("hparams") or {})}
     experiment = experiment or "plexus-nas"
     study = f"nas-{controller}-{dataset}-seed{seed}"
     raw["tracking"] = {"plots": False, **(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
@@ -293,7 +300,7 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
     uri = resolve_tracking_uri(tracking_uri or cfg.tracking.get("uri"))
     client = MlflowClient(uri)
     parent_id = summary["parent_run_id"]
-    history = [{"step": t["number"], "arch": (t.get("params") or {}).get("arch"), "reward": t.get("value"),
+    history = [{"step": t["number"], "arch": _study_arch(t.get("params") or {}), "reward": t.get("value"),
                 "state": t.get("state"), "run_id": t.get("run_id"), "test_acc": None, "phase": "trial",
                 "action": None, "advantage": None, "inherited_layers": None, "best_reward": None}
                for t in summary.get("trials", [])]
@@ -314,56 +321,50 @@ def _run_as_study(*, space: str, controller: str, dataset: str, budget: int, epo
             "experiment": experiment, "workers": workers}
 
 
-def retrain_architecture(arch: str, *, dataset: str, seeds: int, epochs: int, tracking_uri: str | None,
-                         experiment: str, controller: str = "", space: str = "graphnas",
-                         parent_run_id: str | None = None, overrides: list[str] | None = None,
-                         echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train ``arch`` from scratch with seeds ``0..seeds-1`` and the NAS child-training settings.
+def _study_arch(params: dict[str, Any]) -> str | None:
+    """The architecture JSON of a study trial from its ``l{layer}.{class}`` parameters (GraphNASNet's space)."""
+    space = GraphNASSpace(2)
+    try:
+        return space.decode([d.choices.index(params[f"l{d.layer}.{d.action}"]) for d in space.decisions]).to_json()
+    except (KeyError, ValueError, ConfigError):
+        return None
 
-    Each seed is an MLflow run tagged ``plexus.nas.phase=retrain`` (nested under ``parent_run_id`` when given).
-    Returns the seeds, the test accuracies, their mean and standard deviation, and the run ids.
+
+def _retrain(result: dict[str, Any], uri: str, *, seeds: int, top_k: int, epochs: int,
+             overrides: list[str] | None, echo: Callable[[str], None] | None) -> dict[str, Any] | None:
+    """Retrain the search's ``top_k`` architectures as runs nested under its parent; select on validation.
+
+    The parent run gets metrics ``retrain_val_acc_mean``, ``retrain_test_acc_mean``/``_std`` (the selected
+    architecture), ``retrain_selected_rank``, and tags ``plexus.nas.selected_arch`` and
+    ``plexus.nas.retrain_runs`` (the selected architecture's runs); every retrain run is tagged
+    ``plexus.nas.candidate`` (its rank by search reward, 0 = the search's best).
     """
-    import statistics
-
-
-    values, ids = [], []
-    for s in range(seeds):
-        raw = apply_overrides({"train": {**CHILD_TRAIN, "epochs": epochs, "seed": s}}, parse_set(overrides))
-        raw["hparams"] = {**(raw.get("hparams") or {}), "arch": arch}
-        raw["tracking"] = {**(raw.get("tracking") or {}), "experiment": experiment, "log_model": False,
-                           "checkpoints": False, "run_name": f"nas-{controller}-retrain-seed{s}"}
-        cfg = build_config(raw, model=NAS_MODEL, dataset=dataset)
-        tags = {"plexus.nas.controller": controller, "plexus.nas.space": space, "plexus.nas.arch": arch,
-                "plexus.nas.phase": "retrain"}
-        res = train_model(cfg, task="node", tracking_uri=tracking_uri, progress=False, parent_run_id=parent_run_id,
-                          extra_tags=tags, log_model=False)
-        values.append(float(res["metrics"]["test_acc"]))
-        ids.append(res["run_id"])
-        if echo is not None:
-            echo(f"retrain seed {s}: test_acc={values[-1]:.4f} (run {res['run_id']})")
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"seeds": list(range(seeds)), "test_acc": values, "mean": mean, "std": std, "run_ids": ids}
-
-
-def _retrain(result: dict[str, Any], uri: str, *, seeds: int, epochs: int, overrides: list[str] | None,
-             echo: Callable[[str], None] | None) -> dict[str, Any]:
-    """Retrain the search's best architecture as runs nested under its parent; log the summary on the parent."""
     from mlflow.tracking import MlflowClient
 
     parent_id = result["parent_run_id"]
-    out = retrain_architecture(result["best"]["arch"], dataset=result["dataset"], seeds=seeds, epochs=epochs,
-                               tracking_uri=uri, experiment=result["experiment"], controller=result["controller"],
-                               space=result["space"], parent_run_id=parent_id, overrides=overrides, echo=echo)
+
+    def one(arch: str, rank: int) -> dict[str, Any]:
+        return retrain_architecture(arch, dataset=result["dataset"], seeds=seeds, epochs=epochs, tracking_uri=uri,
+                                    experiment=result["experiment"], controller=result["controller"],
+                                    space=result["space"], parent_run_id=parent_id, overrides=overrides,
+                                    extra_tags={"plexus.nas.candidate": str(rank)}, echo=echo)
+
+    out = retrain_top_k(result["history"], k=top_k, retrain=one, echo=echo)
+    if out is None:
+        return None
     client = MlflowClient(uri)
+    client.log_metric(parent_id, "retrain_val_acc_mean", out["val_mean"])
     client.log_metric(parent_id, "retrain_test_acc_mean", out["mean"])
     client.log_metric(parent_id, "retrain_test_acc_std", out["std"])
+    client.log_metric(parent_id, "retrain_selected_rank", out["rank"])
+    client.set_tag(parent_id, "plexus.nas.selected_arch", out["arch"])
     client.set_tag(parent_id, "plexus.nas.retrain_runs", ",".join(out["run_ids"]))
     return out
 
 
 def architecture_of(run_id: str, tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
-    """The architecture JSON of a NAS run: a search's best (parent run) or the one a child run trained."""
+    """The architecture JSON of a NAS run: a search's result (parent run: the architecture selected by retraining,
+    else the search's best) or the one a child run trained."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -374,14 +375,14 @@ def architecture_of(run_id: str, tracking_uri: str | None = None) -> tuple[str, 
     except MlflowException:
         raise ConfigError(f"no run '{run_id}' in the tracking store") from None
     tags = run.data.tags
-    arch = tags.get("plexus.nas.best_arch") or tags.get("plexus.nas.arch")
+    arch = tags.get("plexus.nas.selected_arch") or tags.get("plexus.nas.best_arch") or tags.get("plexus.nas.arch")
     if not arch:
         raise ConfigError(f"run '{run_id}' is not a NAS run (no plexus.nas.best_arch / plexus.nas.arch tag)")
     get_space(tags.get("plexus.nas.space", "graphnas")).from_json(arch)  # raises on a malformed description
     info = {k: v for k, v in tags.items() if k.startswith("plexus.")}
     info.update({f"metric.{k}": f"{v:.4f}" for k, v in run.data.metrics.items()
-                 if k in ("best_val_acc", "best_test_acc", "retrain_test_acc_mean", "retrain_test_acc_std",
-                          "test_acc", "val_acc")})
+                 if k in ("best_val_acc", "best_test_acc", "retrain_val_acc_mean", "retrain_test_acc_mean",
+                          "retrain_test_acc_std", "retrain_selected_rank", "test_acc", "val_acc")})
     return arch, info
 
 

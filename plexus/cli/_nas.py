@@ -33,7 +33,8 @@ def nas(
     space: str = typer.Option("graphnas", "--space", help="Search space."),
     controller: str = typer.Option("autognn", "--controller", help="autognn | optuna | random."),
     budget: int = typer.Option(10, "--budget", help="Number of architectures to evaluate."),
-    epochs: int = typer.Option(100, "--epochs", help="Training epochs per architecture."),
+    epochs: int = typer.Option(200, "--epochs", help="Training epochs per architecture (the epoch of best "
+                               "validation accuracy is kept; early stop after 100 without a better one)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the controller and of child training."),
     share: bool | None = typer.Option(None, "--share/--no-share", help="autognn: constrained parameter sharing."),
     sampler: str | None = typer.Option(None, "--sampler", help="optuna: tpe | random | nsga2 | qmc."),
@@ -49,8 +50,10 @@ def nas(
                                        "(SQLite file or PostgreSQL for shared studies)."),
     shared_epochs: int = typer.Option(20, "--shared-epochs", help="autognn with sharing: epochs of a child that "
                                       "inherited trained layers (0: the full --epochs)."),
-    retrain_seeds: int = typer.Option(3, "--retrain-seeds", help="Retrain the best architecture from scratch "
+    retrain_seeds: int = typer.Option(3, "--retrain-seeds", help="Retrain the top architectures from scratch "
                                       "with this many seeds (0: skip)."),
+    top_k: int = typer.Option(5, "--top-k", help="Retrain the K best distinct architectures of the search and "
+                              "select the one with the best mean validation accuracy."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search neural architectures: a parent MLflow run with one child run per architecture."""
@@ -63,7 +66,8 @@ def nas(
     result = service.run_nas(space=space, controller=controller, dataset=dataset, budget=budget, epochs=epochs,
                              seed=seed, share=share, sampler=sampler, pruner=pruner, choices=_parse_choices(choices),
                              overrides=set_, tracking_uri=tracking_uri, experiment=experiment, resume=resume,
-                             workers=workers, storage=storage, retrain_seeds=retrain_seeds, shared_epochs=shared_epochs,
+                             workers=workers, storage=storage, retrain_seeds=retrain_seeds, top_k=top_k,
+                             shared_epochs=shared_epochs,
                              echo=None if as_json else console.print)
     if as_json:
         emit_json(result)
@@ -78,14 +82,17 @@ def nas(
         console.print(f"arch {best['arch']}")
     again = result.get("retrain")
     if again:
-        console.print(f"best architecture retrained from scratch: test_acc {again['mean']:.4f} ± {again['std']:.4f} "
-                      f"over seeds {again['seeds']}")
+        console.print(f"top {len(again['candidates'])} retrained from scratch over seeds {again['seeds']}; selected "
+                      f"candidate {again['rank'] + 1} by mean val_acc {again['val_mean']:.4f}: test_acc "
+                      f"{again['mean']:.4f} ± {again['std']:.4f}")
+        console.print(f"selected arch {again['arch']}")
     console.print(f"parent run {result['parent_run_id']} in {result['tracking_uri']}; state {result['state_path']}")
 
 
 @app.command("show")
 def show(
-    run_id: str = typer.Argument(..., help="A NAS parent run (its best architecture) or child run."),
+    run_id: str = typer.Argument(..., help="A NAS parent run (the architecture selected by retraining, else its "
+                                 "best) or child run."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     as_json: bool = typer.Option(False, "--json", help="Print the architecture as JSON."),
 ) -> None:
@@ -100,7 +107,8 @@ def show(
     cols = list(rows[0])
     table(f"architecture of run {run_id}", cols, [[r[c] for c in cols] for r in rows])
     for k in ("plexus.nas.controller", "plexus.dataset", "metric.best_val_acc", "metric.best_test_acc",
-              "metric.retrain_test_acc_mean", "metric.retrain_test_acc_std", "metric.val_acc", "metric.test_acc"):
+              "metric.retrain_selected_rank", "metric.retrain_val_acc_mean", "metric.retrain_test_acc_mean",
+              "metric.retrain_test_acc_std", "metric.val_acc", "metric.test_acc"):
         if k in info:
             console.print(f"{k.split('.', 1)[1] if k.startswith('metric.') else k}: {info[k]}")
     console.print(f"retrain it: plexus train nas:{run_id} --dataset {info.get('plexus.dataset', 'DATASET')}")

@@ -19,7 +19,7 @@ def test_tiny_autognn_search_creates_one_parent_three_children_and_retrains_the_
     monkeypatch.chdir(tmp_path)
     code, out, err = cli(["nas", "--space", "graphnas", "--controller", "autognn", "--dataset", "cora",
                           "--budget", "3", "--epochs", "2", "--seed", "1", *SMALL, "--tracking-uri", tracking_uri,
-                          "--experiment", "nas-cli", "--retrain-seeds", "2", "--json"])
+                          "--experiment", "nas-cli", "--retrain-seeds", "2", "--top-k", "1", "--json"])
     assert code == 0, err
     result = json.loads(out)
     assert result["evaluated"] == 3 and len(result["history"]) == 3
@@ -59,10 +59,11 @@ def test_tiny_autognn_search_creates_one_parent_three_children_and_retrains_the_
             best, best_r = arch, h["reward"]
     assert parent.data.metrics["best_val_acc"] == pytest.approx(max(h["reward"] for h in result["history"]))
     assert Path(result["state_path"]).is_file()
-    # the best architecture, retrained from scratch with seeds 0 and 1, nested under the parent
+    # --top-k 1: the search's best architecture, retrained from scratch with seeds 0 and 1, nested under the parent
     best_arch = max(result["history"], key=lambda h: h["reward"])["arch"]
     again = result["retrain"]
     assert again["seeds"] == [0, 1] and sorted(again["run_ids"]) == sorted(r.info.run_id for r in retrained)
+    assert again["top_k"] == 1 and again["rank"] == 0 and again["arch"] == best_arch
     for r in retrained:
         assert Architecture.from_json(r.data.tags["plexus.nas.arch"]) == Architecture.from_json(best_arch)
         assert r.data.metrics["test_acc"] in again["test_acc"]
@@ -97,7 +98,8 @@ def test_user_errors_are_one_line(tracking_uri: str, tmp_path: Path, monkeypatch
                          (["--dataset", "synthetic-behavior"], "node"),
                          (["--controller", "autognn", "--workers", "2"], "sequential"),
                          (["--controller", "random", "--workers", "2", "--choices", "hidden=8"], "--choices"),
-                         (["--retrain-seeds", "-1"], "--retrain-seeds")]:
+                         (["--retrain-seeds", "-1"], "--retrain-seeds"),
+                         (["--top-k", "0"], "--top-k")]:
         full = ["nas", "--dataset", "cora", "--tracking-uri", tracking_uri, *args]
         if "--dataset" in args:
             full = ["nas", "--tracking-uri", tracking_uri, *args]

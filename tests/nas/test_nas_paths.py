@@ -67,7 +67,7 @@ def test_random_search_fans_out_over_worker_processes_sharing_one_study(
     monkeypatch.chdir(tmp_path)
     storage = f"sqlite:///{tmp_path / 'nas-study.db'}"
     res = run_nas(controller="random", dataset="cora", budget=3, epochs=1, seed=0, workers=2, storage=storage,
-                  tracking_uri=tracking_uri, experiment="nas-workers", retrain_seeds=1)
+                  tracking_uri=tracking_uri, experiment="nas-workers", retrain_seeds=1, top_k=2)
     done = [h for h in res["history"] if h["state"] == "COMPLETE"]
     assert len(done) == 3 and len({h["step"] for h in done}) == 3
     from mlflow.tracking import MlflowClient
@@ -78,7 +78,11 @@ def test_random_search_fans_out_over_worker_processes_sharing_one_study(
     assert parent.data.tags["plexus.nas.best_arch"] == res["best"]["arch"]
     exp = client.get_experiment_by_name("nas-workers")
     nested = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert len(nested) == 4 and res["retrain"]["seeds"] == [0]
+    assert len(nested) == 5 and res["retrain"]["seeds"] == [0]
+    # the study's trials carry their architectures, so the top 2 of the study are retrained
+    cands = res["retrain"]["candidates"]
+    assert [c["search_val_acc"] for c in cands] == sorted((h["reward"] for h in done), reverse=True)[:2]
+    assert {c["arch"] for c in cands} <= {h["arch"] for h in done} and None not in {c["arch"] for c in cands}
     import optuna
 
     study = optuna.load_study(study_name="nas-random-cora-seed0", storage=storage)
