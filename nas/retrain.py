@@ -9,7 +9,7 @@ over the same seeds) is the search's result. Test accuracy never takes part in t
 The child protocol (``CHILD_TRAIN``, ``child_dataset_options``) follows GraphNAS and GAT on the Planetoid
 graphs: Adam lr 0.005, weight decay 5e-4 on every parameter, dropout 0.6, 200 epochs, the epoch with the
 best validation accuracy kept (early stopping after 100 epochs without a better one), row-normalised
-features. Measured on Cora (the GAT architecture of the GraphNAS space, 5 seeds, 2026-12-06): validation
+features. Measured on Cora (the GAT architecture of the GraphNAS space, 5 seeds, CPU 2026-12-05): validation
 accuracy 79.6 with raw features, 100 epochs and patience 20 (the earlier protocol); 81.6 with this one.
 """
 
