@@ -10,7 +10,10 @@ The child protocol (``CHILD_TRAIN``, ``child_dataset_options``) follows GraphNAS
 graphs: Adam lr 0.005, weight decay 5e-4 on every parameter, dropout 0.6, 200 epochs, the epoch with the
 best validation accuracy kept (early stopping after 100 epochs without a better one), row-normalised
 features. Measured on Cora (the GAT architecture of the GraphNAS space, 5 seeds, CPU 2026-12-05): validation
-accuracy 79.6 with raw features, 100 epochs and patience 20 (the earlier protocol); 81.6 with this one.
+accuracy 79.6 with raw features, 100 epochs and patience 20 (the earlier protocol); 79.7 with 200 epochs and
+patience 100 alone; 81.6 with this one. The row normalisation is not good for every architecture: two winners of
+earlier raw-feature searches (3 seeds) moved by +0.6 and -3.1 validation points (one seed collapsed), against
++0.0 and +0.5 from the longer schedule alone.
 """
 
 from __future__ import annotations
