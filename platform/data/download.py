@@ -31,7 +31,7 @@ from typing import IO, Any
 from plexus.platform.data.paths import data_home
 from plexus.platform.errors import DataError
 from plexus.platform.locks import file_lock
-from plexus.platform.tracking import mask_text
+from plexus.platform.masking import mask_text
 
 __all__ = ["DownloadError", "FetchReport", "RawSource", "RemoteFile", "fetch", "is_offline", "mirror_base",
            "missing_files", "raw_dir"]

@@ -17,7 +17,9 @@ import shlex
 import sys
 from typing import Any
 
-from plexus.platform.tracking._store import mask_text
+from plexus.platform.catalog import get_catalog
+from plexus.platform.data.sources import SOURCES
+from plexus.platform.masking import mask_text
 
 __all__ = ["CONTEXTS", "dataset_inputs", "log_dataset_inputs", "run_source", "split_sizes"]
 
@@ -45,8 +47,6 @@ def split_sizes(dataset: Any) -> dict[str, int]:
 
 def _source(name: str) -> tuple[str, str]:
     """``(source_type, source)`` of dataset ``name``: its public URL, its imported file, or the catalog."""
-    from plexus.platform.catalog import get_catalog
-    from plexus.platform.data.sources import SOURCES
 
     src = SOURCES.get(name)
     if src is not None:

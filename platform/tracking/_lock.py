@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from plexus.platform.errors import PlexusError
 from plexus.platform.locks import file_lock
+from plexus.platform.masking import mask_url
 
 __all__ = ["OPTUNA_LOCK_KEY", "TRACKING_LOCK_KEY", "sqlite_path", "sqlite_store_problem", "store_lock"]
 
@@ -41,8 +42,6 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def _masked(uri: str) -> str:
-    from plexus.platform.tracking._store import mask_url
-
     return mask_url(uri)
 
 

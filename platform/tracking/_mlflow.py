@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-
-from plexus.platform.training.callbacks import Callback
 from plexus.platform.tracking._inputs import log_dataset_inputs, run_source
 from plexus.platform.tracking._lock import sqlite_path
 from plexus.platform.tracking._process import process_tags
 from plexus.platform.tracking._store import mask_secrets, mask_text, mask_url, prepare_tracking_store
+from plexus.platform.training.callbacks import Callback
 
 if TYPE_CHECKING:
     from plexus.platform.training.trainer import Trainer
@@ -125,7 +124,6 @@ class MLflowTracker(Callback):
     def start(self) -> str:
         """Create (or re-open) the run; returns its id. Called before training starts."""
         from mlflow.entities import Param
-
         from plexus.platform.config import flatten
 
         if self.run_id is not None:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
-from mlflow.types.type_hints import TypeFromExample
 import torch
-
+from mlflow.types.type_hints import TypeFromExample
+from plexus.platform.catalog import schema_from_callable
+from plexus.platform.data.tabular import TabularEncoder
+from plexus.platform.spec import DataSpec
 from plexus.platform.tracking._store import using_tracking_uri
 
 __all__ = ["PlexusScorer", "log_trained_model"]
@@ -31,10 +33,6 @@ class PlexusScorer(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper: raw rows -> encoded tensors -> model -> probabilities."""
 
     def load_context(self, context: Any) -> None:
-        from plexus.platform.catalog import schema_from_callable
-        from plexus.platform.data.tabular import TabularEncoder
-        from plexus.platform.spec import DataSpec
-
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         module, _, name = meta["target"].partition(":")
         cls = getattr(importlib.import_module(module), name)

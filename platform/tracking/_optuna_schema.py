@@ -65,8 +65,6 @@ def optuna_sqlite_problem(url: str) -> str | None:
     A killed ``plexus store upgrade`` is undone first (its copy restored) and the reason says so.
     """
     from plexus.platform.tracking._schema import _marker, _undo_interrupted
-    from plexus.platform.tracking._store import mask_url
-
     db = sqlite_path(url)
     if db is None or not db.is_file():
         return None
@@ -86,8 +84,6 @@ def upgrade_optuna(uri: str, db: Path, echo) -> None:
     """Upgrade the Optuna storage file ``db`` with a copy (the caller holds the storage lock)."""
     from plexus.platform.errors import TrackingError
     from plexus.platform.tracking._schema import upgrade_sqlite_file
-    from plexus.platform.tracking._store import mask_url
-
     where = f"Optuna storage {mask_url(uri)}"
     state = optuna_state(uri, db, [])
     if state.state == "current":

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from plexus.platform.errors import TrackingError
+from plexus.platform.masking import mask_url
 from plexus.platform.tracking._lock import TRACKING_LOCK_KEY, sqlite_path, sqlite_store_problem, store_lock
 
 __all__ = ["StoreState", "UpgradeInterrupted", "check_schema", "head_revision", "inspect_store", "repair_store", "upgrade_store"]
@@ -62,8 +63,6 @@ class StoreState:
     backups: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        from plexus.platform.tracking._store import mask_url
-
         return {**asdict(self), "uri": mask_url(self.uri)}
 
 
@@ -255,8 +254,6 @@ def _restore(db: Path, backup: Path) -> None:
 
 def _undo_interrupted(db: Path, uri: str, what: str = "tracking store") -> str:
     """Restore the copy named by the marker of a killed upgrade; what was done, in words. Caller holds the lock."""
-    from plexus.platform.tracking._store import mask_url
-
     info = _read_marker(db)
     backup = Path(info.get("backup", ""))
     if not info.get("backup") or not backup.is_file():
@@ -276,8 +273,6 @@ def check_schema(uri: str) -> None:
     Called by ``prepare_tracking_store`` with the store lock held. A SQLite store whose upgrade was killed is
     restored from its copy first (and the line says so). New and current stores pass.
     """
-    from plexus.platform.tracking._store import mask_url
-
     scheme = urlsplit(uri).scheme.split("+", 1)[0]
     if scheme not in ("sqlite", "postgresql"):
         return
@@ -401,7 +396,7 @@ def upgrade_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
     PostgreSQL: MLflow's migration in one transaction. A new store is created; a current one is left alone.
     Errors are :class:`TrackingError` saying whether the store was restored.
     """
-    from plexus.platform.tracking._store import _cause, _create_schema, mask_url, quiet_mlflow_logs
+    from plexus.platform.tracking._store import _cause, _create_schema, quiet_mlflow_logs
 
     quiet_mlflow_logs()
     where = f"tracking store {mask_url(uri)}"
@@ -446,8 +441,6 @@ def repair_store(uri: str, echo: Echo = lambda _m: None) -> StoreState:
     the file aside to ``<db>.broken-<time>`` (nothing is deleted) and restore the newest copy. Without a copy,
     a :class:`TrackingError` says what the user can do. Anything else is left alone.
     """
-    from plexus.platform.tracking._store import mask_url
-
     where = f"tracking store {mask_url(uri)}"
     with store_lock(uri, key=TRACKING_LOCK_KEY, what="tracking store", error=TrackingError):
         db = sqlite_path(uri)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from plexus.platform.errors import TrackingError
+from plexus.platform.masking import mask_secrets, mask_text, mask_url
 
 __all__ = [
     "default_artifact_root",
@@ -64,38 +64,6 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     root = default_artifact_root()
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}"
-
-
-def mask_url(url: str) -> str:
-    """Replace the password of a URL (``scheme://user:secret@host``) with ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return mask_text(url)
-    if parts.password is None:
-        return mask_text(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-
-
-_SECRET = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
-
-
-def mask_text(text: str) -> str:
-    """Mask every ``scheme://user:password@`` inside free text (error messages, logs)."""
-    return _SECRET.sub(r"\1***\3", text)
-
-
-def mask_secrets(obj):
-    """``obj`` (nested dicts / lists / strings) with :func:`mask_text` applied to every string."""
-    if isinstance(obj, str):
-        return mask_text(obj)
-    if isinstance(obj, dict):
-        return {k: mask_secrets(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(mask_secrets(v) for v in obj)
-    return obj
 
 
 def ensure_reachable(uri: str, timeout: float = 5.0) -> None:
