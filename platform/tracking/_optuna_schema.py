@@ -13,6 +13,7 @@ import functools
 import sqlite3
 from pathlib import Path
 
+from plexus.platform.masking import mask_url
 from plexus.platform.tracking._lock import sqlite_path
 
 __all__ = ["is_optuna_file", "optuna_sqlite_problem", "optuna_state", "upgrade_optuna"]
