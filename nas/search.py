@@ -20,7 +20,14 @@ from typing import Any
 
 import torch
 from plexus.nas.controllers import ALIASES, make_controller
-from plexus.nas.retrain import CHILD_TRAIN, NAS_MODEL, child_raw, retrain_architecture, retrain_top_k
+from plexus.nas.retrain import (
+    CHILD_TRAIN,
+    NAS_MODEL,
+    child_dataset_options,
+    child_raw,
+    retrain_architecture,
+    retrain_top_k,
+)
 from plexus.nas.sharing import WeightSharing
 from plexus.nas.spaces import get_space
 from plexus.nas.spaces.graphnas import GraphNASSpace
@@ -392,7 +399,9 @@ def describe(arch: str, space: str = "graphnas") -> list[dict[str, Any]]:
     return [{"layer": i, **layer} for i, layer in enumerate(obj["layers"])]
 
 
-def train_config(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
-    """The raw config section that retrains the architecture of NAS run ``run_id`` (``plexus train nas:RUN``)."""
-    arch, _ = architecture_of(run_id, tracking_uri)
-    return {"model": NAS_MODEL, "hparams": {"arch": arch}, "train": dict(CHILD_TRAIN)}
+def train_config(run_id: str, tracking_uri: str | None = None, dataset: str | None = None) -> dict[str, Any]:
+    """The raw config that retrains the architecture of NAS run ``run_id`` (``plexus train nas:RUN``) under the
+    child protocol: its training settings and the dataset options of ``dataset`` (default: the search's)."""
+    arch, info = architecture_of(run_id, tracking_uri)
+    return {"model": NAS_MODEL, "hparams": {"arch": arch}, "train": dict(CHILD_TRAIN),
+            "dataset_options": child_dataset_options(dataset or info.get("plexus.dataset", ""))}

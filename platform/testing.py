@@ -23,7 +23,7 @@ import torch
 from plexus.platform.data import SnapshotBatch
 from plexus.platform.spec import DataSpec, FieldSpec
 
-__all__ = ["tiny_problem", "tiny_tabular_spec"]
+__all__ = ["tabular_batch", "tiny_problem", "tiny_tabular_spec"]
 
 
 def tiny_tabular_spec(multitask: bool = False) -> DataSpec:
@@ -47,7 +47,9 @@ def tiny_tabular_spec(multitask: bool = False) -> DataSpec:
     return DataSpec(task="multitask" if multitask else "ctr", fields=fields, tasks=tasks, extra=extra)
 
 
-def _tabular_batch(spec: DataSpec, g: torch.Generator, n: int = 16) -> dict[str, torch.Tensor]:
+def tabular_batch(spec: DataSpec, g: torch.Generator, n: int = 16) -> dict[str, torch.Tensor]:
+    """``n`` random rows of every field of ``spec``: numerics ~ N(0, 1), ids >= 1, sequences left-padded with 0
+    (the first row full, the second empty)."""
     batch: dict[str, torch.Tensor] = {}
     for f in spec.fields:
         if f.kind == "numeric":
@@ -81,7 +83,7 @@ def tiny_problem(kind: str, seed: int = 0) -> tuple[DataSpec, Any]:
 
     if kind in ("ctr", "multitask"):
         spec = tiny_tabular_spec(kind == "multitask")
-        return spec, _tabular_batch(spec, g)
+        return spec, tabular_batch(spec, g)
     if kind == "node":
         d = graph(20, 6, 60)
         return DataSpec("node", num_features=6, num_classes=3, num_nodes=20), d

@@ -88,18 +88,11 @@ def check_contract_on_cuda(classes: dict[str, type], device: torch.device) -> di
 def synthetic_ctr(n: int = 60_000, seed: int = 0):
     import torch
     from plexus.platform.data import TabularDataset
-    from plexus.platform.testing import tiny_tabular_spec
+    from plexus.platform.testing import tabular_batch, tiny_tabular_spec
 
     spec = tiny_tabular_spec()
     g = torch.Generator().manual_seed(seed)
-    feats = {}
-    for f in spec.fields:
-        if f.kind == "numeric":
-            feats[f.name] = torch.randn(n, generator=g)
-        elif f.kind == "categorical":
-            feats[f.name] = torch.randint(1, f.vocab_size, (n,), generator=g)
-        else:
-            feats[f.name] = torch.randint(0, f.vocab_size, (n, f.max_len), generator=g)
+    feats = tabular_batch(spec, g, n)
     # click iff the candidate's category appears in the history, or a numeric signal
     hit = (feats["hist_cate"] == feats["cate"].unsqueeze(1)).any(1).float()
     logit = 2.5 * hit + 0.8 * feats["price"] - 1.0

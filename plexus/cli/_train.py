@@ -35,10 +35,10 @@ def train(
     if model.startswith("nas:"):
         from plexus.nas.search import train_config
 
-        found = train_config(model[4:], tracking_uri)
+        found = train_config(model[4:], tracking_uri, dataset)
         model = found.pop("model")
-        raw = {**raw, "hparams": {**found["hparams"], **(raw.get("hparams") or {})},
-               "train": {**found["train"], **(raw.get("train") or {})}}
+        raw = {**raw, **{key: {**found[key], **(raw.get(key) or {})}
+                         for key in ("hparams", "train", "dataset_options")}}
     raw = apply_overrides(raw, parse_set(set_))
     if experiment:
         raw.setdefault("tracking", {})["experiment"] = experiment
