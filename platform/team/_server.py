@@ -99,7 +99,8 @@ class ServerPlan:
                 "tracking_store": mask_url(self.tracking_store)}
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` can be bound on ``host`` now (IPv4 or IPv6; a port in TIME_WAIT counts as free)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
@@ -176,7 +177,7 @@ def plan_server(*, host: str, port: int, home: Path, credentials: Credentials, p
 
         if importlib.util.find_spec("flask_wtf") is None:
             raise ConfigError("authentication needs MLflow's auth extra: pip install 'mlflow[auth]'")
-    if not _port_free(host, port):
+    if not port_free(host, port):
         raise ConfigError(f"--port {port}: already in use on {host} (pick another with --port)")
     home = Path(home).expanduser().absolute()
     env: dict[str, str] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from plexus.platform.errors import ConfigError, TrackingError
-from plexus.platform.team._server import stop_group
+from plexus.platform.team._server import port_free, stop_group
 from plexus.platform.tracking import default_artifact_root, mask_text
 
 __all__ = ["Viewer", "experiment_url", "port_free", "ui_server_command"]
@@ -53,16 +52,6 @@ def experiment_url(base: str, experiment_id: str | None) -> str:
     """The runs page of an experiment in the MLflow UI at ``base`` (the experiments list without an id)."""
     base = base.rstrip("/")
     return f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else f"{base}/#/experiments"
-
-
-def port_free(host: str, port: int) -> bool:
-    """Whether ``port`` can be bound on ``host`` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _optuna_dashboard_cmd() -> list[str]:
