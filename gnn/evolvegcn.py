@@ -32,10 +32,10 @@ from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
-__all__ = ["EvolveGCNH", "EvolveGCNO", "MatrixGRU", "MatrixLSTM", "TopKSummary"]
+__all__ = ["EvolveGCNH", "EvolveGCNO", "MatrixGRU", "MatrixLSTM", "SnapshotPairModel", "TopKSummary", "pair_classifier"]
 
 
-#: pairs per block when :meth:`_EvolveGCN.pair_scorer` ranks many pairs without gradients
+#: pairs per block when :meth:`SnapshotPairModel.pair_scorer` ranks many pairs without gradients
 _SCORE_BLOCK = 2048
 
 
@@ -138,27 +138,23 @@ class _EGCNLayer(nn.Module):
         return outs, weights
 
 
-class _EvolveGCN(nn.Module):
-    variant = "h"
+class SnapshotPairModel(nn.Module):
+    """What EvolveGCN and the snapshot-GCN baselines share: input checks, Â_t per snapshot and the pair head.
 
-    #: scatter/index_add kernels mix dtypes under bf16 autocast: the trainer runs this model in fp32
+    A subclass calls :meth:`_setup` (checks the spec, returns the head's output width: ``C`` for ``edge``,
+    1 for ``dynlink``), builds its encoder, then ``self.classifier = pair_classifier(d, cls_feats, n_out)``,
+    and implements :meth:`node_embeddings`. :meth:`_prepare` turns snapshots into normalised adjacencies
+    ``Â_t`` (edge lists), float features ``X_t`` [N, F] and masks of the nodes with an edge at ``t`` [N].
+    """
+
+    #: scatter/index_add kernels mix dtypes under bf16 autocast: the trainer runs these models in fp32
     autocast: bool = False
 
-    def __init__(
-        self,
-        spec: DataSpec,
-        hidden_dim: int,
-        layer_2_dim: int | None,
-        cls_feats: int,
-        activation: str,
-        use_edge_weight: bool,
-        cell: str,
-        undirected: bool = True,
-    ) -> None:
-        super().__init__()
+    def _setup(self, spec: DataSpec, use_edge_weight: bool, undirected: bool) -> int:
+        name = type(self).__name__
         if spec.num_features <= 0:
             raise ConfigError(
-                f"EvolveGCN needs node features (spec.num_features={spec.num_features}); "
+                f"{name} needs node features (spec.num_features={spec.num_features}); "
                 "give snapshots an x, e.g. one-hot degree as in the paper"
             )
         if spec.task == "edge":
@@ -168,24 +164,15 @@ class _EvolveGCN(nn.Module):
         elif spec.task == "dynlink":
             n_out = 1
         else:
-            raise ConfigError(f"EvolveGCN supports tasks 'dynlink' and 'edge', not {spec.task!r}")
+            raise ConfigError(f"{name} supports tasks 'dynlink' and 'edge', not {spec.task!r}")
         self.task, self.use_edge_weight, self.undirected = spec.task, use_edge_weight, undirected
-        d2 = layer_2_dim or hidden_dim
-
-        def act() -> nn.Module:
-            return nn.RReLU() if activation == "rrelu" else nn.ReLU()
-
-        self.layers = nn.ModuleList(
-            [
-                _EGCNLayer(spec.num_features, hidden_dim, self.variant, cell, act()),
-                _EGCNLayer(hidden_dim, d2, self.variant, cell, act()),
-            ]
-        )
-        self.classifier = MLP([2 * d2, cls_feats, n_out], plain_last=True)
+        return n_out
 
     def _prepare(
         self, snapshots: list[Any]
     ) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor], list[Tensor]]:
+        if len(snapshots) == 0:
+            raise DataError("a SnapshotBatch needs at least one snapshot", field="snapshots")
         adjs, xs, masks = [], [], []
         for t, s in enumerate(snapshots):
             if getattr(s, "x", None) is None:
@@ -209,23 +196,9 @@ class _EvolveGCN(nn.Module):
             masks.append(mask)
         return adjs, xs, masks
 
-    def _run(self, snapshots: list[Any]) -> tuple[list[Tensor], list[list[Tensor]]]:
-        if len(snapshots) == 0:
-            raise DataError("a SnapshotBatch needs at least one snapshot", field="snapshots")
-        adjs, xs, masks = self._prepare(snapshots)
-        all_w = []
-        for layer in self.layers:
-            xs, ws = layer(adjs, xs, masks)
-            all_w.append(ws)
-        return xs, all_w
-
     def node_embeddings(self, snapshots: list[Any]) -> Tensor:
-        """Embeddings after the last snapshot: [N, layer_2_dim]. Score pairs with :meth:`score_pairs`."""
-        return self._run(snapshots)[0][-1]
-
-    def evolved_weights(self, snapshots: list[Any]) -> list[list[Tensor]]:
-        """The GCN weights W_t^{(l)} the RNN produced: ``[layer][t] -> [d_in, d_out]``."""
-        return self._run(snapshots)[1]
+        """Embeddings after the last snapshot: [N, d]. Score pairs with :meth:`score_pairs`."""
+        raise NotImplementedError
 
     def score_pairs(self, h: Tensor, pairs: Tensor) -> Tensor:
         """Logits of pairs [2, P] from node embeddings h: [P] (dynlink) or [P, C] (edge)."""
@@ -260,6 +233,57 @@ class _EvolveGCN(nn.Module):
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         return {"logit": self.score_pairs(self.node_embeddings(batch.snapshots), batch.edge_label_index)}
+
+
+def pair_classifier(emb_dim: int, cls_feats: int, n_out: int) -> MLP:
+    """The reference ``Classifier``: ``Linear(2·emb_dim → cls_feats) → ReLU → Linear(→ n_out)`` on ``[h_u ‖ h_v]``."""
+    return MLP([2 * emb_dim, cls_feats, n_out], plain_last=True)
+
+
+class _EvolveGCN(SnapshotPairModel):
+    variant = "h"
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_dim: int,
+        layer_2_dim: int | None,
+        cls_feats: int,
+        activation: str,
+        use_edge_weight: bool,
+        cell: str,
+        undirected: bool = True,
+    ) -> None:
+        super().__init__()
+        n_out = self._setup(spec, use_edge_weight, undirected)
+        d2 = layer_2_dim or hidden_dim
+
+        def act() -> nn.Module:
+            return nn.RReLU() if activation == "rrelu" else nn.ReLU()
+
+        self.layers = nn.ModuleList(
+            [
+                _EGCNLayer(spec.num_features, hidden_dim, self.variant, cell, act()),
+                _EGCNLayer(hidden_dim, d2, self.variant, cell, act()),
+            ]
+        )
+        self.classifier = pair_classifier(d2, cls_feats, n_out)
+
+    def _run(self, snapshots: list[Any]) -> tuple[list[Tensor], list[list[Tensor]]]:
+        adjs, xs, masks = self._prepare(snapshots)
+        all_w = []
+        for layer in self.layers:
+            xs, ws = layer(adjs, xs, masks)
+            all_w.append(ws)
+        return xs, all_w
+
+    def node_embeddings(self, snapshots: list[Any]) -> Tensor:
+        """Embeddings after the last snapshot: [N, layer_2_dim]. Score pairs with :meth:`score_pairs`."""
+        return self._run(snapshots)[0][-1]
+
+    def evolved_weights(self, snapshots: list[Any]) -> list[list[Tensor]]:
+        """The GCN weights W_t^{(l)} the RNN produced: ``[layer][t] -> [d_in, d_out]``."""
+        return self._run(snapshots)[1]
 
 
 def _space(trial: Any) -> dict[str, Any]:

@@ -305,7 +305,7 @@ def merge_fidelity(paths: Iterable[Path], out: Path = RESULTS, config_dir: Path 
 
     A row replaces the row of the same config, except that shards join: when both rows ran disjoint
     repetitions (``runs`` column) of the same protocol and epochs, the merged row holds the runs of both
-    (values, run ids and baselines aligned per run; mean ± std recomputed; machines listed).
+    (values, run ids and baselines aligned per run; mean ± std and the extra metrics recomputed; machines listed).
     """
     current = {_key(r): r for r in _read_csv(Path(out) / "fidelity.csv")}
     rows: dict[str, dict[str, Any]] = {}
@@ -358,11 +358,12 @@ def _join(a: dict[str, Any], b: dict[str, Any], config_dir: Path) -> dict[str, A
                 got |= {i: (v, rid) for i, v, rid in zip(_runs_of(r), x.get("values") or [], x.get("run_ids") or [])}
         vals = [got[i][0] for i in index if i in got]
         m, sd = mean_std(vals)
+        xa, xb = bases_a.get(name) or {}, bases_b.get(name) or {}
         baselines.append({"model": name, "mean": m, "std": sd, "values": vals,
                           "run_ids": [got[i][1] for i in index if i in got],
-                          "error": "; ".join(filter(None, ((bases_a.get(name) or {}).get("error"),
-                                                           (bases_b.get(name) or {}).get("error")))),
-                          "extra": {}})
+                          "error": "; ".join(filter(None, (xa.get("error"), xb.get("error")))),
+                          "extra": _pool_extra([(len(x.get("values") or []), x.get("extra") or {})
+                                                for x in (xa, xb) if x])})
     values = [mine[i][0] for i in index]
     mean, std = mean_std(values)
     try:
@@ -377,8 +378,25 @@ def _join(a: dict[str, Any], b: dict[str, Any], config_dir: Path) -> dict[str, A
         "epochs_run": " ".join(mine[i][2] for i in index), "baselines": json.dumps(baselines),
         "runs": " ".join(map(str, index)), "repeat": repeat, "status": _status(len(index), total),
         "machine": "; ".join(machines), "wall_s": round(float(a.get("wall_s") or 0) + float(b.get("wall_s") or 0), 1),
-        "extra": a.get("extra") if a.get("extra") == b.get("extra") else "{}",
+        "extra": json.dumps(_pool_extra([(len(per_run(r)), json.loads(r.get("extra") or "{}")) for r in (a, b)])),
     }
+
+
+def _pool_extra(parts: list[tuple[int, dict[str, Any]]]) -> dict[str, tuple[float, float]]:
+    """The ``extra`` metrics (``{metric: [mean, std]}``) of disjoint shards of ``n`` runs each, over all their runs:
+    pooled from each shard's count, mean and std (squared deviations ``sum((n_i - 1) s_i^2 + n_i (m_i - m)^2)``).
+    A metric missing from a shard that has runs is dropped: its mean would cover only part of the row's runs."""
+    parts = [(n, ex) for n, ex in parts if n > 0]
+    out: dict[str, tuple[float, float]] = {}
+    for k in parts[0][1] if parts else []:
+        if not all(k in ex and ex[k] is not None and ex[k][0] is not None for _, ex in parts):
+            continue
+        stats = [(n, float(ex[k][0]), float(ex[k][1] or 0.0)) for n, ex in parts]
+        total = sum(n for n, _, _ in stats)
+        mean = sum(n * m for n, m, _ in stats) / total
+        ss = sum((n - 1) * sd * sd + n * (m - mean) ** 2 for n, m, sd in stats)
+        out[k] = (mean, math.sqrt(ss / (total - 1)) if total > 1 else 0.0)
+    return out
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:

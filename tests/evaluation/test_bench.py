@@ -182,6 +182,56 @@ def test_shards_run_chosen_repetitions_and_merge_into_one_row(tmp_path: Path, tr
         run_fidelity(["lr"], seeds=3, only=[3], config_dir=tmp_path, out=None)
 
 
+def test_merged_shards_keep_the_extra_metrics_of_all_their_runs(tmp_path: Path) -> None:
+    """--merge recomputes each extra metric (model and baselines) over the union of the shards' runs: the joined
+    row's mean and sample std equal those of the unsharded row (per-run values are not stored, only mean/std)."""
+    from plexus.evaluation.bench.fidelity import _row, write_fidelity
+
+    cfg = {"model": "lr", "dataset": "synthetic-behavior", "metric": "test_auc", "paper": {"source": "s"},
+           "protocol": "p", "baselines": ["fm"], "extra_metrics": ["test_logloss", "val_auc"],
+           "config": {"train": {"epochs": 1}}}
+    (tmp_path / "lr.yaml").write_text(yaml.safe_dump(cfg))
+    bc = load_bench_config("lr", tmp_path)
+    vals = [0.71, 0.74, 0.69, 0.80, 0.77]
+    extra = {"test_logloss": [0.50, 0.43, 0.61, 0.38, 0.47], "val_auc": [0.70, 0.76, 0.66, 0.83, 0.75]}
+    bextra = {"test_logloss": [0.55, 0.52, 0.58, 0.49, 0.51], "val_auc": [0.68, 0.70, 0.65, 0.73, 0.71]}
+
+    def row(idx: list[int]) -> dict:
+        mine = {"values": [vals[i] for i in idx], "run_ids": [f"m{i}" for i in idx], "epochs_run": [1] * len(idx),
+                "extra": {k: [v[i] for i in idx] for k, v in extra.items()}}
+        base = {"values": [v - 0.1 for v in mine["values"]], "run_ids": [f"b{i}" for i in idx], "error": "",
+                "extra": {k: [v[i] for i in idx] for k, v in bextra.items()}}
+        return _row(bc, mine, {"fm": base}, idx, 5, "", 1.0, 0, "machine", 1.0)
+
+    full = row([0, 1, 2, 3, 4])
+    for name, idx in (("a", [0, 3]), ("b", [1, 2]), ("c", [4])):  # three shards, joined one after another
+        write_fidelity([row(idx)], tmp_path / name, config_dir=tmp_path)
+    merge_fidelity([tmp_path / n for n in "abc"], tmp_path / "out", config_dir=tmp_path)
+    with (tmp_path / "out" / "fidelity.csv").open(newline="") as fh:
+        (joined,) = list(csv.DictReader(fh))
+    assert joined["runs"] == "0 1 2 3 4" and json.loads(joined["values"]) == pytest.approx(vals)
+    got, want = json.loads(joined["extra"]), json.loads(full["extra"])
+    assert set(got) == {"test_logloss", "val_auc"} and want["val_auc"][1] > 0
+    for k in want:
+        assert got[k] == pytest.approx(want[k], abs=1e-12), k
+    (fm,) = json.loads(joined["baselines"])
+    (fm_full,) = json.loads(full["baselines"])
+    assert set(fm["extra"]) == set(bextra)
+    for k in bextra:
+        assert fm["extra"][k] == pytest.approx(fm_full["extra"][k], abs=1e-12), k
+    assert "test_logloss" in (tmp_path / "out" / "fidelity.md").read_text()
+    # a shard measured without one of the metrics: that metric is dropped, not shown as the other shard's mean
+    one = row([0, 1])
+    one["extra"] = json.dumps({k: v for k, v in json.loads(one["extra"]).items() if k == "val_auc"})
+    write_fidelity([one], tmp_path / "d", config_dir=tmp_path)
+    write_fidelity([row([2])], tmp_path / "e", config_dir=tmp_path)
+    merge_fidelity([tmp_path / "d", tmp_path / "e"], tmp_path / "out2", config_dir=tmp_path)
+    with (tmp_path / "out2" / "fidelity.csv").open(newline="") as fh:
+        (joined,) = list(csv.DictReader(fh))
+    assert set(json.loads(joined["extra"])) == {"val_auc"}
+    assert json.loads(joined["extra"])["val_auc"][0] == pytest.approx(sum(extra["val_auc"][:3]) / 3)
+
+
 def test_fidelity_records_a_failing_model_and_goes_on(tmp_path: Path, tracking_uri: str) -> None:
     cfg = {"model": "lr", "dataset": "synthetic-behavior", "metric": "test_auc", "paper": {"source": "none"},
            "protocol": "p", "config": {"hparams": {"init_std": "not a number"}, "train": {"epochs": 1, "batch_size": 4096},
