@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The accelerator part of the benchmarks (one GPU, 16 CPU cores, no network):
 #   * nas: autognn with and without constrained parameter sharing, optuna (TPE) and random on cora,
-#     seeds 0-2, 100 architectures each, the best retrained from scratch with 3 seeds (-> `plexus bench nas`);
+#     seeds 0-2, 100 architectures each under the child protocol (200 epochs), the top 5 retrained from scratch
+#     with 3 seeds each and the best mean validation accuracy selected (-> `plexus bench nas`);
 #   * the fidelity rows whose models need a GPU to finish in minutes (GSM++ on TU/heterophilous sets,
 #     NCN/NCNC, ARM-Net(+), DIN), each job's rows merged back with `plexus bench fidelity --merge`.
 # Every job is a plain `plexus` command with its own MLflow store; jobs run in parallel under a time limit
@@ -22,7 +23,7 @@ SCRATCH=$(mktemp -d)
 W="$SCRATCH/w"
 mkdir -p "$W" "$SCRATCH/shared" "$OUTDIR"
 PY=${PY:-python3}  # PY, NAS_BUDGET, NAS_EPOCHS, FID_SCALE, SKIP_INSTALL: for a local dry run of the plumbing
-NAS_BUDGET=${NAS_BUDGET:-100}; NAS_EPOCHS=${NAS_EPOCHS:-100}; FID_SCALE=${FID_SCALE:-1}
+NAS_BUDGET=${NAS_BUDGET:-100}; NAS_EPOCHS=${NAS_EPOCHS:-200}; FID_SCALE=${FID_SCALE:-1}
 [ -n "${SKIP_INSTALL:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
   --target "$SCRATCH/site" .whl/*.whl || exit 3
 tar -C "$SCRATCH/shared" -xJf .gpu_data/data.tar.xz || exit 3
@@ -34,7 +35,7 @@ $PY -m plexus models list --json > "$W/models.json" 2> "$W/models.err" || { cat 
 nas() {  # name seed plexus-nas-options...
   local d="$W/nas-$1-$2"; mkdir -p "$d"
   (cd "$d" && timeout "$LIMIT" $PY -m plexus nas --dataset cora --budget "$NAS_BUDGET" --epochs "$NAS_EPOCHS" --seed "$2" \
-     --tracking-uri "sqlite:///$d/mlflow.db" --experiment plexus-nas-bench --retrain-seeds 3 --json "${@:3}" \
+     --tracking-uri "sqlite:///$d/mlflow.db" --experiment plexus-nas-bench --retrain-seeds 3 --top-k 5 --json "${@:3}" \
      > result.json 2> log.txt; echo "exit $?" >> log.txt)
 }
 fid() {  # name configs [runs]: a shard (--runs, e.g. 0-4) when given; merge joins the shards of a row

@@ -144,3 +144,74 @@ def test_decoded_architectures_train_on_the_tiny_node_problem() -> None:
         assert widths[0] == (la.heads * la.hidden if la.combine == "concat" else la.hidden)
         assert widths[1] == spec.num_classes
         assert Architecture.from_json(arch.to_json()) == model.arch
+
+
+@pytest.mark.parametrize("attention", ["const", "gcn"])
+def test_one_coefficient_attentions_take_the_sparse_product_and_equal_the_message_path(attention: str) -> None:
+    torch.manual_seed(5)
+    x, ei = torch.randn(N, F_IN, requires_grad=True), directed_graph(5)
+    ei = torch.cat([ei, ei[:, :3]], 1)  # repeated edges count twice, as scattered messages do
+    conv = NASConv(F_IN, 3, heads=4, attention=attention, aggregator="sum")
+    out = conv(x, ei)
+    xw, loops, alpha = conv.coefficients(x, ei)
+    ref = conv.propagate(loops, x=xw, alpha=alpha, size=(N, N)).reshape(N, -1) + conv.bias
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    g_out = torch.autograd.grad(out.square().sum(), [x, conv.weight])
+    g_ref = torch.autograd.grad(ref.square().sum(), [x, conv.weight])
+    for a, b in zip(g_out, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_input_is_used_only_for_sparse_cpu_matrices() -> None:
+    from plexus.nas.layers import sparse_input
+
+    x = torch.zeros(50, 40)
+    x[torch.arange(50), torch.arange(50) % 40] = 1.0  # 2.5 % non-zero
+    assert sparse_input(x).is_sparse
+    torch.testing.assert_close(sparse_input(x).to_dense(), x)
+    assert not sparse_input(torch.rand(50, 40) + 0.1).is_sparse  # dense features stay dense
+    assert not sparse_input(torch.zeros(50, 40, dtype=torch.long)).is_sparse
+
+
+def test_sparse_dropout_keeps_zeros_and_scales_kept_values() -> None:
+    from plexus.nas.layers import sparse_dropout
+
+    torch.manual_seed(0)
+    dense = (torch.rand(200, 100) < 0.05).float() * torch.rand(200, 100)
+    x = dense.to_sparse().coalesce()
+    assert sparse_dropout(x, 0.6, training=False) is x
+    out = sparse_dropout(x, 0.6, training=True).to_dense()
+    assert (out[dense == 0] == 0).all()
+    kept = out[dense != 0] != 0
+    torch.testing.assert_close(out[dense != 0][kept], dense[dense != 0][kept] / 0.4)
+    assert abs(kept.float().mean().item() - 0.4) < 0.05  # F.dropout keeps 1 - p of the entries
+
+
+@pytest.mark.parametrize("arch", [
+    ('{"layers":[{"activation":"elu","aggregator":"sum","attention":"gat","combine":"concat","heads":2,"hidden":4,'
+    '"skip":"residual"},{"activation":"linear","aggregator":"sum","attention":"gat","combine":null,"heads":1,'
+    '"hidden":null,"skip":"none"}],"space":"graphnas"}'),
+    ('{"layers":[{"activation":"tanh","aggregator":"sum","attention":"const","combine":"concat","heads":2,'
+    '"hidden":4,"skip":"none"},{"activation":"linear","aggregator":"mlp","attention":"cos","combine":null,'
+    '"heads":2,"hidden":null,"skip":"residual"}],"space":"graphnas"}'),
+])
+def test_graphnas_net_on_sparse_features_equals_the_dense_computation(arch: str, monkeypatch) -> None:
+    import plexus.nas.graphnas_net as net_module
+
+    spec, data = tiny_problem("node")
+    data.x = (torch.rand(data.x.shape) < 0.05).float()  # bag-of-words-like: few non-zeros
+    torch.manual_seed(0)
+    model = GraphNASNet(spec, arch=arch).eval()
+    assert model._input(data.x).is_sparse
+    sparse_out = model(data)["logit"]
+    sparse_grads = torch.autograd.grad(sparse_out.square().sum(), list(model.parameters()), allow_unused=True)
+    monkeypatch.setattr(net_module, "sparse_input", lambda x: x)
+    model._sparse_x = None
+    assert not model._input(data.x).is_sparse
+    dense_out = model(data)["logit"]
+    dense_grads = torch.autograd.grad(dense_out.square().sum(), list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(sparse_out, dense_out, rtol=1e-5, atol=1e-6)
+    for a, b in zip(sparse_grads, dense_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
