@@ -490,7 +490,11 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             lines.append(f"  - Per metric: {'; '.join(parts)}")
         lines.append(f"  - Per run ({r.get('repeat') or 'seeds'}): {r.get('values') or '–'}")
         lines.append(f"  - MLflow runs: {r.get('run_ids') or '–'}")
+        ours = json.loads(r.get("values") or "[]")
         for b in json.loads(r.get("baselines") or "[]"):
-            lines.append(f"  - Baseline {b['model']} runs: {' '.join(b.get('run_ids') or []) or '–'}")
+            diff = [x - y for x, y in zip(ours, b.get("values") or [])]  # runs are paired: same split and seed
+            paired = (f"; paired with ours, ours − {b['model']} = {_fmt(*mean_std(diff), digits=4)}, ours ahead in "
+                      f"{sum(d > 0 for d in diff)} of {len(diff)}") if len(diff) > 1 else ""
+            lines.append(f"  - Baseline {b['model']} runs: {' '.join(b.get('run_ids') or []) or '–'}{paired}")
     lines.append("")
     return "\n".join(lines)

@@ -350,3 +350,16 @@ def test_a_time_budget_shows_in_the_epochs_column_and_marks_the_row_reduced() ->
     assert plain["epochs"] == 200 and "| ok |" in render_markdown([plain | {"status": "ok"}])
     capped = _row(bc, mine, {}, [0, 1, 2], 10, "", 1.0, 30, "cpu", 1.0)
     assert capped["epochs"] == "200 (max 30 steps, max 1100 s)"
+
+
+def test_fidelity_report_gives_the_paired_difference_to_each_baseline() -> None:
+    """Baselines run on the same splits and seeds, so the report pairs runs: the difference per run, not of means."""
+    from plexus.evaluation.bench.fidelity import _row, render_markdown
+
+    bc = {"_name": "t", "model": "dtrn", "dataset": "census-income", "metric": "test_auc", "paper": {"source": "s"},
+          "protocol": "p", "differences": [], "config": {"train": {"epochs": 20}}}
+    mine = {"values": [0.90, 0.80, 0.70], "run_ids": ["a", "b", "c"], "epochs_run": [5, 5, 5], "extra": {}}
+    base = {"values": [0.89, 0.78, 0.72], "run_ids": ["d", "e", "f"], "error": "", "extra": {}}
+    md = render_markdown([_row(bc, mine, {"mmoe": base}, [0, 1, 2], 3, "", 1.0, 0, "cpu", 1.0)])
+    # differences +0.01, +0.02, -0.02: mean 0.0033, sample std 0.0208 (the means' gap alone hides the spread)
+    assert "ours − mmoe = 0.0033 ± 0.0208, ours ahead in 2 of 3" in md
