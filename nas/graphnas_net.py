@@ -9,7 +9,7 @@ Layer ``l`` (``h^0 = x``)::
 The last layer has ``num_classes`` outputs per head and averages its heads
 (GraphNAS); its activation is searched like the others (``linear`` = identity).
 ``forward(data) -> {"logit": [N, C]}``. Sparse CPU features (Cora's are 1.3 % non-zero) enter the
-first layer as a sparse matrix, dropped out on their stored values (:func:`plexus.nas.layers.sparse_input`).
+first layer as a sparse matrix, dropped out on their stored values (:func:`plexus.platform.nn.sparse_input`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from plexus.nas.layers import NASConv, matmul, sparse_dropout, sparse_input
+from plexus.nas.layers import NASConv
 from plexus.nas.spaces.graphnas import Architecture, GraphNASSpace
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
-from plexus.platform.nn import activation
+from plexus.platform.nn import activation, feature_dropout, matmul, sparse_input
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
@@ -106,7 +105,6 @@ class GraphNASNet(nn.Module):
     def forward(self, data: Any) -> dict[str, Any]:
         h = self.node_emb.weight if self.node_emb is not None else self._input(data.x)
         for block in self.layers:
-            h = (sparse_dropout(h, self.dropout, self.training) if h.is_sparse
-                 else F.dropout(h, p=self.dropout, training=self.training))
+            h = feature_dropout(h, self.dropout, self.training)
             h = block(h, data.edge_index)
         return {"logit": h}

@@ -19,9 +19,9 @@ message through a pooling MLP (``C -> pool_dim -> C``) first; ``mlp`` then sums.
 Only pure-torch PyG paths are used.
 
 Two paths compute the same function faster on CPU (a child is trained 200 epochs, so they decide
-what a search costs): a sparse input ``x`` (a ``torch.sparse_coo`` matrix, see :func:`sparse_input`)
-is multiplied by ``W`` as a sparse product, and ``const``/``gcn`` attention with the ``sum``
-aggregator, whose coefficient is the same for every head, is one sparse product
+what a search costs): a sparse input ``x`` (a ``torch.sparse_coo`` matrix, see
+:func:`plexus.platform.nn.sparse_input`) is multiplied by ``W`` as a sparse product, and
+``const``/``gcn`` attention with the ``sum`` aggregator, whose coefficient is the same for every head, is one sparse product
 ``A_e [N, N] @ xW [N, H*C]`` instead of ``E x H x C`` gathered messages. Measured on Cora
 (1 thread, forward + backward, 2026-12-05): the input product 1,098 -> 184 ms at 16 x 256 outputs
 and 62 -> 5 ms at 8 x 8; the propagation 743 -> 82 ms at 16 x 256 and 22 -> 4 ms at 4 x 64.
@@ -32,43 +32,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from plexus.platform.errors import ConfigError
+from plexus.platform.nn import matmul
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
-__all__ = ["SOFTMAX_ATTENTIONS", "NASConv", "sparse_dropout", "sparse_input"]
+__all__ = ["SOFTMAX_ATTENTIONS", "NASConv"]
 
 SOFTMAX_ATTENTIONS = ("gat", "sym-gat", "cos", "linear", "generalized-linear")
 _AGGR = {"sum": "add", "mean": "mean", "max": "max", "mlp": "add"}
-#: below this fraction of non-zeros a CPU input matrix takes the sparse product (Cora: 1.3 %)
-SPARSE_INPUT_DENSITY = 0.1
-
-
-def sparse_input(x: Tensor) -> Tensor:
-    """``x`` as a coalesced sparse COO matrix when it is a 2-D CPU float matrix with few non-zeros, else ``x``."""
-    if x.is_sparse or x.dim() != 2 or x.device.type != "cpu" or not x.is_floating_point() or x.numel() == 0:
-        return x
-    if torch.count_nonzero(x).item() > SPARSE_INPUT_DENSITY * x.numel():
-        return x
-    return x.to_sparse().coalesce()
-
-
-def sparse_dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Dropout of a sparse COO matrix: ``F.dropout`` of its dense form, drawn on the stored values only
-    (a dropped zero stays zero, so the distribution of the result is the same)."""
-    if not training or p == 0.0:
-        return x
-    values = x.values()
-    keep = torch.rand_like(values) >= p
-    return torch.sparse_coo_tensor(x.indices(), values * keep / (1.0 - p), x.shape, is_coalesced=True)
-
-
-def matmul(x: Tensor, weight: Tensor) -> Tensor:
-    """``x @ weight`` for a dense or sparse COO ``x``."""
-    return torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
-
-
 class NASConv(MessagePassing):
     """A GraphNAS layer: ``[N, in_dim] -> [N, heads*out_dim]`` (concat) or ``[N, out_dim]`` (mean of heads).
 

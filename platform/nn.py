@@ -4,6 +4,11 @@
 * :class:`Dice`: DIN's data-adaptive activation (Zhou et al., KDD 2018).
 * :class:`PReLU`: PReLU with one slope per channel of the last dimension.
 * :class:`MLP`: Linear → [BatchNorm | LayerNorm] → activation → [Dropout] stacks.
+* :func:`sparse_input`, :func:`feature_dropout`, :func:`matmul`: sparse node features (bag-of-words
+  graphs such as Cora, 1.3 % non-zero) as a sparse matrix, dropped out on their stored values and
+  multiplied as a sparse product. On Cora (1 thread, 2026-12-05) dropout plus ``x @ W`` forward and
+  backward took 62 -> 5 ms at 64 outputs and 1,098 -> 184 ms at 4,096; ``F.dropout`` of the dense
+  2708 x 1433 matrix alone is 14-50 ms, most of a GCN epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +22,38 @@ import torch
 from plexus.platform.errors import ConfigError
 from torch import Tensor, nn
 
-__all__ = ["ACTIVATIONS", "MLP", "Dice", "PReLU", "activation"]
+__all__ = ["ACTIVATIONS", "MLP", "SPARSE_INPUT_DENSITY", "Dice", "PReLU", "activation", "feature_dropout", "matmul",
+           "sparse_input"]
+
+#: below this fraction of non-zeros a CPU feature matrix is taken as a sparse matrix
+SPARSE_INPUT_DENSITY = 0.1
+
+
+def sparse_input(x: Tensor) -> Tensor:
+    """``x`` as a coalesced sparse COO matrix when it is a 2-D CPU float matrix with few non-zeros, else ``x``."""
+    if x.is_sparse or x.dim() != 2 or x.device.type != "cpu" or not x.is_floating_point() or x.numel() == 0:
+        return x
+    if torch.count_nonzero(x).item() > SPARSE_INPUT_DENSITY * x.numel():
+        return x
+    return x.to_sparse().coalesce()
+
+
+def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout(x, p, training)``; for a sparse COO ``x`` drawn on the stored values only (a dropped zero stays
+    zero, so the result has the same distribution as the dense dropout's)."""
+    if not x.is_sparse:
+        return nn.functional.dropout(x, p, training)
+    if not training or p == 0.0:
+        return x
+    values = x.values()
+    keep = torch.rand_like(values) >= p
+    return torch.sparse_coo_tensor(x.indices(), values * keep / (1.0 - p), x.shape, is_coalesced=True)
+
+
+def matmul(x: Tensor, weight: Tensor) -> Tensor:
+    """``x @ weight`` for a dense or sparse COO ``x``."""
+    return torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
+
 
 
 class Dice(nn.Module):

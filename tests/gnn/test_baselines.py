@@ -258,3 +258,41 @@ def test_sparse_adjacency_path_equals_the_edge_list_path(make, weighted: bool) -
         data.edge_weight = torch.cat([data.edge_weight, torch.ones(1)])
     model(data)
     assert model._adj[3] is None  # self-loops: the edge list
+
+
+@pytest.mark.parametrize("cls,kind", [(GCN, "node"), (GAT, "node"), (MLPBaseline, "node"), (GCN, "link"),
+                                      (GAE, "link")])
+def test_sparse_features_give_the_dense_computation(cls, kind, monkeypatch) -> None:
+    """Bag-of-words features enter as a sparse matrix: outputs and gradients equal the dense path's."""
+    from plexus.gnn import baselines
+
+    spec, batch = tiny_problem(kind)
+    batch.x = (torch.rand(batch.x.shape, generator=torch.Generator().manual_seed(1)) < 0.05).float()
+    torch.manual_seed(0)
+    model = cls(spec).eval()
+    assert model._x(batch).is_sparse
+    out = model(batch)["logit"]
+    grads = torch.autograd.grad(out.square().sum(), list(model.parameters()), allow_unused=True)
+    monkeypatch.setattr(baselines, "sparse_input", lambda x: x)
+    model._xs = None
+    assert not model._x(batch).is_sparse
+    ref = model(batch)["logit"]
+    ref_grads = torch.autograd.grad(ref.square().sum(), list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads, ref_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    copy.deepcopy(model)  # the cached sparse matrix does not block copies (best-state snapshots)
+
+
+def test_sparse_feature_dropout_trains_like_dense_dropout() -> None:
+    """In training mode the sparse path drops features: two forward passes differ, and eval mode is deterministic."""
+    spec, batch = tiny_problem("node")
+    batch.x = (torch.rand(batch.x.shape, generator=torch.Generator().manual_seed(2)) < 0.05).float()
+    model = GCN(spec, dropout=0.5)
+    assert model._x(batch).is_sparse
+    model.train()
+    assert not torch.equal(model(batch)["logit"], model(batch)["logit"])
+    model.eval()
+    assert torch.equal(model(batch)["logit"], model(batch)["logit"])

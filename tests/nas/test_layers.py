@@ -162,31 +162,6 @@ def test_one_coefficient_attentions_take_the_sparse_product_and_equal_the_messag
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_sparse_input_is_used_only_for_sparse_cpu_matrices() -> None:
-    from plexus.nas.layers import sparse_input
-
-    x = torch.zeros(50, 40)
-    x[torch.arange(50), torch.arange(50) % 40] = 1.0  # 2.5 % non-zero
-    assert sparse_input(x).is_sparse
-    torch.testing.assert_close(sparse_input(x).to_dense(), x)
-    assert not sparse_input(torch.rand(50, 40) + 0.1).is_sparse  # dense features stay dense
-    assert not sparse_input(torch.zeros(50, 40, dtype=torch.long)).is_sparse
-
-
-def test_sparse_dropout_keeps_zeros_and_scales_kept_values() -> None:
-    from plexus.nas.layers import sparse_dropout
-
-    torch.manual_seed(0)
-    dense = (torch.rand(200, 100) < 0.05).float() * torch.rand(200, 100)
-    x = dense.to_sparse().coalesce()
-    assert sparse_dropout(x, 0.6, training=False) is x
-    out = sparse_dropout(x, 0.6, training=True).to_dense()
-    assert (out[dense == 0] == 0).all()
-    kept = out[dense != 0] != 0
-    torch.testing.assert_close(out[dense != 0][kept], dense[dense != 0][kept] / 0.4)
-    assert abs(kept.float().mean().item() - 0.4) < 0.05  # F.dropout keeps 1 - p of the entries
-
-
 @pytest.mark.parametrize("arch", [
     ('{"layers":[{"activation":"elu","aggregator":"sum","attention":"gat","combine":"concat","heads":2,"hidden":4,'
     '"skip":"residual"},{"activation":"linear","aggregator":"sum","attention":"gat","combine":null,"heads":1,'

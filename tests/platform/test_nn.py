@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from plexus.platform.errors import ConfigError
-from plexus.platform.nn import ACTIVATIONS, MLP, Dice, PReLU, activation
+from plexus.platform.nn import ACTIVATIONS, MLP, Dice, PReLU, activation, feature_dropout, sparse_input
 from torch import nn
 
 X = torch.linspace(-4, 4, 33)
@@ -174,3 +174,25 @@ def test_mlp_loads_a_flat_sequential_state_dict() -> None:
     x = torch.randn(4, 6)
     assert torch.equal(mlp(x), flat(x))
     assert "head.blocks.2.linear.weight" in parent.state_dict()
+
+
+def test_sparse_input_is_used_only_for_sparse_cpu_matrices() -> None:
+    x = torch.zeros(50, 40)
+    x[torch.arange(50), torch.arange(50) % 40] = 1.0  # 2.5 % non-zero
+    assert sparse_input(x).is_sparse
+    torch.testing.assert_close(sparse_input(x).to_dense(), x)
+    assert not sparse_input(torch.rand(50, 40) + 0.1).is_sparse  # dense features stay dense
+    assert not sparse_input(torch.zeros(50, 40, dtype=torch.long)).is_sparse
+
+
+def test_feature_dropout_of_a_sparse_matrix_keeps_zeros_and_scales_kept_values() -> None:
+    torch.manual_seed(0)
+    dense = (torch.rand(200, 100) < 0.05).float() * torch.rand(200, 100)
+    x = dense.to_sparse().coalesce()
+    assert feature_dropout(x, 0.6, training=False) is x
+    assert not feature_dropout(dense, 0.6, training=True).is_sparse  # dense input: F.dropout
+    out = feature_dropout(x, 0.6, training=True).to_dense()
+    assert (out[dense == 0] == 0).all()
+    kept = out[dense != 0] != 0
+    torch.testing.assert_close(out[dense != 0][kept], dense[dense != 0][kept] / 0.4)
+    assert abs(kept.float().mean().item() - 0.4) < 0.05  # F.dropout keeps 1 - p of the entries
