@@ -407,14 +407,23 @@ def f1_micro(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> fl
     """Micro-averaged F1 (equals accuracy for single-label multi-class). ``y_pred`` as in :func:`accuracy`."""
     y, p = _np(y_true).ravel(), _labels(y_pred, threshold)
     _check_len(y, p, "f1_micro")
-    return float(skm.f1_score(y, p, average="micro"))
+    return float(np.mean(y == p)) if y.size else 0.0  # one true and one predicted label per row: F1 = accuracy
 
 
 def f1_macro(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """Unweighted mean of per-class F1 over the classes present in ``y_true`` or ``y_pred``."""
     y, p = _np(y_true).ravel(), _labels(y_pred, threshold)
     _check_len(y, p, "f1_macro")
-    return float(skm.f1_score(y, p, average="macro", zero_division=0))
+    if y.size == 0:
+        return 0.0
+    # per class 2 tp / (2 tp + fp + fn) from two bincounts; sklearn's f1_score gives the same value at 10-100x the
+    # cost (its input validation is most of a node-classification epoch's evaluation on Cora)
+    _, index = np.unique(np.concatenate([y, p]), return_inverse=True)
+    yi, pi = index[:y.size], index[y.size:]
+    k = int(index.max()) + 1
+    tp = np.bincount(yi[yi == pi], minlength=k)
+    denom = np.bincount(yi, minlength=k) + np.bincount(pi, minlength=k)
+    return float(np.mean(2 * tp / denom))
 
 
 def minority_class(y_true: ArrayLike) -> int:

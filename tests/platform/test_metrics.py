@@ -268,3 +268,16 @@ def test_minority_f1_picks_least_frequent_class_and_binary_threshold():
     assert M.minority_f1(y, p) == pytest.approx(2 / 3)
     assert M.accuracy(y, p) == pytest.approx(0.8)
     assert M.accuracy(y, torch.tensor([2.0, 1.0, -1.0, -3.0, 0.5]), threshold=0.0) == pytest.approx(0.8)
+
+
+def test_f1_macro_and_micro_equal_sklearn_on_random_labellings() -> None:
+    """Our bincount F1 against scikit-learn's: labels absent from one side, shifted label values, one class."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n, k = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+        y = rng.integers(0, k, n)
+        p = rng.integers(0, k + 1, n) if trial % 3 else y.copy()
+        if trial % 7 == 0:
+            y, p = y * 10 - 3, p * 10 - 3
+        assert M.f1_macro(y, p) == pytest.approx(skm.f1_score(y, p, average="macro", zero_division=0), abs=1e-12)
+        assert M.f1_micro(y, p) == pytest.approx(skm.f1_score(y, p, average="micro"), abs=1e-12)
