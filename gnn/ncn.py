@@ -19,6 +19,10 @@ before ``forward`` (reference flag ``--maskinput``); that is the link task's job
 with ``check_tlr=True`` it raises :class:`DataError` when, in training mode, a target pair is an edge
 of the graph it receives (negatives never are, so a hit means TLR was skipped).
 
+**Pair groups** (capability ``pair_groups``). With ``train.pair_calls: separate`` the link task names a
+training batch's positives and negatives in ``batch.edge_label_groups``; each group then gets its own
+predictor call over one MPNN pass (own ``pred_edge_dropout`` draw), as the reference scores them apart.
+
 **Reference regularisers** (all off by default): ``tail_dropout`` (``--tdp``: dropout on the MPNN's
 output embeddings), ``pred_edge_dropout`` (``--preedp``: in training, each directed adjacency entry
 the predictor reads is dropped at random before the common/residual neighbour sets are taken; the
@@ -158,6 +162,9 @@ class _CNLinkModel(nn.Module):
     #: the link task removes each batch's training targets from the message-passing graph (TLR)
     target_link_removal: bool = True
 
+    #: training: each group of ``batch.edge_label_groups`` gets its own predictor call (own dropout draws)
+    pair_groups: bool = True
+
     #: scatter/index_add kernels mix dtypes under bf16 autocast: the trainer runs this model in fp32
     autocast: bool = False
 
@@ -266,11 +273,13 @@ class _CNLinkModel(nn.Module):
             return self.lin(self.xcnlin(xcn) * self.beta + self.xijlin(xij)).view(-1)
         return self.lin(torch.cat([xij, xcn], dim=-1)).view(-1)
 
-    def score_pairs(self, h: Tensor, edge_index: Tensor, pairs: Tensor) -> Tensor:
-        """Logits [P] of pairs [2, P] given embeddings h from :meth:`node_embeddings` (chunked scoring)."""
+    def score_pairs(self, h: Tensor, edge_index: Tensor, pairs: Tensor, groups: list[int] | None = None) -> Tensor:
+        """Logits [P] of pairs [2, P] given embeddings h from :meth:`node_embeddings` (chunked scoring);
+        ``groups``: sizes of consecutive column groups of ``pairs``, each scored in its own predictor call."""
         ei = to_undirected_simple(edge_index, h.size(0))
         rowptr, col = index2ptr(ei[0], h.size(0)), ei[1]
-        return self._score(h, rowptr, col, pairs, self.depth)
+        parts = pairs.split([int(g) for g in groups], 1) if groups else [pairs]
+        return torch.cat([self._score(h, rowptr, col, part, self.depth) for part in parts])
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         pairs = batch.edge_label_index
@@ -284,7 +293,8 @@ class _CNLinkModel(nn.Module):
                     row=k + 1,
                     field="edge_label_index",
                 )
-        return {"logit": self.score_pairs(self.node_embeddings(batch), batch.edge_index, pairs)}
+        groups = getattr(batch, "edge_label_groups", None) if self.training else None
+        return {"logit": self.score_pairs(self.node_embeddings(batch), batch.edge_index, pairs, groups)}
 
 
 def _space(trial: Any) -> dict[str, Any]:

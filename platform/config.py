@@ -62,6 +62,15 @@ class TrainConfig:
             first validation after which the next one would come past it (the longest interval so far
             predicts the next); the best state's final validation and test evaluation still run.
         num_neg: negatives per positive for link tasks.
+        negatives: ``link`` training negatives: ``per_batch`` (a fresh draw for every batch) or ``per_epoch``
+            (one draw of ``num_neg`` non-edges per training positive each epoch; each batch takes those of its
+            positives: the NCN reference's loop).
+        drop_last: ``link`` task: skip an epoch's last partial batch, so every step has ``batch_size``
+            positives (floor(positives / batch_size) steps; the NCN reference's loop).
+        pair_calls: ``link`` training: ``joint`` (positives and negatives scored in one ``forward``) or
+            ``separate`` (the batch names its groups, positives then negatives, in ``edge_label_groups``; the
+            model scores each in its own predictor call over one node embedding, as the NCN reference).
+            ``separate`` needs a model that declares ``pair_groups``.
         neg_sampling: ``dynlink`` training negatives: ``uniform`` random non-edges, or ``active`` (the
             EvolveGCN reference's smart sampling): sources among the step's positives' sources,
             destinations among the nodes with an edge in the input window.
@@ -92,6 +101,9 @@ class TrainConfig:
     checkpoint_every: int = 1
     time_limit: float = 0.0
     num_neg: int = 1
+    negatives: Literal["per_batch", "per_epoch"] = "per_batch"
+    drop_last: bool = False
+    pair_calls: Literal["joint", "separate"] = "joint"
     neg_sampling: str = "uniform"
     class_weights: list[float] | None = None
 
@@ -107,6 +119,8 @@ class TrainConfig:
             (self.max_steps >= 0, "max_steps", "a non-negative integer"),
             (self.time_limit >= 0, "time_limit", "a non-negative number of seconds"),
             (self.num_neg >= 1, "num_neg", "a positive integer"),
+            (self.negatives in ("per_batch", "per_epoch"), "negatives", "'per_batch' or 'per_epoch'"),
+            (self.pair_calls in ("joint", "separate"), "pair_calls", "'joint' or 'separate'"),
             (self.neg_sampling in ("uniform", "active"), "neg_sampling", "'uniform' or 'active'"),
             (self.class_weights is None or (len(self.class_weights) >= 2 and all(
                 float(w) >= 0 for w in self.class_weights)), "class_weights", "None or a list of >= 2 weights >= 0"),

@@ -30,6 +30,9 @@ class Capabilities:
         autocast: may run under the trainer's bf16 autocast (``train.amp``, CUDA only); ``False`` keeps a model
             whose sparse/scatter kernels need one dtype in fp32.
         target_link_removal: link task: drop each batch's target edges from the message-passing graph.
+        pair_groups: link task: in training, ``forward`` scores each group of ``batch.edge_label_groups`` (sizes of
+            consecutive column groups of ``edge_label_index``: positives, then negatives) in its own predictor
+            call (``train.pair_calls: separate``); without the attribute, all pairs in one call.
         output_nodes: node task: ``batch.out_index`` holds the node ids the loss or metric reads, and
             ``forward`` returns their rows only.
         pair_scoring: the model implements :class:`PairScorer` (dynamic link ranking embeds each step once and
@@ -40,6 +43,7 @@ class Capabilities:
 
     autocast: bool = True
     target_link_removal: bool = False
+    pair_groups: bool = False
     output_nodes: bool = False
     pair_scoring: bool = False
     explain: bool = False
@@ -54,6 +58,7 @@ class PlexusModel(nn.Module):
 
     autocast: ClassVar[bool] = True
     target_link_removal: ClassVar[bool] = False
+    pair_groups: ClassVar[bool] = False
     output_nodes: ClassVar[bool] = False
 
 
@@ -70,7 +75,7 @@ class PairScorer(Protocol):
     def score_pairs(self, h: Tensor, pairs: Tensor) -> Tensor: ...
 
 
-_FLAGS = ("autocast", "target_link_removal", "output_nodes")
+_FLAGS = ("autocast", "target_link_removal", "pair_groups", "output_nodes")
 
 
 def capabilities(model: nn.Module | type) -> Capabilities:

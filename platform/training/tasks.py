@@ -16,14 +16,10 @@ import torch
 import torch.nn.functional as F
 from plexus.platform.config import TrainConfig
 from plexus.platform.data import SnapshotBatch
-from plexus.platform.data.graphs import (
-    remove_target_edges,
-    sample_active_negatives,
-    sample_negatives,
-    target_pairs,
-)
+from plexus.platform.data.graphs import sample_active_negatives, sample_negatives, target_pairs
 from plexus.platform.errors import ConfigError
 from plexus.platform.model import Capabilities, capabilities
+from plexus.platform.training.link_loop import check_link_loop, link_train_batches, reject_link_settings
 from torch import Tensor, nn
 
 __all__ = [
@@ -225,7 +221,11 @@ class NodeTask(Task):
 
 
 class LinkTask(Task):
-    """Static link prediction: BCE on positives vs fresh random negatives; AUC, Hits@K, MRR (OGB)."""
+    """Static link prediction: BCE on positives vs random negatives; AUC, Hits@K, MRR (OGB).
+
+    The training loop (fresh negatives per batch or per epoch, a partial last batch kept or dropped,
+    positives and negatives scored jointly or apart) follows the train settings: see :mod:`.link_loop`.
+    """
 
     kind = "link"
     monitor = "val_hits_at_100"  # MLflow metric names may not contain "@"
@@ -234,19 +234,13 @@ class LinkTask(Task):
     def num_train_items(self) -> int:
         return int(self.dataset.pos["train"].size(1))
 
+    def bind(self, model: nn.Module) -> None:
+        super().bind(model)
+        check_link_loop(self.cfg, self.num_train_items(), self.caps)
+
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
-        g = self.epoch_generator(epoch)
-        pos = self.dataset.pos["train"]
-        order = torch.randperm(pos.size(1), generator=g)
-        data = self.dataset.data
-        for start in range(0, pos.size(1), self.cfg.batch_size):
-            p = pos[:, order[start:start + self.cfg.batch_size]]
-            n = sample_negatives(data.edge_index, data.num_nodes, p.size(1) * self.cfg.num_neg, generator=g)
-            batch = data.clone()
-            if self.caps.target_link_removal:
-                batch.edge_index = remove_target_edges(data.edge_index, p)
-            batch.edge_label_index = torch.cat([p, n], dim=1)
-            target = torch.cat([torch.ones(p.size(1)), torch.zeros(n.size(1))])
+        for batch, target in link_train_batches(self.dataset.data, self.dataset.pos["train"], self.cfg,
+                                                self.epoch_generator(epoch), tlr=self.caps.target_link_removal):
             yield batch.to(device), target.to(device)
 
     def loss(self, out: dict[str, Tensor], target: Any) -> Tensor:
@@ -497,4 +491,6 @@ TASKS: dict[str, type[Task]] = {t.kind: t for t in (CTRTask, MultiTask, NodeTask
 
 
 def make_task(dataset: Any, cfg: TrainConfig) -> Task:
+    if dataset.spec.task != "link":
+        reject_link_settings(cfg, dataset.spec.task)
     return TASKS[dataset.spec.task](dataset, cfg)

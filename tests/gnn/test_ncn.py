@@ -358,3 +358,26 @@ def test_res_deg_minus_one_means_no_sampling() -> None:
     capped = _model(NCNC, offset=0.0, train_res_deg=2, test_res_deg=-1)
     assert torch.allclose(capped(d)["logit"], ev, atol=1e-6)
     assert not torch.allclose(capped.train()(d)["logit"], ev, atol=1e-4)
+
+
+def test_pair_groups_get_separate_predictor_calls() -> None:
+    """``edge_label_groups`` (``train.pair_calls: separate``): one MPNN pass, one edge-dropout draw per group."""
+    d = _random_graph(seed=9)
+    pairs = torch.randint(0, 30, (2, 40), generator=torch.Generator().manual_seed(9))
+    d.edge_label_index = torch.cat([pairs, pairs], 1)  # the same pairs in both groups
+    m = _model(NCN, pred_edge_dropout=0.5).train()
+    joint = d.clone()
+    d.edge_label_groups = [40, 40]
+    torch.manual_seed(1)
+    got = m(d)["logit"]
+    assert not torch.allclose(got[:40], got[40:], atol=1e-4)  # each group draws its own dropped graph
+    with torch.no_grad():
+        torch.manual_seed(1)  # by hand: the embeddings once, then one score_pairs call per group
+        h = m.node_embeddings(d)
+        ref = torch.cat([m.score_pairs(h, d.edge_index, pairs), m.score_pairs(h, d.edge_index, pairs)])
+    assert torch.allclose(got, ref, atol=1e-6)
+    torch.manual_seed(1)
+    one = m(joint)["logit"]  # no groups: one call, one draw, so equal pairs score alike
+    assert torch.allclose(one[:40], one[40:], atol=1e-6)
+    m.eval()
+    assert torch.equal(m(d)["logit"], m(joint)["logit"])  # evaluation: no dropout, the same logits
