@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 
 __all__ = [
     "accuracy",
@@ -61,6 +60,13 @@ def _t(x: ArrayLike) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x))
 
 
+def _skm() -> Any:
+    """scikit-learn's metrics, imported on first use: the import takes 1-2 s, and accuracy and F1 do not need it."""
+    from sklearn import metrics
+
+    return metrics
+
+
 def _check_len(a: np.ndarray, b: np.ndarray, names: str) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"{names}: length mismatch ({a.shape[0]} vs {b.shape[0]})")
@@ -75,7 +81,7 @@ def auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     _check_len(y, s, "auc")
     if y.size == 0 or np.all(y == y[0]):
         return float("nan")
-    return float(skm.roc_auc_score(y, s))
+    return float(_skm().roc_auc_score(y, s))
 
 
 def log_loss(y_true: ArrayLike, y_prob: ArrayLike, eps: float = 1e-7) -> float:
@@ -439,7 +445,8 @@ def minority_f1(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) ->
     if y.size == 0:
         return float("nan")
     c = minority_class(y)
-    return float(skm.f1_score(y == c, p == c, zero_division=0))
+    tp, fp, fn = np.sum((y == c) & (p == c)), np.sum((y != c) & (p == c)), np.sum((y == c) & (p != c))
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
 
 
 def roc_auc_ovr(y_true: ArrayLike, y_score: ArrayLike, from_logits: bool | None = None) -> float:
@@ -467,5 +474,5 @@ def roc_auc_ovr(y_true: ArrayLike, y_score: ArrayLike, from_logits: bool | None 
     for c in range(s.shape[1]):
         yc = (y == c).astype(np.float64)
         if 0 < yc.sum() < yc.size:
-            vals.append(skm.roc_auc_score(yc, s[:, c]))
+            vals.append(_skm().roc_auc_score(yc, s[:, c]))
     return float(np.mean(vals)) if vals else float("nan")
