@@ -211,12 +211,15 @@ class TabularEncoder:
     def _lookup(self, key: str, toks: np.ndarray) -> np.ndarray:
         """Token -> id (0 padding, 1 out of vocabulary, 2.. the vocabulary in order).
 
-        A dict probe per token: 2x faster than ``pd.Index.get_indexer`` on object strings."""
+        The column is factorised first (pandas' C hash table), then each distinct token is probed once in the
+        vocabulary dict: Criteo's 26 columns repeat their values, 5.2M probes become a few hundred thousand."""
         ids = self._index.get(key)
         if ids is None:
             ids = self._index[key] = {t: i for i, t in enumerate(self.vocabs[key], start=2)}
         get = ids.get
-        return np.fromiter((get(t, 1) for t in toks), dtype=np.int64, count=len(toks))
+        codes, uniques = pd.factorize(toks, use_na_sentinel=False)
+        mapped = np.fromiter((get(t, 1) for t in uniques), dtype=np.int64, count=len(uniques))
+        return mapped[codes]
 
     def _features(self, table: RawTable) -> dict[str, np.ndarray]:
         if not self.fitted:
