@@ -76,6 +76,20 @@ def _as_str(s: pd.Series) -> pd.Series:
     return pd.Series(v, index=s.index, dtype=object)
 
 
+def _factor_str(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, strings)`` with ``strings[codes]`` equal to ``_as_str(s)``, each distinct value converted once.
+
+    Columns repeat their values (Criteo: 200,000 rows, a few thousand distinct values per column), so
+    hashing first and converting, parsing or looking up only the distinct values is most of the saving.
+    An object column that is not all strings (``1`` and ``1.0`` hash alike) is converted row by row first.
+    """
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    if s.dtype == object and pd.api.types.infer_dtype(uniq, skipna=False) != "string":
+        codes, uniq = pd.factorize(_as_str(s).to_numpy(), use_na_sentinel=False)
+        return codes, np.asarray(uniq, dtype=object)
+    return codes, _as_str(pd.Series(uniq, dtype=s.dtype)).to_numpy()
+
+
 def _tokens(s: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray]:
     """Explode a multi/sequence column into (row position, token string); empty tokens dropped."""
     first = s.dropna()
@@ -139,7 +153,11 @@ class TabularEncoder:
                     self.stats[f.name] = {"mean": mean, "std": std if std > 1e-12 else 1.0}
                 continue
             if f.type == "categorical":
-                toks = _as_str(col).to_numpy()
+                codes, strs = _factor_str(col)
+                c = pd.Series(np.bincount(codes, minlength=len(strs)), index=pd.Index(strs, dtype=object))
+                key = f.vocab_key
+                counts[key] = c if key not in counts else counts[key].add(c, fill_value=0)
+                continue
             else:
                 rows, toks = _tokens(col, f.separator or " ")
                 lengths = np.bincount(rows, minlength=len(df))
@@ -177,15 +195,17 @@ class TabularEncoder:
             v = col.to_numpy(np.float64, na_value=np.nan)
             missing = np.isnan(v)
         else:
-            s = _as_str(col)
-            missing = (s == "").to_numpy().copy()
+            codes, strs = _factor_str(col)  # each distinct string parsed once
+            blank = strs == ""
             try:  # numpy parses plain decimal strings faster than pd.to_numeric; anything odd takes the slow path
-                v = np.where(missing, "0", s.to_numpy()).astype(np.float64)
+                parsed = np.where(blank, "0", strs).astype(np.float64)
             except (ValueError, TypeError):
-                v = pd.to_numeric(s.where(~missing, "0"), errors="coerce").to_numpy(np.float64).copy()
+                parsed = pd.to_numeric(pd.Series(np.where(blank, "0", strs), dtype=object),
+                                       errors="coerce").to_numpy(np.float64).copy()
+            v, missing = parsed[codes], blank[codes]
             bad = np.flatnonzero(np.isnan(v) & ~missing)
             if len(bad):  # retry with surrounding blanks stripped (rare: only the failing values)
-                s = s.copy()
+                s = pd.Series(strs[codes], index=col.index, dtype=object)
                 s.iloc[bad] = s.iloc[bad].str.strip()
                 missing[bad] = (s.iloc[bad] == "").to_numpy()
                 v[bad] = pd.to_numeric(s.iloc[bad].where(~missing[bad], "0"), errors="coerce").to_numpy(np.float64)
@@ -239,7 +259,8 @@ class TabularEncoder:
                     v = (v - st["mean"]) / st["std"]
                 out[f.name] = v.astype(np.float32)
             elif f.type == "categorical":
-                out[f.name] = self._lookup(f.vocab_key, _as_str(col).to_numpy())
+                codes, strs = _factor_str(col)
+                out[f.name] = self._lookup(f.vocab_key, strs)[codes]
             else:
                 rows, toks = _tokens(col, f.separator or " ")
                 out[f.name] = _pad(rows, self._lookup(f.vocab_key, toks), n, self.max_lens[f.name],

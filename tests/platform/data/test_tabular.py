@@ -390,3 +390,19 @@ def test_import_tabular_dataset(tmp_path):
         import_dataset(BAD / "numeric_text.csv", name="broken", schema=BAD / "schema.yaml")
     assert not (home / "datasets" / "broken" / "manifest.json").exists()
     assert "broken" not in {e.name for e in user_dataset_entries()}
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["a", "b", "", "a", "10", "b"], dtype=object),
+    pd.Series([1.0, np.nan, -0.0, 0.0, 2.5, 1e20, 1.0, np.inf]),
+    pd.Series([3, 1, 3, -7, 0], dtype=np.int64),
+    pd.Series([True, False, True]),
+    pd.Series([1, 1.0, "1", None, "x", 2.5, 1], dtype=object),  # 1 and 1.0 hash alike, print differently
+    pd.Series(["z", None, "z", ""], dtype="string"),
+])
+def test_factorised_strings_equal_the_row_by_row_conversion(column):
+    """Encoding converts each distinct value once; the strings must be those of the row-by-row conversion."""
+    from plexus.platform.data.tabular.encoder import _as_str, _factor_str
+
+    codes, strings = _factor_str(column)
+    assert list(strings[codes]) == list(_as_str(column).to_numpy())
