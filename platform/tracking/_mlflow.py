@@ -249,13 +249,11 @@ class MLflowTracker(Callback):
 def _learning_curve(history: list[dict[str, float]], monitor: str, path: Path) -> Path | None:
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
     epochs = [h["epoch"] for h in history if "epoch" in h]
-    fig, ax1 = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax1 = fig.add_subplot()
     ax1.plot(epochs, [h.get("train_loss", float("nan")) for h in history if "epoch" in h], "o-", label="train_loss")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("train loss")
@@ -264,7 +262,6 @@ def _learning_curve(history: list[dict[str, float]], monitor: str, path: Path) -
              label=monitor)
     ax2.set_ylabel(monitor)
     fig.legend(loc="upper center", ncol=2, fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.13, right=0.86, bottom=0.14, top=0.86)  # fixed margins: tight_layout drew twice
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
