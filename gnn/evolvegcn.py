@@ -32,7 +32,8 @@ from plexus.platform.nn import MLP
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 
-__all__ = ["EvolveGCNH", "EvolveGCNO", "MatrixGRU", "MatrixLSTM", "SnapshotPairModel", "TopKSummary", "pair_classifier"]
+__all__ = ["EvolveGCNH", "EvolveGCNO", "MatrixGRU", "MatrixLSTM", "SnapshotPairModel", "TopKSummary", "pair_classifier",
+           "snapshot_search_space"]
 
 
 #: pairs per block when :meth:`SnapshotPairModel.pair_scorer` ranks many pairs without gradients
@@ -286,7 +287,8 @@ class _EvolveGCN(SnapshotPairModel):
         return self._run(snapshots)[1]
 
 
-def _space(trial: Any) -> dict[str, Any]:
+def snapshot_search_space(trial: Any) -> dict[str, Any]:
+    """The search space of EvolveGCN and its baselines: widths in the paper's tuning range, classifier, σ."""
     hp: dict[str, Any] = {
         "hidden_dim": trial.suggest_int("hidden_dim", 21, 200, log=True),  # paper's tuning range
         "cls_feats": trial.suggest_categorical("cls_feats", [100, 200, 400]),
@@ -338,7 +340,7 @@ class EvolveGCNH(_EvolveGCN):
     ) -> None:
         super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, "gru", undirected)
 
-    search_space = staticmethod(_space)
+    search_space = staticmethod(snapshot_search_space)
 
 
 @register_model(
@@ -380,4 +382,4 @@ class EvolveGCNO(_EvolveGCN):
     ) -> None:
         super().__init__(spec, hidden_dim, layer_2_dim, cls_feats, activation, use_edge_weight, cell, undirected)
 
-    search_space = staticmethod(_space)
+    search_space = staticmethod(snapshot_search_space)

@@ -25,7 +25,7 @@ import math
 from typing import Any, Literal
 
 import torch
-from plexus.gnn.evolvegcn import SnapshotPairModel, pair_classifier
+from plexus.gnn.evolvegcn import SnapshotPairModel, pair_classifier, snapshot_search_space
 from plexus.gnn.layers import propagate
 from plexus.platform.catalog import register_model
 from plexus.platform.errors import ConfigError
@@ -70,19 +70,8 @@ def _check(activation: str, **widths: int | None) -> None:
             raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
-def _space(trial: Any) -> dict[str, Any]:
-    hp: dict[str, Any] = {
-        "hidden_dim": trial.suggest_int("hidden_dim", 21, 200, log=True),  # EvolveGCN's tuning range
-        "cls_feats": trial.suggest_categorical("cls_feats", [100, 200, 400]),
-        "activation": trial.suggest_categorical("activation", ["rrelu", "relu"]),
-    }
-    if not trial.suggest_categorical("layer_2_same_as_l1", [True, False]):
-        hp["layer_2_dim"] = trial.suggest_int("layer_2_dim", 21, 200, log=True)
-    return hp
-
-
 def _space_rnn(trial: Any) -> dict[str, Any]:
-    return _space(trial) | {"rnn_layers": trial.suggest_int("rnn_layers", 1, 2)}
+    return snapshot_search_space(trial) | {"rnn_layers": trial.suggest_int("rnn_layers", 1, 2)}
 
 
 _PAPER = "Pareja et al., EvolveGCN: Evolving Graph Convolutional Networks for Dynamic Graphs, AAAI 2020 (baselines)"
@@ -131,7 +120,7 @@ class SnapshotGCN(SnapshotPairModel):
         adjs, xs, _ = self._prepare(list(snapshots)[-1:])
         return self.gcn(adjs, xs)[-1]
 
-    search_space = staticmethod(_space)
+    search_space = staticmethod(snapshot_search_space)
 
 
 @register_model(
