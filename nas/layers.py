@@ -132,7 +132,7 @@ class NASConv(MessagePassing):
         if self.attention in SOFTMAX_ATTENTIONS:
             alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         if self.pool is None and self.attention in ("const", "gcn"):  # one coefficient for all heads
-            adj = torch.sparse_coo_tensor(edge_index.flip(0), alpha[:, 0], (n, n)).coalesce()
+            adj = torch.sparse_coo_tensor(edge_index.flip(0), alpha[:, 0], (n, n), check_invariants=True).coalesce()
             out = torch.sparse.mm(adj, xw.reshape(n, -1)).view(n, self.heads, self.out_dim)
         else:
             out = self.propagate(edge_index, x=xw, alpha=alpha, size=(n, n))
