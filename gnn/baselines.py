@@ -32,7 +32,8 @@ from plexus.platform.nn import feature_dropout, sparse_input
 from plexus.platform.spec import DataSpec
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv, global_add_pool, global_mean_pool
-from torch_geometric.utils import to_torch_csr_tensor
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import is_torch_sparse_tensor, to_torch_csr_tensor
 
 __all__ = ["GAE", "GAT", "GCN", "GIN", "SAGE", "LinkDecoder", "MLPBaseline"]
 
@@ -140,10 +141,14 @@ class _StaticGNN(nn.Module):
             if not bool((edge_index[0] == edge_index[1]).any()):
                 with warnings.catch_warnings():  # torch's "CSR support is in beta" and invariant-check notes
                     warnings.simplefilter("ignore", UserWarning)
-                    adj = to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(n, n))
+                    adj = self._prepare(to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(n, n)))
             c = self._adj = (weakref.ref(edge_index), (lambda: None) if edge_weight is None else weakref.ref(edge_weight),
                              key, adj)
         return (edge_index, edge_weight) if c[3] is None else (c[3], None)
+
+    def _prepare(self, adj: Tensor) -> Tensor:
+        """What the cache keeps of a graph's ``A[dst, src]`` CSR (a subclass may precompute its propagation)."""
+        return adj
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_adj": None, "_xs": None}  # copies rebuild the caches: sparse tensors have no storage
@@ -190,9 +195,16 @@ class GCN(_StaticGNN):
         if num_layers < 1:
             raise ConfigError(f"model 'gcn': num_layers must be >= 1, got {num_layers}")
         dims = [self.in_dim] + [hidden] * (num_layers - 1) + [self.out_dim]
-        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in pairwise(dims))
+        # normalised here, not in each conv: a cached graph is normalised once, not twice per forward
+        self.convs = nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in pairwise(dims))
+
+    def _prepare(self, adj: Tensor) -> Tensor:
+        return gcn_norm(adj, None, adj.size(0))[0]  # D̃^{-1/2} (A + I) D̃^{-1/2}, once per cached graph
 
     def encode(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+        """``edge_index``: an edge list (normalised here) or the cache's CSR, already normalised by ``_prepare``."""
+        if not is_torch_sparse_tensor(edge_index):
+            edge_index, edge_weight = gcn_norm(edge_index, edge_weight, x.size(0), dtype=x.dtype)
         for i, conv in enumerate(self.convs):
             x = feature_dropout(x, self.dropout, self.training)
             x = conv(x, edge_index, edge_weight)

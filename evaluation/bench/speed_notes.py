@@ -36,13 +36,15 @@ NOTES: list[str] = [
      "negative per positive, target-link removal, 70/10/20 split; the plain PyG scripts (plain_pyg.py) implement "
      "the same models with torch_geometric only (NCN's common neighbours via a dense 0/1 adjacency, since "
      "torch-sparse is not installed)."),
-    ("Trial overhead: 3 trials of GCN on Cora (fixed hyperparameters, 30 epochs, no model artifacts) per process, "
-     "as (a) untracked train_model calls, (b) tracked train_model calls (MLflow SQLite run, params, per-epoch "
-     "metrics), (c) `plexus.platform.search.search` (random sampler, no pruner, SQLite Optuna storage, nested "
-     "MLflow runs, its end-of-study report included and amortised over the 3 trials). Overhead = (t - t_untracked) "
-     "/ t per trial; imports are outside the timed part, each trial's (cached) dataset load and evaluation inside. "
-     "The trials are short (GCN on Cora), so a fixed per-trial cost weighs more than in longer trials; with 2 "
-     "rounds on a loaded machine, differences below about 10-20 % are within noise."),
+    ("Trial overhead: 3 timed trials of GCN on Cora (fixed hyperparameters, 30 epochs, no model artifacts) per "
+     "process, as (a) untracked train_model calls, (b) tracked train_model calls (MLflow SQLite run, params, "
+     "per-epoch metrics, learning-curve PNG), (c) `plexus.platform.search.search` (random sampler, no pruner, "
+     "SQLite Optuna storage, nested MLflow runs, its end-of-study report included and amortised over the 3 trials). "
+     "`trial-overhead`: in fresh stores (MLflow's and Optuna's schema creation and the first trial's lazy imports "
+     "inside the timed part); `trial-overhead-steady`: after 3 untimed trials in the same process and stores, "
+     "as every trial of a search after its first. Overhead per trial = t - t_untracked (same kind of row), given "
+     "as seconds, as a share of this trial and as a share of a 3-second trial; imports are outside the timed "
+     "part, each trial's (cached) dataset load and evaluation inside."),
     "Peak memory is ru_maxrss of the worker process (no worker subprocesses in the libraries measured here).",
     ("CTR rows also give samples per CPU second (the worker's process time over the timed epochs) and the "
      "like-for-like ratio of those: on a shared, loaded machine it depends much less on the other jobs than wall "

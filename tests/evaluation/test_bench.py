@@ -263,11 +263,13 @@ def test_speed_summary_ratios_and_markdown() -> None:
     assert peer["ratio_plexus_over_peer"] == pytest.approx(2.5)
     assert peer["ratio_per_round"] == pytest.approx([2.0, 3.0, 1.25])  # Plexus / peer within each round
     assert summary[("gcn-cora", "plain PyG script")]["speedup_plexus"] == pytest.approx(1.5)
-    assert summary[("trial-overhead", "plexus search (Optuna + MLflow)")]["overhead_pct"] == pytest.approx(10.0)
+    over = summary[("trial-overhead", "plexus search (Optuna + MLflow)")]
+    assert (over["overhead_s"], over["overhead_pct"], over["overhead_pct_of_3s"]) == pytest.approx((1.0, 10.0, 100 / 3))
     assert summary[("gcn-cora", "broken")]["median"] is None
     md = render_markdown({"environment": {"machine": "m", "threads": 1, "repeats": 3, "load_start": "1",
                                           "load_end": "2"}, "summary": list(summary.values()), "notes": ["n1"]})
     assert "Plexus / peer throughput = 2.50" in md and "failed: boom" in md and "- n1" in md
+    assert "overhead = +1.000 s per trial = 10.0 % of this trial, 33.3 % of a 3-s trial" in md
 
 
 def test_speed_ctr_peers_are_compared_with_their_like_for_like_variant() -> None:
