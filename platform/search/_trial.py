@@ -211,6 +211,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             uploader = CheckpointUploader(ctx.tracking_uri, ctx.settings.checkpoint_every_s, run_ids,
                                           on_upload=reports.flush)
             callbacks.append(uploader)
+        done = False
         try:
             result = train_model(
                 cfg,
@@ -224,8 +225,10 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                 on_run_created=created,
                 resume=str(resumed.path) if resumed is not None else None,
             )
+            done = True
         finally:
-            reports.flush()
+            if not done:  # a finished trial writes its reports below, with its attributes, in one transaction
+                reports.flush()
             if shown is not None:
                 shown.close()  # also after a failure outside the epochs (the final evaluation)
             if uploader is not None and uploader.uploads:
@@ -256,11 +259,11 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
         if ckpt_tmp:
             shutil.rmtree(ckpt_tmp, ignore_errors=True)
     value = result.get("best_value")
-    trial.set_user_attr("plexus.duration_s", round(time.time() - start, 2))
-    trial.set_user_attr("plexus.metrics", {k: float(v) for k, v in result["metrics"].items()})
-    trial.set_user_attr(EPOCHS_ATTR, int(result["epochs_run"]))
+    attrs = {"plexus.duration_s": round(time.time() - start, 2), EPOCHS_ATTR: int(result["epochs_run"]),
+             "plexus.metrics": {k: float(v) for k, v in result["metrics"].items()}}
     if logger is not None and logger.logged or ctx.settings.log_models == "all":
-        trial.set_user_attr("plexus.model_logged", True)
+        attrs["plexus.model_logged"] = True
+    reports.flush(attrs)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         MlflowClient(ctx.tracking_uri).set_tag(result["run_id"], "plexus.state", "FAIL")
         ctx.say(f"trial {trial.number} FAIL: {ctx.monitor} is {value}")

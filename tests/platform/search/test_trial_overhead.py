@@ -83,14 +83,44 @@ def test_deferred_reports_are_written_after_a_failure(tmp_path: Path) -> None:
     assert live.trials[0].intermediate_values == {1: 0.5}
 
 
-def test_freeze_heap_freezes_twice_per_process_only() -> None:
+@pytest.mark.parametrize("rdb", [True, False])
+def test_reports_and_trial_attributes_are_written_together(tmp_path: Path, rdb: bool) -> None:
+    from plexus.platform.search._reports import TrialReports
+
+    storage = f"sqlite:///{tmp_path / 'o.db'}" if rdb else None
+    study = optuna.create_study(storage=storage, pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    reports = TrialReports(study, trial)
+    reports.report(0.5, 1)
+    reports.report(0.7, 2)
+    reports.flush({"plexus.metrics": {"val_auc": 0.7}, "plexus.epochs_run": 2})
+    stored = study.trials[0]
+    assert stored.intermediate_values == pytest.approx({1: 0.5, 2: 0.7})
+    assert stored.user_attrs == {"plexus.metrics": {"val_auc": 0.7}, "plexus.epochs_run": 2}
+    reports.flush()  # nothing pending: no second write
+    assert study.trials[0].intermediate_values == pytest.approx({1: 0.5, 2: 0.7})
+
+
+def test_freeze_heap_collects_garbage_then_freezes_what_is_alive() -> None:
+    import weakref
+
     from plexus.platform.search import _reports
 
-    before = _reports._FREEZES[0]
-    for _ in range(4):
-        _reports.freeze_heap()
-    assert _reports._FREEZES[0] == 2 and gc.get_freeze_count() > 0
-    assert before <= 2
+    class Node:
+        pass
+
+    dead, alive = Node(), Node()
+    dead.self = dead  # a reference cycle that is garbage: collected, never frozen
+    gone = weakref.ref(dead)
+    del dead
+    alive.self = alive
+    _reports.freeze_heap()
+    try:
+        assert gone() is None
+        assert not any(o is alive for o in gc.get_objects())  # frozen: the next collection does not scan it
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_git_commit_and_versions_are_computed_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
