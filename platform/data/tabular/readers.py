@@ -159,7 +159,9 @@ def read_text_table(path: str | Path, *, sep: str = ",", header: bool = True, co
             raise DataError(f"ragged row: expected {expected} fields separated by {sep!r}, found {counts[i]}",
                             file=str(path), row=i + 1)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None,
+        # UTF-8 bytes go to the C parser as they are: a str would be encoded back to UTF-8 first
+        source = io.BytesIO(data) if utf8 else io.StringIO(text)
+        df = pd.read_csv(source, sep=sep, encoding="utf-8" if utf8 else None, header=0 if header else None,
                          names=None if header else columns, dtype=object, keep_default_na=False, na_filter=False,
                          skip_blank_lines=False, skipinitialspace=skip_space,
                          engine="c" if len(sep) == 1 else "python")
@@ -183,8 +185,9 @@ def read_text_table(path: str | Path, *, sep: str = ",", header: bool = True, co
     first = 2 if header else 1
     line_no = np.arange(first, first + len(df), dtype=np.int64)
     keep = ~blank[first - 1: first - 1 + len(df)] if len(blank) >= first - 1 + len(df) else np.ones(len(df), bool)
-    df = df.loc[keep].reset_index(drop=True)
-    line_no = line_no[keep]
+    if not keep.all():  # blank lines: pandas gave them rows of empty strings
+        df = df.loc[keep].reset_index(drop=True)
+        line_no = line_no[keep]
     if len(df) == 0:
         raise DataError("empty file (a header but no rows)", file=str(path), row=2)
     return RawTable(df, [str(path)], np.zeros(len(df), np.int32), line_no)
