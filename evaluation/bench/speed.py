@@ -344,8 +344,9 @@ def render_markdown(result: dict[str, Any]) -> str:
               f"process; {env['repeats']} rounds interleaved between libraries; median [min – max]. "
               f"Threads: {env['threads']} torch/OMP thread(s) for every library."), "",
              (f"Machine: {env['machine']}; run {env.get('date', '?')} at commit {env.get('commit', '?')}; load average "
-              f"(1, 5, 15 min) at start {env['load_start']}, at end {env['load_end']} (a shared machine with other "
-              "jobs running: absolute numbers are noisy, ratios within a round are the meaningful part)."), "",
+              f"(1, 5, 15 min) at start {env['load_start']}, at end {env['load_end']} (the benchmark's own workers "
+              "count in it; ratios within a round are the meaningful part, absolute numbers move with the load)."),
+             "",
              "| benchmark | library | metric | median [min – max] | peak RSS MiB | vs Plexus |", "|---|---|---|---|---|---|"]
     for r in result["summary"]:
         if r["median"] is None:
