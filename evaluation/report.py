@@ -124,6 +124,8 @@ def parallel_png(cmp: Comparison) -> str | None:
     scores = [float(r.best) for r in runs]  # type: ignore[arg-type]
     smin, smax = min(scores), max(scores)
     cmap = mpl.colormaps["viridis" if cmp.direction == "max" else "viridis_r"]
+    # no layout engine: with many axes both tight_layout and constrained layout give up with a UserWarning on the
+    # user's terminal; the PNG is saved with bbox_inches="tight", which keeps every label in the image
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(axes_names)), 4.2))
     xs = list(range(len(axes_names)))
     for i, r in enumerate(runs):
@@ -140,7 +142,6 @@ def parallel_png(cmp: Comparison) -> str | None:
     ax.set_title(f"{len(runs)} trials, coloured by {cmp.metric}")
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(smin, smax))
     fig.colorbar(sm, ax=ax, label=cmp.metric, pad=0.08)
-    fig.tight_layout()
     return _png(fig)
 
 
