@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from plexus.platform.errors import TrackingError
 from plexus.platform.masking import mask_secrets, mask_text, mask_url
@@ -178,15 +178,17 @@ def _seed_new_sqlite_store(uri: str) -> None:
             engine = sqlalchemy.create_engine(f"sqlite:///{tmp}")
             try:
                 _initialize_tables(engine)  # the migrations only: no default experiment, no artifact root
+                engine.dispose()
+                os.replace(tmp, template)
             finally:
                 engine.dispose()
-            os.replace(tmp, template)
+                tmp.unlink(missing_ok=True)
         if inspect_store(f"sqlite:///{template}").state != "current":
             template.unlink(missing_ok=True)
             return
         db.parent.mkdir(parents=True, exist_ok=True)
         part = db.with_name(f"{db.name}.{os.getpid()}.part")
-        src, dst = sqlite3.connect(f"file:{template}?mode=ro", uri=True), sqlite3.connect(part)
+        src, dst = sqlite3.connect(f"file:{quote(str(template))}?mode=ro", uri=True), sqlite3.connect(part)
         try:
             src.backup(dst)
         finally:
