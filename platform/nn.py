@@ -83,11 +83,20 @@ class Dice(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        # Same function as the docstring's formula with four full-size passes instead of about eight:
-        # per-channel scale = 1/sqrt(Var + ε) and shift = −E·scale ([C]), z = x·scale + shift,
-        # p = sigmoid(z), and f = p·x + (1 − p)·α·x = x·(α + (1 − α)·p).
+        # Same function as the docstring's formula in fewer full-size passes: z = (x − E)·rsqrt(Var + ε),
+        # p = sigmoid(z) and f = p·x + (1 − p)·α·x = x·(α + (1 − α)·p).
         c = x.shape[-1]
         rows = x.reshape(-1, c)
+        if self.training and mask is None and rows.shape[0] > 0:
+            # BatchNorm's fused kernel (no affine) computes z from the batch's biased statistics, forward
+            # and backward: half the time of the same arithmetic as separate ops on [N, C].
+            z, mean, rstd = torch.native_batch_norm(rows, None, None, None, None, True, 0.0, self.eps)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+                var = rstd.double().pow(-2) - self.eps
+                self.running_var.lerp_(var.to(self.running_var.dtype), self.momentum)
+            p = torch.sigmoid(z).view_as(x)
+            return x * torch.addcmul(self.alpha, p, 1 - self.alpha)
         if mask is not None:
             rows = rows[mask.reshape(-1)]
         if self.training and rows.shape[0] > 0:

@@ -67,24 +67,32 @@ class ActivationUnit(nn.Module):
         self.mlp = MLP([(4 if use_diff else 3) * dim, *hidden, 1], activation, plain_last=True)
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """``query [B, D]``, ``keys [B, L, D]``, ``mask [B, L]`` → scores ``[B, L]``."""
-        # The first Linear of W·[parts] split by part: the query's share is computed once per row (not per
-        # position) and q − k folds into the q and k blocks; same function, same parameters.
+        """``query [B, D]``, ``keys [B, L, D]``, ``mask [B, L]`` → scores ``[B, L]`` (0 where padded)."""
+        # Only the real positions go through the net (a third of them on Amazon Beauty with L = 20): a
+        # padded position's score is masked and Dice's statistics exclude it, so packing them out changes
+        # nothing. The first Linear of W·[parts] is split by part: the query's share is computed once per
+        # row, and q − k folds into the q and k blocks; same function, same parameters.
+        b, n = mask.shape
+        pos = mask.reshape(-1).nonzero().squeeze(1)
+        rows = torch.div(pos, n, rounding_mode="floor")
+        k = keys.reshape(b * n, -1).index_select(0, pos)
         lin = self.mlp.blocks[0]["linear"]
         w, d = lin.weight, keys.shape[-1]
         if self.use_diff:  # [q, k, q − k, q ∘ k]
             w_q, w_k, w_p = w[:, :d] + w[:, 2 * d:3 * d], w[:, d:2 * d] - w[:, 2 * d:3 * d], w[:, 3 * d:]
         else:  # [k, q, k ∘ q]
             w_k, w_q, w_p = w[:, :d], w[:, d:2 * d], w[:, 2 * d:]
-        h = F.linear(torch.cat([keys, keys * query.unsqueeze(1)], -1), torch.cat([w_k, w_p], 1))
-        h = h + F.linear(query, w_q, lin.bias).unsqueeze(1)
-        return self.mlp(h, mask, first_linear=False).squeeze(-1)
+        h = F.linear(torch.cat([k, k * query.index_select(0, rows)], -1), torch.cat([w_k, w_p], 1))
+        h = h + F.linear(query, w_q, lin.bias).index_select(0, rows)
+        scores = self.mlp(h, first_linear=False).squeeze(-1)
+        return scores.new_zeros(b * n).index_copy(0, pos, scores).view(b, n)
 
     def reference(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        """The same scores by the concatenated input, as the paper writes it (for tests)."""
+        """The same scores by the concatenated input at every position, as the paper writes it, padded
+        positions zeroed afterwards (for tests)."""
         q = query.unsqueeze(1).expand_as(keys)
         parts = [q, keys, q - keys, q * keys] if self.use_diff else [keys, q, keys * q]
-        return self.mlp(torch.cat(parts, -1), mask).squeeze(-1)
+        return self.mlp(torch.cat(parts, -1), mask).squeeze(-1) * mask
 
 
 @register_model("din", task="ctr", paper=_PAPER, url=_URL,

@@ -139,6 +139,28 @@ def test_activation_unit_split_first_layer_is_the_concatenated_input(tiny, use_d
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(gw_fast, gw_ref))
 
 
+def test_activation_unit_reads_only_real_positions_in_training(tiny):
+    """Training mode (Dice on batch statistics): padded keys, whatever they hold, change neither the scores
+    nor the gradients; a row with an empty history scores 0 everywhere; an all-padded batch works."""
+    spec, batch = tiny
+    torch.manual_seed(0)
+    m = DIN(spec, use_diff=True)
+    emb = m.embedding
+    query = torch.cat([emb.embed(c, batch[c]) for c in m.candidates], -1).detach()
+    keys = torch.cat([emb.table(s)(batch[s]) for s in m.behaviors], -1).detach()
+    mask = batch["hist_item"] != 0
+    mask[3] = False
+    noisy = torch.where(mask.unsqueeze(-1), keys, torch.randn_like(keys) * 10)
+    w = m.att.mlp.blocks[0]["linear"].weight
+    a, b = m.att(query, keys, mask), m.att(query, noisy, mask)
+    assert (~mask).any() and (a[~mask] == 0).all() and (a[3] == 0).all()
+    assert torch.allclose(a, b, atol=1e-6)
+    g = torch.randn_like(a)
+    assert torch.allclose(torch.autograd.grad(a, w, g)[0], torch.autograd.grad(b, w, g)[0], atol=1e-6)
+    empty = m.att(query, keys, torch.zeros_like(mask))
+    assert empty.shape == mask.shape and (empty == 0).all()
+
+
 def test_peer_architecture_hyperparameters(tiny):
     """DeepCTR-Torch / FuxiCTR's DIN: Dice in the attention MLP, ReLU DNN, [q, k, q−k, q∘k], no MBA L2."""
     spec, batch = tiny
