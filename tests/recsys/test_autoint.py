@@ -79,13 +79,15 @@ def test_autoint_plus_sums_the_dnn_logit():
     assert torch.allclose(m(batch)["logit"], want, atol=1e-6)
 
 
+@pytest.mark.parametrize("sdpa", [True, False])
 @pytest.mark.parametrize("code_variant", [False, True])
-def test_fused_attention_is_the_explicit_unscaled_softmax(code_variant):
-    """The SDPA path (scale=1, the paper has no 1/sqrt(d')) equals softmax(Q K^T) V, outputs and gradients,
-    in train (no dropout) and eval mode; the explicit path returns the weights it used."""
+def test_fused_attention_is_the_explicit_unscaled_softmax(code_variant, sdpa):
+    """The SDPA path (scale=1, the paper has no 1/sqrt(d')) and the CPU path (hand-written backward, products
+    reordered) equal softmax(Q K^T) V, outputs and gradients of the input and of every weight, in train (no
+    dropout) and eval mode; the explicit path returns the weights it used."""
     torch.manual_seed(0)
     layer = InteractingLayer(6, head_dim=5, heads=3, qkv_relu=code_variant, layer_norm=code_variant)
-    layer.use_sdpa = True  # the default on CUDA; forced here on CPU
+    layer.use_sdpa = sdpa  # SDPA is the default on CUDA; forced here on CPU
     e = torch.randn(4, 7, 6) * 3  # large scores: 1/sqrt(5) scaling would change the result visibly
     for train in (True, False):
         layer.train(train)
@@ -97,9 +99,10 @@ def test_fused_attention_is_the_explicit_unscaled_softmax(code_variant):
         assert torch.allclose(att, torch.softmax(q @ k.transpose(-1, -2), -1), atol=1e-6)
         assert torch.allclose(fast, slow, atol=1e-5)
         g = torch.randn_like(fast)
-        fast.backward(g)
-        slow.backward(g)
-        assert torch.allclose(e1.grad, e2.grad, atol=1e-4)
+        params = list(layer.parameters())
+        g_fast = torch.autograd.grad(fast, [e1, *params], g)
+        g_slow = torch.autograd.grad(slow, [e2, *params], g)
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_fast, g_slow))
         scaled = torch.softmax(q @ k.transpose(-1, -2) / 5 ** 0.5, -1)
         assert not torch.allclose(att, scaled, atol=1e-3)
 
