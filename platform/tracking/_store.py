@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from plexus.platform.errors import TrackingError
 from plexus.platform.masking import mask_secrets, mask_text, mask_url
@@ -158,12 +158,10 @@ def _seed_new_sqlite_store(uri: str) -> None:
     tables at head and adds only the default experiment, with this store's artifact root. Any problem
     leaves the store to MLflow, as before.
     """
-    import sqlite3
-
     import mlflow
     from plexus.platform.data.paths import cache_dir
     from plexus.platform.tracking._lock import sqlite_path
-    from plexus.platform.tracking._schema import inspect_store
+    from plexus.platform.tracking._schema import _copy_db, inspect_store
 
     db = sqlite_path(uri)
     if db is None or db.exists():
@@ -187,17 +185,9 @@ def _seed_new_sqlite_store(uri: str) -> None:
             template.unlink(missing_ok=True)
             return
         db.parent.mkdir(parents=True, exist_ok=True)
-        part = db.with_name(f"{db.name}.{os.getpid()}.part")
-        src, dst = sqlite3.connect(f"file:{quote(str(template))}?mode=ro", uri=True), sqlite3.connect(part)
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-        os.replace(part, db)
-    except Exception:  # noqa: BLE001 - only a shortcut: MLflow creates the schema itself
-        for leftover in db.parent.glob(f"{db.name}.*.part"):
-            leftover.unlink(missing_ok=True)
+        _copy_db(template, db)  # the caller holds the store's lock: its fixed temporary name is safe
+    except Exception:  # noqa: BLE001 - only a shortcut (_copy_db leaves no partial file): MLflow creates the schema
+        return
 
 
 def _cause(exc: BaseException) -> str:
