@@ -99,15 +99,24 @@ class CTRTask(Task):
     def num_train_items(self) -> int:
         return self.dataset.num_rows("train")
 
+    #: batches gathered per indexing pass: one gather per field for this many batches, then slices (views)
+    gather_batches = 32
+
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         n = self.dataset.num_rows("train")
         order = torch.randperm(n, generator=self.epoch_generator(epoch))
         bs = self.cfg.batch_size
-        for start in range(0, n, bs):
-            idx = order[start:start + bs][self.rank::self.world]
+        # One gather per field for a block of batches instead of one per batch (a CTR table has ~40 fields:
+        # ~40 small indexing calls per step); the batches and their order are the same.
+        block = bs * self.gather_batches
+        for first in range(0, n, block):
+            idx = order[first:first + block]
             feats = {k: v[idx] for k, v in self.dataset.features["train"].items()}
             labels = {k: v[idx] for k, v in self.dataset.labels["train"].items()}
-            yield _to(feats, device), _to(labels, device)
+            for start in range(0, len(idx), bs):
+                part = slice(start, start + bs) if self.world == 1 else slice(start + self.rank, start + bs, self.world)
+                yield (_to({k: v[part] for k, v in feats.items()}, device),
+                       _to({k: v[part] for k, v in labels.items()}, device))
 
     def _targets(self, labels: dict[str, Tensor]) -> Tensor:
         return next(iter(labels.values()))

@@ -81,3 +81,28 @@ def test_node_task_passes_the_masks_nodes_to_output_nodes_models(need_raw: Calla
     assert seen0 == [d.num_nodes] * 3
     assert seen1 == [int(d.train_mask.sum()), int(d.val_mask.sum()), int(d.test_mask.sum())]
     assert getattr(ds.data, "out_index", None) is None
+
+
+@pytest.mark.parametrize(("rank", "world"), [(0, 1), (1, 2)])
+def test_ctr_batches_are_one_permutation_sliced_in_order(rank: int, world: int) -> None:
+    """The block-wise gather yields exactly the batches of one permutation per epoch, in order, a rank's
+    share of each, across block boundaries and with a short last batch."""
+    from plexus.platform.data._types import TabularDataset
+    from plexus.platform.spec import DataSpec, FieldSpec
+    from plexus.platform.training.tasks import CTRTask
+
+    n = 1000
+    ds = TabularDataset(name="t", spec=DataSpec("ctr", fields=[FieldSpec("a", "categorical", n + 1)]),
+                        features={"train": {"a": torch.arange(1, n + 1), "s": torch.arange(n * 3).view(n, 3)}},
+                        labels={"train": {"y": torch.arange(n).float()}})
+    task = CTRTask(ds, TrainConfig(batch_size=7))
+    task.gather_batches = 4  # blocks of 28 rows: 35 full blocks and a partial one
+    task.rank, task.world = rank, world
+    for epoch in (1, 2):
+        order = torch.randperm(n, generator=task.epoch_generator(epoch))
+        got = list(task.train_batches(epoch, torch.device("cpu")))
+        want = [order[i:i + 7][rank::world] for i in range(0, n, 7)]
+        assert len(got) == len(want)
+        for (feats, labels), idx in zip(got, want):
+            assert torch.equal(feats["a"], idx + 1) and torch.equal(labels["y"], idx.float())
+            assert torch.equal(feats["s"], torch.arange(n * 3).view(n, 3)[idx])
