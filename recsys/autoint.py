@@ -31,15 +31,17 @@ class _Attention(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         att = torch.softmax(torch.bmm(q, k.transpose(1, 2)), -1)
-        ctx.save_for_backward(q, k, v, att)
-        return torch.bmm(v.transpose(1, 2), att.transpose(1, 2)).transpose(1, 2)
+        out = torch.bmm(v.transpose(1, 2), att.transpose(1, 2)).transpose(1, 2)
+        ctx.save_for_backward(q, k, v, att, out)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v, att = ctx.saved_tensors
-        d_att = torch.bmm(grad, v.transpose(1, 2))
+        q, k, v, att, out = ctx.saved_tensors
         d_v = torch.bmm(grad.transpose(1, 2), att).transpose(1, 2)
-        d_s = torch._softmax_backward_data(d_att, att, -1, att.dtype)
+        # softmax's backward in place, dS = A ∘ (dA − Σ_k dA·A) with Σ_k dA·A = Σ_d grad·out (M×d, not M×M):
+        # no second [N, M, M] buffer
+        d_s = torch.bmm(grad, v.transpose(1, 2)).sub_((grad * out).sum(-1, keepdim=True)).mul_(att)
         d_q = torch.bmm(k.transpose(1, 2), d_s.transpose(1, 2)).transpose(1, 2)
         d_k = torch.bmm(q.transpose(1, 2), d_s).transpose(1, 2)
         return d_q, d_k, d_v

@@ -139,7 +139,6 @@ def _failed_run(ctx: _Ctx, trial: Any, hp: dict[str, Any], exc: BaseException, t
 
 def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
     import optuna
-    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
     if is_surplus(study, trial.number, ctx.settings.trials):
@@ -184,10 +183,6 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
             trial.set_user_attr(RUN_ID_ATTR, run_id)
             if resumed is not None:
                 mark_resumed(ctx.tracking_uri, run_id, trial, resumed)
-            if trial.params:
-                MlflowClient(ctx.tracking_uri).log_batch(
-                    run_id, params=[Param(f"optuna.{k}", str(v)[:6000]) for k, v in trial.params.items()]
-                )
 
         reports = TrialReports(study, trial)
 
@@ -224,6 +219,7 @@ def _objective(ctx: _Ctx, study: Any, trial: Any) -> float:
                 log_model=ctx.settings.log_models == "all",
                 on_run_created=created,
                 resume=str(resumed.path) if resumed is not None else None,
+                extra_params={f"optuna.{k}": str(v)[:6000] for k, v in trial.params.items()},
             )
             done = True
         finally:

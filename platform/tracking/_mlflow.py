@@ -100,11 +100,13 @@ class MLflowTracker(Callback):
             per epoch costs ~18 ms on a SQLite store: more than an epoch of a small graph model on a GPU.
         plots: log ``learning_curve.png`` at fit end (default True; a search's many short children skip it,
             the curves are in the per-epoch metrics anyway).
+        params: more params for a new run, logged with the config's (a search's ``optuna.*`` names).
     """
 
     def __init__(self, tracking_uri: str, experiment: str, run_name: str, config: dict[str, Any],
                  tags: dict[str, str], run_id: str | None = None, parent_run_id: str | None = None,
-                 model_export: Any = None, flush_every_s: float = 2.0, plots: bool = True) -> None:
+                 model_export: Any = None, flush_every_s: float = 2.0, plots: bool = True,
+                 params: dict[str, str] | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         prepare_tracking_store(tracking_uri)  # a new store's schema is created once, under an inter-process lock
@@ -114,6 +116,7 @@ class MLflowTracker(Callback):
         self.tags, self.run_id, self.parent_run_id = dict(tags), run_id, parent_run_id
         self.model_export = model_export
         self.flush_every_s, self.plots = float(flush_every_s), bool(plots)
+        self.extra_params = dict(params or {})
         self.logged_epochs: int = 0
         self._pending: list[Any] = []
         self._pending_epoch = 0
@@ -144,7 +147,7 @@ class MLflowTracker(Callback):
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(exp_id, run_name=self.run_name, tags=tags)
         self.run_id = run.info.run_id
-        params = [Param(k, mask_text(str(v))[:6000]) for k, v in flatten(self.config).items()]
+        params = [Param(k, mask_text(str(v))[:6000]) for k, v in {**flatten(self.config), **self.extra_params}.items()]
         for i in range(0, len(params), 90):
             self.client.log_batch(self.run_id, params=params[i:i + 90])
         with tempfile.TemporaryDirectory() as tmp:
@@ -183,26 +186,28 @@ class MLflowTracker(Callback):
         if time.monotonic() - self._oldest >= self.flush_every_s:
             self.flush()
 
-    def flush(self) -> None:
-        """Send the buffered per-epoch metrics (MLflow takes at most 1000 metrics per batch)."""
-        while self._pending:
-            self.client.log_batch(self.run_id, metrics=self._pending[:1000])
+    def flush(self, tags: list[Any] | None = None) -> None:
+        """Send the buffered per-epoch metrics (MLflow takes at most 1000 metrics per batch), and ``tags``
+        with the first batch."""
+        tags = list(tags or [])
+        while self._pending or tags:
+            self.client.log_batch(self.run_id, metrics=self._pending[:1000], tags=tags)
             del self._pending[:1000]
+            tags = []
         self.logged_epochs = max(self.logged_epochs, self._pending_epoch)
 
     def on_fit_end(self, trainer: Trainer, result: dict[str, Any]) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
-        self.flush()
         now = int(time.time() * 1000)
         # validation metrics of the restored best model get a "best_" prefix so the per-epoch curves stay clean
         ms = [Metric(metric_key(k if k.startswith("test_") else f"best_{k}"), float(v), now, trainer.epoch)
               for k, v in result["metrics"].items()]
         ms += [Metric("best_epoch", float(result["best_epoch"]), now, trainer.epoch),
                Metric("duration_s", float(result["duration_s"]), now, trainer.epoch)]
-        self.client.log_batch(self.run_id, metrics=ms)
-        if result.get("stopped"):
-            self.client.set_tag(self.run_id, "plexus.stopped", result["stopped"][:500])
+        # the last epochs' buffered metrics, the final ones and the stop reason: one commit, not three
+        self._pending.extend(ms)
+        self.flush([RunTag("plexus.stopped", result["stopped"][:500])] if result.get("stopped") else None)
         with tempfile.TemporaryDirectory() as tmp:
             curve = (_learning_curve(result["history"], trainer.monitor, Path(tmp) / "learning_curve.png")
                      if self.plots else None)

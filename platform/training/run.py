@@ -50,6 +50,7 @@ def train_model(
     extra_tags: dict[str, str] | None = None,
     log_model: bool | None = None,
     on_run_created: Any = None,
+    extra_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.dataset``; track the run in MLflow; return metrics and the run id.
 
@@ -106,7 +107,7 @@ def train_model(
         tracker = MLflowTracker(uri, tracking_cfg.get("experiment", "plexus"),
                                 tracking_cfg.get("run_name") or make_run_name(cfg.model, cfg.dataset),
                                 config_dict, tags, run_id=resume_run_id, parent_run_id=parent_run_id,
-                                flush_every_s=flush_every_s, plots=plots)
+                                flush_every_s=flush_every_s, plots=plots, params=extra_params)
         tracker.start()
         all_callbacks.insert(0, tracker)
         if on_run_created is not None:

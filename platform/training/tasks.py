@@ -100,7 +100,7 @@ class CTRTask(Task):
         return self.dataset.num_rows("train")
 
     #: batches gathered per indexing pass: one gather per field for this many batches, then slices (views)
-    gather_batches = 32
+    gather_batches = 8
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
         n = self.dataset.num_rows("train")

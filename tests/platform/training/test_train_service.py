@@ -171,20 +171,32 @@ def test_buffered_metrics_reach_mlflow_before_a_checkpoint_and_at_the_end(tmp_pa
     from plexus.platform.tracking import MLflowTracker
 
     client = MlflowClient(tracking_uri)
-    tracker = MLflowTracker(tracking_uri, "tests", "buffered", {}, {}, flush_every_s=3600)
+    tracker = MLflowTracker(tracking_uri, "tests", "buffered", {"train": {"lr": 0.1}}, {}, flush_every_s=3600,
+                            params={"optuna.width": "64"})
     tracker.start()
+    assert client.get_run(tracker.run_id).data.params == {"train.lr": "0.1", "optuna.width": "64"}
 
     class _Opt:
         param_groups = [{"lr": 0.1}]
 
     class _Trainer:
         optimizer = _Opt()
+        epoch, monitor = 3, "val_acc"
 
     for epoch in (1, 2):
         tracker.on_epoch_end(_Trainer(), epoch, {"epoch": epoch, "train_loss": 1.0 / epoch})
     assert client.get_metric_history(tracker.run_id, "train_loss") == []  # still buffered
     assert tracker.state_dict()["logged_epochs"] == 2
     assert [m.step for m in client.get_metric_history(tracker.run_id, "train_loss")] == [1, 2]
+    # the fit's end sends the last buffered epoch with the final metrics and the stop reason
+    tracker.on_epoch_end(_Trainer(), 3, {"epoch": 3, "train_loss": 0.25})
+    tracker.on_fit_end(_Trainer(), {"metrics": {"val_acc": 0.5, "test_acc": 0.4}, "best_epoch": 2,
+                                    "duration_s": 1.5, "stopped": "no improvement for 1 epoch", "history": []})
+    run = client.get_run(tracker.run_id)
+    assert [m.step for m in client.get_metric_history(tracker.run_id, "train_loss")] == [1, 2, 3]
+    assert {k: run.data.metrics[k] for k in ("best_val_acc", "test_acc", "best_epoch", "duration_s")} == {
+        "best_val_acc": 0.5, "test_acc": 0.4, "best_epoch": 2.0, "duration_s": 1.5}
+    assert run.data.tags["plexus.stopped"] == "no improvement for 1 epoch"
     tracker.finish()
 
     cfg = build_config({"train": {"epochs": 3, "lr": 0.01, "patience": 0},
