@@ -99,20 +99,14 @@ class CTRTask(Task):
     def num_train_items(self) -> int:
         return self.dataset.num_rows("train")
 
-    #: batches gathered per indexing pass: one gather per field for this many batches, then slices (views)
-    gather_batches = 8
+    gather_batches = 8  #: one gather per field per 8 batches, then slices (not ~40 small gathers a step)
 
     def train_batches(self, epoch: int, device: torch.device) -> Iterator[tuple[Any, Any]]:
-        n = self.dataset.num_rows("train")
+        n, bs = self.dataset.num_rows("train"), self.cfg.batch_size
         order = torch.randperm(n, generator=self.epoch_generator(epoch))
-        bs = self.cfg.batch_size
-        # One gather per field for a block of batches instead of one per batch (a CTR table has ~40 fields:
-        # ~40 small indexing calls per step); the batches and their order are the same.
-        block = bs * self.gather_batches
-        for first in range(0, n, block):
-            idx = order[first:first + block]
-            feats = {k: v[idx] for k, v in self.dataset.features["train"].items()}
-            labels = {k: v[idx] for k, v in self.dataset.labels["train"].items()}
+        for first in range(0, n, bs * self.gather_batches):
+            idx = order[first:first + bs * self.gather_batches]
+            feats, labels = ({k: v[idx] for k, v in d["train"].items()} for d in (self.dataset.features, self.dataset.labels))
             for start in range(0, len(idx), bs):
                 part = slice(start, start + bs) if self.world == 1 else slice(start + self.rank, start + bs, self.world)
                 yield (_to({k: v[part] for k, v in feats.items()}, device),
