@@ -86,29 +86,25 @@ class Dice(nn.Module):
         # Same function as the docstring's formula in fewer full-size passes: z = (x − E)·rsqrt(Var + ε),
         # p = sigmoid(z) and f = p·x + (1 − p)·α·x = x·(α + (1 − α)·p).
         c = x.shape[-1]
-        rows = x.reshape(-1, c)
-        if self.training and mask is None and rows.shape[0] > 0:
+        rows = x.reshape(-1, c) if mask is None else x.reshape(-1, c)[mask.reshape(-1)]
+        batch_stats = self.training and rows.shape[0] > 0
+        if batch_stats and mask is None:
             # BatchNorm's fused kernel (no affine) computes z from the batch's biased statistics, forward
             # and backward: half the time of the same arithmetic as separate ops on [N, C].
             z, mean, rstd = torch.native_batch_norm(rows, None, None, None, None, True, 0.0, self.eps)
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
-                var = rstd.double().pow(-2) - self.eps
-                self.running_var.lerp_(var.to(self.running_var.dtype), self.momentum)
+            var = rstd.detach().double().pow(-2) - self.eps
             p = torch.sigmoid(z).view_as(x)
-            return x * torch.addcmul(self.alpha, p, 1 - self.alpha)
-        if mask is not None:
-            rows = rows[mask.reshape(-1)]
-        if self.training and rows.shape[0] > 0:
-            var, mean = torch.var_mean(rows, 0, correction=0)
-            with torch.no_grad():
-                # running statistics stay float32 under bf16 autocast
+        else:
+            if batch_stats:
+                var, mean = torch.var_mean(rows, 0, correction=0)
+            else:
+                mean, var = self.running_mean, self.running_var
+            scale = torch.rsqrt(var + self.eps)
+            p = torch.sigmoid(torch.addcmul(-mean * scale, x, scale))
+        if batch_stats:
+            with torch.no_grad():  # running statistics stay float32 under bf16 autocast
                 self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
                 self.running_var.lerp_(var.detach().to(self.running_var.dtype), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = torch.rsqrt(var + self.eps)
-        p = torch.sigmoid(torch.addcmul(-mean * scale, x, scale))
         return x * torch.addcmul(self.alpha, p, 1 - self.alpha)
 
 

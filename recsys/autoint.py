@@ -88,15 +88,15 @@ class InteractingLayer(nn.Module):
         q, k, v = (split(self._proj(lin, e)) for lin in (self.q, self.k, self.v))
         att = None
         sdpa = self.use_sdpa if self.use_sdpa is not None else e.is_cuda
-        if not (return_attention or sdpa or (self.training and self.drop.p > 0)):
-            flat = lambda x: x.reshape(b * self.heads, m, self.head_dim)
-            ctx = _Attention.apply(flat(q), flat(k), flat(v)).view(b, self.heads, m, self.head_dim)
-        elif return_attention or not sdpa:
+        if return_attention or (not sdpa and self.training and self.drop.p > 0):
             att = torch.softmax(q @ k.transpose(-1, -2), dim=-1)  # [B, H, M, M]
             ctx = self.drop(att) @ v
-        else:
+        elif sdpa:
             p = self.drop.p if self.training else 0.0
             ctx = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=1.0)
+        else:
+            flat = lambda x: x.reshape(b * self.heads, m, self.head_dim)
+            ctx = _Attention.apply(flat(q), flat(k), flat(v)).view(b, self.heads, m, self.head_dim)
         out = ctx.transpose(1, 2).contiguous().view(b, m, -1)  # [B, M, H·d] row-major: the next products read it so
         if self.res is not None:
             out = out + self._proj(self.res, e)

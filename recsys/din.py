@@ -162,7 +162,7 @@ class DIN(nn.Module):
                 weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
                 weights = torch.nan_to_num(weights, nan=0.0)  # rows with an empty history
             else:
-                weights = scores * mask.to(scores.dtype)
+                weights = scores  # padded positions score 0 (the unit runs at real positions only)
         return query, (weights.unsqueeze(-1) * keys).sum(1), weights
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -106,9 +106,10 @@ class CTRTask(Task):
         order = torch.randperm(n, generator=self.epoch_generator(epoch))
         for first in range(0, n, bs * self.gather_batches):
             idx = order[first:first + bs * self.gather_batches]
-            feats, labels = ({k: v[idx] for k, v in d["train"].items()} for d in (self.dataset.features, self.dataset.labels))
+            feats = {k: v[idx] for k, v in self.dataset.features["train"].items()}
+            labels = {k: v[idx] for k, v in self.dataset.labels["train"].items()}
             for start in range(0, len(idx), bs):
-                part = slice(start, start + bs) if self.world == 1 else slice(start + self.rank, start + bs, self.world)
+                part = slice(start + self.rank, start + bs, self.world)  # this rank's share of the batch
                 yield (_to({k: v[part] for k, v in feats.items()}, device),
                        _to({k: v[part] for k, v in labels.items()}, device))
 
